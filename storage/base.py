@@ -1,0 +1,194 @@
+"""The message store contract: queue semantics, nothing about clients or gRPC.
+
+A store keeps topics (each with a fixed number of queues of append-only messages), consumer
+groups, and each group's progress through each queue. Every method is synchronous and is a
+single atomic state change: a crash leaves either all of it or none of it. Callers run the methods
+on one thread (see :class:`storage.executor.StoreExecutor`), so a backend needs no locking of its
+own for read-modify-write steps.
+
+Time never comes from the wall clock inside a store: every time-dependent method takes
+``now_ms`` (epoch milliseconds). The conformance suite in :mod:`storage.testing` drives every
+backend with a fake clock.
+
+Life of a message in one group::
+
+    append ──> pending (offset >= the group's next offset)
+                 │ pop
+                 v
+               in flight (invisible until visible_at) ──ack──> done
+                 │  ^  change_invisibility: new visible_at, new generation
+                 │  └─────────┐
+                 │ revive_expired (visible_at <= now)
+                 v            │
+               retry-ready ───┘ pop (attempt + 1)
+
+A group's committed offset in a queue is the lowest offset that is not done.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from storage.model import (
+    AppendBatch,
+    GroupConfig,
+    GroupQueueProgress,
+    Popped,
+    QueueEntry,
+    QueueOffsets,
+    Receipt,
+    ReviveResult,
+    StoredMessage,
+    TopicConfig,
+    TopicType,
+)
+
+EntryFilter = Callable[[QueueEntry], bool]
+"""Decides from the queue entry alone whether a group wants a message; rejected messages count as
+consumed by that group."""
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    persistent: bool
+    """State survives close() and a crash of the process."""
+
+
+class MessageStore(abc.ABC):
+    """Base class of every backend. See the module docstring for the model."""
+
+    capabilities: Capabilities
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release resources. Later calls raise StoreClosed. Idempotent."""
+
+    # -- topics and groups -------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def create_topic(self, name: str, type: TopicType, queues: int, now_ms: int) -> TopicConfig:
+        """Create a topic with ``queues`` empty queues (ids 0..queues-1). TopicExists if present."""
+
+    @abc.abstractmethod
+    def get_topic(self, name: str) -> TopicConfig | None:
+        """The topic's config, or None."""
+
+    @abc.abstractmethod
+    def list_topics(self) -> list[TopicConfig]:
+        """All topics, ordered by name."""
+
+    @abc.abstractmethod
+    def delete_topic(self, name: str) -> None:
+        """Drop the topic, its messages and every group's progress in it. TopicNotFound if absent.
+
+        Receipts for its messages become invalid. A topic created later with the same name is a
+        new, empty topic."""
+
+    @abc.abstractmethod
+    def create_group(self, name: str, now_ms: int, *, from_beginning: bool = False) -> GroupConfig:
+        """Create a consumer group. GroupExists if present.
+
+        The group starts each queue at the first message stored at or after ``now_ms`` (the end
+        of the queue as it stood), or at the queue's first stored message if ``from_beginning``."""
+
+    @abc.abstractmethod
+    def get_group(self, name: str) -> GroupConfig | None:
+        """The group's config, or None."""
+
+    @abc.abstractmethod
+    def list_groups(self) -> list[GroupConfig]:
+        """All groups, ordered by name."""
+
+    @abc.abstractmethod
+    def delete_group(self, name: str) -> None:
+        """Drop the group and its progress everywhere. GroupNotFound if absent."""
+
+    # -- messages ----------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def append(
+        self, batches: Sequence[AppendBatch], now_ms: int, *, durable: bool = True
+    ) -> list[list[int]]:
+        """Append every batch in one atomic write; return the offsets given, per batch.
+
+        Offsets in a queue are consecutive from 0. Store timestamps never decrease within a queue
+        (``max(now_ms, previous)``). With ``durable`` the write is on stable storage before this
+        returns (fsync); without it, it survives a crash of this process but maybe not of the
+        machine. TopicNotFound / QueueNotFound if any batch names a missing topic or queue, in
+        which case nothing is written."""
+
+    @abc.abstractmethod
+    def get_message(self, topic: str, queue_id: int, offset: int) -> StoredMessage | None:
+        """The message at that position, or None if it was never written or is gone."""
+
+    @abc.abstractmethod
+    def queue_offsets(self, topic: str) -> list[QueueOffsets]:
+        """Min and max offset of every queue of the topic. TopicNotFound if absent."""
+
+    # -- consumption -------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def pop(
+        self,
+        group: str,
+        topic: str,
+        queue_ids: Sequence[int],
+        max_messages: int,
+        invisible_ms: int,
+        now_ms: int,
+        accept: EntryFilter | None = None,
+    ) -> list[Popped]:
+        """Deliver up to ``max_messages`` to the group, visiting the queues in the order given.
+
+        In each queue, messages waiting redelivery come first (attempt + 1), then messages never
+        delivered to the group (attempt 1). Each delivered message is in flight until
+        ``now_ms + invisible_ms``. Messages ``accept`` rejects are skipped for good.
+        TopicNotFound / GroupNotFound / QueueNotFound as appropriate."""
+
+    @abc.abstractmethod
+    def ack(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> None:
+        """Mark the delivered message done for the group.
+
+        InvalidReceipt unless the receipt names a message in flight for this group, with the
+        current generation, whose invisible duration has not run out at ``now_ms``."""
+
+    @abc.abstractmethod
+    def change_invisibility(
+        self,
+        group: str,
+        topic: str,
+        receipt: Receipt,
+        invisible_ms: int,
+        now_ms: int,
+        *,
+        renew: bool = False,
+    ) -> Receipt:
+        """Make the in-flight message visible again at ``now_ms + invisible_ms``.
+
+        Returns the receipt to use from now on: a new generation, so the old receipt stops
+        working; with ``renew`` (the server extending an automatically renewed delivery) the
+        generation is kept. Same validity rules as :meth:`ack`."""
+
+    @abc.abstractmethod
+    def revive_expired(self, now_ms: int, limit: int) -> ReviveResult:
+        """Move up to ``limit`` in-flight messages whose visible_at <= now_ms to retry-ready.
+
+        Their receipts stop working. Returns what moved, and when the next in-flight message
+        falls due (so the caller can sleep until then)."""
+
+    @abc.abstractmethod
+    def group_topics(self, group: str) -> list[str]:
+        """Topics in which the group has a position (has popped at least once), by name.
+        GroupNotFound if absent."""
+
+    @abc.abstractmethod
+    def topic_groups(self, topic: str) -> list[str]:
+        """Groups that have a position in the topic, by name. TopicNotFound if absent."""
+
+    @abc.abstractmethod
+    def progress(self, group: str, topic: str) -> list[GroupQueueProgress]:
+        """The group's position in every queue of the topic. TopicNotFound / GroupNotFound."""

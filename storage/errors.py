@@ -1,0 +1,89 @@
+"""Errors a message store raises.
+
+The tree, so callers can catch at the level they care about::
+
+    StoreError
+    ├── NotFound
+    │   ├── TopicNotFound
+    │   ├── GroupNotFound
+    │   └── QueueNotFound
+    ├── AlreadyExists
+    │   ├── TopicExists
+    │   └── GroupExists
+    ├── InvalidReceipt          stale, superseded, expired or unknown receipt
+    ├── StoreClosed
+    └── IncompatibleFormat      on-disk format version this code cannot read
+
+The store knows nothing of gRPC: the front end maps these to protocol codes in one place
+(rmqproxy/errors.py).
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Base class of every error raised by a store backend."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class TopicNotFound(NotFound):
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic!r} does not exist")
+        self.topic = topic
+
+
+class GroupNotFound(NotFound):
+    def __init__(self, group: str) -> None:
+        super().__init__(f"consumer group {group!r} does not exist")
+        self.group = group
+
+
+class QueueNotFound(NotFound):
+    def __init__(self, topic: str, queue_id: int) -> None:
+        super().__init__(f"topic {topic!r} has no queue {queue_id}")
+        self.topic = topic
+        self.queue_id = queue_id
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class TopicExists(AlreadyExists):
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic!r} already exists")
+        self.topic = topic
+
+
+class GroupExists(AlreadyExists):
+    def __init__(self, group: str) -> None:
+        super().__init__(f"consumer group {group!r} already exists")
+        self.group = group
+
+
+class InvalidReceipt(StoreError):
+    """The receipt does not name a message currently in flight for this group with this generation.
+
+    ``reason`` is one of ``unknown`` (nothing in flight at that position: acked, dead-lettered or
+    never delivered), ``superseded`` (a later receive or ChangeInvisibleDuration replaced it) or
+    ``expired`` (its invisible duration ran out).
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"receipt handle is {reason}" + (f": {detail}" if detail else ""))
+        self.reason = reason
+
+
+class StoreClosed(StoreError):
+    def __init__(self) -> None:
+        super().__init__("the store is closed")
+
+
+class IncompatibleFormat(StoreError):
+    def __init__(self, found: int, supported: int) -> None:
+        super().__init__(f"data directory has format version {found}; this build reads version {supported}")
+        self.found = found
+        self.supported = supported

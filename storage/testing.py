@@ -1,0 +1,493 @@
+"""The conformance suite every store backend must pass.
+
+A backend's test module subclasses :class:`StoreConformance` and provides two fixtures-like
+hooks: ``open_store()`` (a fresh, empty store) and, for persistent backends, ``reopen(store)``
+(close it and open the same data again). Time is explicit: every test passes ``now_ms`` values,
+so nothing here reads the wall clock or sleeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from storage.base import MessageStore
+from storage.errors import (
+    GroupExists,
+    GroupNotFound,
+    InvalidReceipt,
+    QueueNotFound,
+    StoreClosed,
+    TopicExists,
+    TopicNotFound,
+)
+from storage.model import AppendBatch, NewMessage, Popped, Receipt, TopicType
+
+T0 = 1_700_000_000_000
+"""A fixed 'now' the suite starts from."""
+INVISIBLE = 30_000
+
+
+def msg(i: int, *, tag: str | None = None, group: str | None = None, **props: str) -> NewMessage:
+    return NewMessage(f"ID{i:032d}", f"body-{i}".encode(), tag=tag, message_group=group, properties=props)
+
+
+class StoreConformance:
+    """Mixin of tests; subclasses implement :meth:`open_store` (and :meth:`reopen` if persistent)."""
+
+    def open_store(self) -> MessageStore:
+        raise NotImplementedError
+
+    def reopen(self, store: MessageStore) -> MessageStore:
+        pytest.skip("backend is not persistent")
+
+    @pytest.fixture
+    def store(self) -> Iterator[MessageStore]:
+        store = self.open_store()
+        yield store
+        store.close()
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    @staticmethod
+    def fill(store: MessageStore, topic: str, queue_id: int, ids: range, now_ms: int = T0) -> list[int]:
+        return store.append([AppendBatch(topic, queue_id, [msg(i) for i in ids])], now_ms)[0]
+
+    @staticmethod
+    def ids(popped: list[Popped]) -> list[str]:
+        return [p.message.message_id for p in popped]
+
+    # -- topics and groups -------------------------------------------------------------------
+
+    def test_topic_lifecycle(self, store: MessageStore) -> None:
+        created = store.create_topic("orders", TopicType.NORMAL, 4, T0)
+        assert created.name == "orders" and created.queues == 4 and created.type is TopicType.NORMAL
+        assert created.created_ms == T0
+        assert store.get_topic("orders") == created
+        store.create_topic("audit", TopicType.FIFO, 1, T0)
+        assert [t.name for t in store.list_topics()] == ["audit", "orders"]
+        with pytest.raises(TopicExists):
+            store.create_topic("orders", TopicType.NORMAL, 4, T0)
+        store.delete_topic("orders")
+        assert store.get_topic("orders") is None
+        with pytest.raises(TopicNotFound):
+            store.delete_topic("orders")
+
+    def test_topic_ids_are_never_reused(self, store: MessageStore) -> None:
+        first = store.create_topic("t1", TopicType.NORMAL, 1, T0)
+        store.delete_topic("t1")
+        second = store.create_topic("t1", TopicType.NORMAL, 1, T0)
+        assert second.topic_id != first.topic_id
+
+    def test_group_lifecycle(self, store: MessageStore) -> None:
+        created = store.create_group("g1", T0, from_beginning=True)
+        assert created.name == "g1" and created.from_beginning and created.created_ms == T0
+        assert store.get_group("g1") == created
+        store.create_group("g0", T0)
+        assert [g.name for g in store.list_groups()] == ["g0", "g1"]
+        with pytest.raises(GroupExists):
+            store.create_group("g1", T0)
+        store.delete_group("g1")
+        assert store.get_group("g1") is None
+        with pytest.raises(GroupNotFound):
+            store.delete_group("g1")
+
+    # -- append ------------------------------------------------------------------------------
+
+    def test_append_gives_consecutive_offsets_per_queue(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 2, T0)
+        result = store.append(
+            [AppendBatch("t", 0, [msg(1), msg(2)]), AppendBatch("t", 1, [msg(3)]), AppendBatch("t", 0, [msg(4)])],
+            T0,
+        )
+        assert result == [[0, 1], [0], [2]]
+        assert self.fill(store, "t", 0, range(5, 7)) == [3, 4]
+        offsets = store.queue_offsets("t")
+        assert [(o.queue_id, o.min_offset, o.max_offset) for o in offsets] == [(0, 0, 5), (1, 0, 1)]
+
+    def test_append_round_trips_the_message(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.append([AppendBatch("t", 0, [NewMessage("MID-1", b"\x00\xffpayload", tag="a")])], T0 + 5)
+        stored = store.get_message("t", 0, 0)
+        assert stored is not None
+        assert (stored.topic, stored.queue_id, stored.offset) == ("t", 0, 0)
+        assert stored.message_id == "MID-1" and stored.payload == b"\x00\xffpayload"
+        assert stored.store_ms == T0 + 5
+        assert store.get_message("t", 0, 1) is None
+        assert store.get_message("t", 7, 0) is None
+        assert store.get_message("nope", 0, 0) is None
+
+    def test_store_time_never_goes_back_in_a_queue(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        self.fill(store, "t", 0, range(1), now_ms=T0 + 100)
+        self.fill(store, "t", 0, range(1, 2), now_ms=T0 + 50)
+        second = store.get_message("t", 0, 1)
+        assert second is not None and second.store_ms == T0 + 100
+
+    def test_append_is_all_or_nothing(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        with pytest.raises(TopicNotFound):
+            store.append([AppendBatch("t", 0, [msg(1)]), AppendBatch("missing", 0, [msg(2)])], T0)
+        with pytest.raises(QueueNotFound):
+            store.append([AppendBatch("t", 0, [msg(1)]), AppendBatch("t", 1, [msg(2)])], T0)
+        assert store.queue_offsets("t")[0].max_offset == 0
+        with pytest.raises(TopicNotFound):
+            store.queue_offsets("missing")
+
+    # -- where a group starts ----------------------------------------------------------------
+
+    def test_new_group_starts_at_the_end_of_each_queue(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 2, T0)
+        self.fill(store, "t", 0, range(3), now_ms=T0)
+        store.create_group("late", T0 + 10)
+        self.fill(store, "t", 0, range(3, 5), now_ms=T0 + 20)
+        self.fill(store, "t", 1, range(5, 6), now_ms=T0 + 20)
+        popped = store.pop("late", "t", [0, 1], 32, INVISIBLE, T0 + 30)
+        assert self.ids(popped) == [msg(3).message_id, msg(4).message_id, msg(5).message_id]
+        assert [p.attempt for p in popped] == [1, 1, 1]
+
+    def test_from_beginning_group_reads_everything(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        self.fill(store, "t", 0, range(3), now_ms=T0)
+        store.create_group("early", T0 + 10, from_beginning=True)
+        assert len(store.pop("early", "t", [0], 32, INVISIBLE, T0 + 30)) == 3
+
+    def test_group_created_before_topic_reads_everything(self, store: MessageStore) -> None:
+        store.create_group("g", T0)
+        store.create_topic("t", TopicType.NORMAL, 1, T0 + 10)
+        self.fill(store, "t", 0, range(3), now_ms=T0 + 20)
+        assert len(store.pop("g", "t", [0], 32, INVISIBLE, T0 + 30)) == 3
+
+    def test_progress_of_an_unread_queue_reports_its_start(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        self.fill(store, "t", 0, range(4), now_ms=T0)
+        store.create_group("g", T0 + 1)
+        (progress,) = store.progress("g", "t")
+        assert (progress.committed_offset, progress.next_offset, progress.ready) == (4, 4, 0)
+
+    # -- pop ---------------------------------------------------------------------------------
+
+    def test_pop_respects_max_and_queue_order(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 3, T0)
+        store.create_group("g", T0 - 1)
+        for q in range(3):
+            self.fill(store, "t", q, range(q * 10, q * 10 + 3))
+        first = store.pop("g", "t", [2, 0, 1], 4, INVISIBLE, T0 + 1)
+        assert [(p.message.queue_id, p.message.offset) for p in first] == [(2, 0), (2, 1), (2, 2), (0, 0)]
+        rest = store.pop("g", "t", [0, 1, 2], 32, INVISIBLE, T0 + 1)
+        assert [(p.message.queue_id, p.message.offset) for p in rest] == [(0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+        assert store.pop("g", "t", [0, 1, 2], 32, INVISIBLE, T0 + 2) == []
+
+    def test_pop_returns_receipt_and_visibility(self, store: MessageStore) -> None:
+        topic = store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0 + 7)
+        assert popped.visible_at_ms == T0 + 7 + INVISIBLE
+        assert popped.receipt.topic_id == topic.topic_id
+        assert (popped.receipt.queue_id, popped.receipt.offset) == (0, 0)
+        assert popped.message.payload == b"body-0"
+
+    def test_pop_errors(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0)
+        with pytest.raises(GroupNotFound):
+            store.pop("nope", "t", [0], 1, INVISIBLE, T0)
+        with pytest.raises(TopicNotFound):
+            store.pop("g", "nope", [0], 1, INVISIBLE, T0)
+        with pytest.raises(QueueNotFound):
+            store.pop("g", "t", [5], 1, INVISIBLE, T0)
+
+    def test_groups_are_independent(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("a", T0 - 1)
+        store.create_group("b", T0 - 1)
+        self.fill(store, "t", 0, range(2))
+        assert len(store.pop("a", "t", [0], 32, INVISIBLE, T0 + 1)) == 2
+        popped_b = store.pop("b", "t", [0], 32, INVISIBLE, T0 + 1)
+        assert len(popped_b) == 2
+        with pytest.raises(InvalidReceipt):
+            store.ack("a", "t", popped_b[0].receipt, T0 + 2)
+
+    def test_filtered_out_messages_count_as_consumed(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        store.append([AppendBatch("t", 0, [msg(i, tag="keep" if i % 3 == 0 else "drop") for i in range(9)])], T0)
+        popped = store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1, accept=lambda e: e.tag == "keep")
+        assert [p.message.offset for p in popped] == [0, 3, 6]
+        for p in popped:
+            store.ack("g", "t", p.receipt, T0 + 2)
+        (progress,) = store.progress("g", "t")
+        assert (progress.committed_offset, progress.ready, progress.inflight) == (9, 0, 0)
+
+    def test_filter_sees_entry_attributes(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        store.append([AppendBatch("t", 0, [msg(1, tag="x", group="mg", region="eu")])], T0)
+        seen = []
+        store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1, accept=lambda e: seen.append(e) is None)
+        (entry,) = seen
+        assert (entry.offset, entry.store_ms, entry.tag, entry.message_group) == (0, T0, "x", "mg")
+        assert dict(entry.properties) == {"region": "eu"}
+
+    def test_which_groups_read_which_topics(self, store: MessageStore) -> None:
+        store.create_topic("t1", TopicType.NORMAL, 2, T0)
+        store.create_topic("t2", TopicType.NORMAL, 1, T0)
+        store.create_group("a", T0)
+        store.create_group("b", T0)
+        assert store.group_topics("a") == [] and store.topic_groups("t1") == []
+        store.progress("a", "t1")  # looking does not start a position
+        assert store.group_topics("a") == []
+        store.pop("a", "t1", [1], 1, INVISIBLE, T0)
+        store.pop("a", "t2", [0], 1, INVISIBLE, T0)
+        store.pop("b", "t1", [0], 1, INVISIBLE, T0)
+        assert store.group_topics("a") == ["t1", "t2"]
+        assert store.group_topics("b") == ["t1"]
+        assert store.topic_groups("t1") == ["a", "b"]
+        assert store.topic_groups("t2") == ["a"]
+        with pytest.raises(GroupNotFound):
+            store.group_topics("zz")
+        with pytest.raises(TopicNotFound):
+            store.topic_groups("zz")
+
+    # -- ack ---------------------------------------------------------------------------------
+
+    def test_ack_and_committed_offset(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(5))
+        popped = store.pop("g", "t", [0], 4, INVISIBLE, T0 + 1)
+        (progress,) = store.progress("g", "t")
+        assert (progress.committed_offset, progress.next_offset, progress.inflight, progress.ready) == (0, 4, 4, 1)
+        store.ack("g", "t", popped[1].receipt, T0 + 2)
+        store.ack("g", "t", popped[2].receipt, T0 + 2)
+        assert store.progress("g", "t")[0].committed_offset == 0
+        store.ack("g", "t", popped[0].receipt, T0 + 2)
+        assert store.progress("g", "t")[0].committed_offset == 3
+        store.ack("g", "t", popped[3].receipt, T0 + 2)
+        (progress,) = store.progress("g", "t")
+        assert (progress.committed_offset, progress.inflight) == (4, 0)
+
+    def test_ack_twice_is_refused(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0 + 1)
+        store.ack("g", "t", popped.receipt, T0 + 2)
+        with pytest.raises(InvalidReceipt) as info:
+            store.ack("g", "t", popped.receipt, T0 + 3)
+        assert info.value.reason == "unknown"
+
+    def test_ack_after_invisibility_ran_out_is_refused(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        with pytest.raises(InvalidReceipt) as info:
+            store.ack("g", "t", popped.receipt, T0 + INVISIBLE)
+        assert info.value.reason == "expired"
+        store.ack("g", "t", popped.receipt, T0 + INVISIBLE - 1)
+
+    def test_ack_with_forged_receipts(self, store: MessageStore) -> None:
+        topic = store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_topic("other", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        receipt = popped.receipt
+        gid = receipt.group_id
+        forged = [
+            Receipt(gid, topic.topic_id, 0, 99, receipt.generation),
+            Receipt(gid, topic.topic_id, 3, 0, receipt.generation),
+            Receipt(gid, topic.topic_id, 0, 0, receipt.generation + 1),
+            Receipt(gid, topic.topic_id + 100, 0, 0, receipt.generation),
+            Receipt(gid + 100, topic.topic_id, 0, 0, receipt.generation),
+        ]
+        for bad in forged:
+            with pytest.raises(InvalidReceipt):
+                store.ack("g", "t", bad, T0 + 1)
+        with pytest.raises(InvalidReceipt):
+            store.ack("g", "other", receipt, T0 + 1)
+        store.ack("g", "t", receipt, T0 + 1)
+
+    # -- change invisibility -----------------------------------------------------------------
+
+    def test_change_invisibility_supersedes_the_old_receipt(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        new = store.change_invisibility("g", "t", popped.receipt, 60_000, T0 + 1)
+        assert new.generation != popped.receipt.generation
+        assert (new.group_id, new.topic_id, new.queue_id, new.offset) == (
+            popped.receipt.group_id, popped.receipt.topic_id, 0, 0)
+        with pytest.raises(InvalidReceipt) as info:
+            store.ack("g", "t", popped.receipt, T0 + 2)
+        assert info.value.reason == "superseded"
+        # Still invisible past the first deadline, visible after the new one.
+        assert store.revive_expired(T0 + INVISIBLE + 1, 100).revived == []
+        store.ack("g", "t", new, T0 + 60_000)
+
+    def test_change_invisibility_to_zero_makes_it_visible_now(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        store.change_invisibility("g", "t", popped.receipt, 0, T0 + 5)
+        result = store.revive_expired(T0 + 5, 100)
+        assert [(r.group, r.topic, r.queue_id, r.offset, r.attempt) for r in result.revived] == [("g", "t", 0, 0, 1)]
+
+    def test_renew_keeps_the_receipt(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        renewed = store.change_invisibility("g", "t", popped.receipt, INVISIBLE, T0 + 20_000, renew=True)
+        assert renewed == popped.receipt
+        assert store.revive_expired(T0 + INVISIBLE + 1, 100).revived == []
+        store.ack("g", "t", popped.receipt, T0 + INVISIBLE + 10_000)
+
+    def test_change_invisibility_needs_a_live_receipt(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        with pytest.raises(InvalidReceipt):
+            store.change_invisibility("g", "t", popped.receipt, 1000, T0 + INVISIBLE)
+        store.ack("g", "t", popped.receipt, T0 + 1)
+        with pytest.raises(InvalidReceipt):
+            store.change_invisibility("g", "t", popped.receipt, 1000, T0 + 2)
+
+    # -- revive ------------------------------------------------------------------------------
+
+    def test_revive_redelivers_with_the_next_attempt(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 2, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(2))
+        self.fill(store, "t", 1, range(2, 3))
+        first = store.pop("g", "t", [0, 1], 32, INVISIBLE, T0)
+        store.ack("g", "t", first[1].receipt, T0 + 1)
+
+        early = store.revive_expired(T0 + INVISIBLE - 1, 100)
+        assert early.revived == [] and early.next_due_ms == T0 + INVISIBLE
+        result = store.revive_expired(T0 + INVISIBLE, 100)
+        assert sorted((r.queue_id, r.offset, r.attempt) for r in result.revived) == [(0, 0, 1), (1, 0, 1)]
+        assert result.next_due_ms is None
+
+        (progress0, progress1) = store.progress("g", "t")
+        assert (progress0.retry_ready, progress0.inflight, progress0.committed_offset) == (1, 0, 0)
+        again = store.pop("g", "t", [0, 1], 32, INVISIBLE, T0 + INVISIBLE + 1)
+        assert [(p.message.queue_id, p.message.offset, p.attempt) for p in again] == [(0, 0, 2), (1, 0, 2)]
+        with pytest.raises(InvalidReceipt):
+            store.ack("g", "t", first[0].receipt, T0 + INVISIBLE + 2)
+        for p in again:
+            store.ack("g", "t", p.receipt, T0 + INVISIBLE + 2)
+        assert [p.committed_offset for p in store.progress("g", "t")] == [2, 1]
+
+    def test_redelivered_messages_come_before_new_ones(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(2))
+        first = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        store.revive_expired(T0 + INVISIBLE, 100)
+        again = store.pop("g", "t", [0], 32, INVISIBLE, T0 + INVISIBLE)
+        assert [(p.message.offset, p.attempt) for p in again] == [(0, 2), (1, 1)]
+        assert again[0].receipt != first[0].receipt
+
+    def test_revive_limit_and_order(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(5))
+        for i, p in enumerate(store.pop("g", "t", [0], 5, INVISIBLE, T0)):
+            store.change_invisibility("g", "t", p.receipt, 1000 * (5 - i), T0)
+        result = store.revive_expired(T0 + 10_000, 2)
+        assert [r.offset for r in result.revived] == [4, 3]
+        assert result.next_due_ms == T0 + 3000
+        assert [r.offset for r in store.revive_expired(T0 + 10_000, 100).revived] == [2, 1, 0]
+
+    def test_repeated_expiry_counts_attempts(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        now = T0
+        for attempt in range(1, 5):
+            (p,) = store.pop("g", "t", [0], 1, INVISIBLE, now)
+            assert p.attempt == attempt
+            now += INVISIBLE
+            (revived,) = store.revive_expired(now, 10).revived
+            assert revived.attempt == attempt
+
+    # -- deletion ----------------------------------------------------------------------------
+
+    def test_deleting_a_topic_drops_its_messages_and_progress(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(3))
+        (popped, *_) = store.pop("g", "t", [0], 32, INVISIBLE, T0)
+        store.delete_topic("t")
+        assert store.get_message("t", 0, 0) is None
+        store.create_topic("t", TopicType.NORMAL, 1, T0 + 1)
+        assert store.queue_offsets("t")[0].max_offset == 0
+        with pytest.raises(InvalidReceipt):
+            store.ack("g", "t", popped.receipt, T0 + 2)
+        assert store.revive_expired(T0 + INVISIBLE, 100).revived == []
+        self.fill(store, "t", 0, range(1), now_ms=T0 + 3)
+        assert [p.attempt for p in store.pop("g", "t", [0], 32, INVISIBLE, T0 + 4)] == [1]
+
+    def test_deleting_a_group_drops_its_progress(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(3))
+        popped = store.pop("g", "t", [0], 32, INVISIBLE, T0)
+        store.delete_group("g")
+        with pytest.raises(GroupNotFound):
+            store.ack("g", "t", popped[0].receipt, T0 + 1)
+        assert store.revive_expired(T0 + INVISIBLE, 100).revived == []
+        store.create_group("g", T0 + 5, from_beginning=True)
+        assert [p.attempt for p in store.pop("g", "t", [0], 32, INVISIBLE, T0 + 6)] == [1, 1, 1]
+
+    def test_closed_store_refuses_calls(self) -> None:
+        store = self.open_store()
+        store.close()
+        store.close()
+        with pytest.raises(StoreClosed):
+            store.list_topics()
+        with pytest.raises(StoreClosed):
+            store.create_topic("t", TopicType.NORMAL, 1, T0)
+
+    # -- persistence (skipped for in-memory backends) ----------------------------------------
+
+    def test_reopen_keeps_everything(self) -> None:
+        store = self.open_store()
+        topic = store.create_topic("t", TopicType.FIFO, 2, T0)
+        store.create_group("g", T0 - 1)
+        store.create_group("h", T0 - 1, from_beginning=True)
+        self.fill(store, "t", 0, range(4))
+        self.fill(store, "t", 1, range(4, 5))
+        popped = store.pop("g", "t", [0], 3, INVISIBLE, T0)
+        store.ack("g", "t", popped[0].receipt, T0 + 1)
+        changed = store.change_invisibility("g", "t", popped[1].receipt, 5000, T0 + 1)
+
+        store = self.reopen(store)
+        try:
+            assert store.get_topic("t") == topic
+            assert [g.name for g in store.list_groups()] == ["g", "h"]
+            assert [(o.min_offset, o.max_offset) for o in store.queue_offsets("t")] == [(0, 4), (0, 1)]
+            stored = store.get_message("t", 0, 2)
+            assert stored is not None and stored.payload == b"body-2"
+            # In-flight state survived: the changed receipt works, the superseded one does not.
+            with pytest.raises(InvalidReceipt):
+                store.ack("g", "t", popped[1].receipt, T0 + 2)
+            store.ack("g", "t", changed, T0 + 2)
+            # Offsets continue; ids are not reused.
+            assert self.fill(store, "t", 0, range(9, 10)) == [4]
+            assert store.create_topic("t2", TopicType.NORMAL, 1, T0).topic_id != topic.topic_id
+            # The unacked delivery comes back after its invisible duration.
+            assert store.revive_expired(T0 + INVISIBLE - 1, 100).revived == []
+            revived = store.revive_expired(T0 + INVISIBLE, 100).revived
+            assert [(r.offset, r.attempt) for r in revived] == [(2, 1)]
+            again = store.pop("g", "t", [0], 32, INVISIBLE, T0 + INVISIBLE)
+            assert [(p.message.offset, p.attempt) for p in again] == [(2, 2), (3, 1), (4, 1)]
+        finally:
+            store.close()
