@@ -12,6 +12,7 @@ The tree, so callers can catch at the level they care about::
     │   └── GroupExists
     ├── InvalidReceipt          stale, superseded, expired or unknown receipt
     ├── StoreClosed
+    ├── StoreOpenFailed         the data directory cannot be opened (locked, unreadable)
     └── IncompatibleFormat      on-disk format version this code cannot read
 
 The store knows nothing of gRPC: the front end maps these to protocol codes in one place
@@ -80,6 +81,12 @@ class InvalidReceipt(StoreError):
 class StoreClosed(StoreError):
     def __init__(self) -> None:
         super().__init__("the store is closed")
+
+
+class StoreOpenFailed(StoreError):
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"cannot open the store at {path}: {reason}")
+        self.path = path
 
 
 class IncompatibleFormat(StoreError):

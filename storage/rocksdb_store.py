@@ -29,6 +29,7 @@ from storage.errors import (
     InvalidReceipt,
     QueueNotFound,
     StoreClosed,
+    StoreOpenFailed,
     TopicExists,
     TopicNotFound,
 )
@@ -63,11 +64,14 @@ class RocksDBStore(MessageStore):
     capabilities = Capabilities(persistent=True)
 
     def __init__(self, path: str) -> None:
-        os.makedirs(path, exist_ok=True)
         self.path = path
-        self._db = rocksdict.Rdict(
-            path, options=_options(), column_families={name: _options() for name in L.COLUMN_FAMILIES}
-        )
+        try:
+            os.makedirs(path, exist_ok=True)
+            self._db = rocksdict.Rdict(
+                path, options=_options(), column_families={name: _options() for name in L.COLUMN_FAMILIES}
+            )
+        except Exception as exc:  # rocksdict raises bare Exception (e.g. the LOCK is held)
+            raise StoreOpenFailed(path, str(exc)) from exc
         self._cf = {name: self._db.get_column_family(name) for name in L.COLUMN_FAMILIES}
         self._handle = {name: self._db.get_column_family_handle(name) for name in L.COLUMN_FAMILIES}
         self._sync = rocksdict.WriteOptions()

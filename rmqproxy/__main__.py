@@ -1,0 +1,5 @@
+"""``python -m rmqproxy`` is the ``rmqproxy`` command."""
+
+from rmqproxy.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""Builds the server from its parts (the one place objects are wired together) and runs it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from rmqproxy.admin import AdminService
+from rmqproxy.broker.broker import Broker, BrokerSettings
+from rmqproxy.broker.clients import ClientRegistry
+from rmqproxy.broker.longpoll import Waiters
+from rmqproxy.clock import Clock, SystemClock
+from rmqproxy.config import ServerConfig
+from rmqproxy.handlers.client import ClientHandler
+from rmqproxy.handlers.consumer import ConsumerHandler
+from rmqproxy.handlers.producer import ProducerHandler
+from rmqproxy.handlers.route import RouteHandler
+from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
+from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
+from rmqproxy.service import MessagingService
+from storage.base import MessageStore
+from storage.executor import StoreExecutor
+from storage.memory import MemoryStore
+from storage.rocksdb_store import RocksDBStore
+
+log = logging.getLogger("rmqproxy")
+
+MESSAGING_SERVICE = service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
+
+GRPC_OPTIONS = [
+    # Large enough to receive an over-limit body and answer MESSAGE_BODY_TOO_LARGE ourselves.
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    ("grpc.max_send_message_length", -1),
+    # Long-lived Telemetry streams: notice dead peers within a minute.
+    ("grpc.keepalive_time_ms", 30_000),
+    ("grpc.keepalive_timeout_ms", 10_000),
+    ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+    ("grpc.keepalive_permit_without_calls", 1),
+]
+
+
+def open_store(config: ServerConfig) -> MessageStore:
+    if config.store == "memory":
+        return MemoryStore()
+    return RocksDBStore(config.data_dir)
+
+
+@dataclass
+class Server:
+    """A running server: its gRPC server, broker and store executor."""
+
+    config: ServerConfig
+    grpc_server: grpc.aio.Server
+    broker: Broker
+    executor: StoreExecutor
+    port: int
+
+    async def stop(self) -> None:
+        await self.grpc_server.stop(self.config.grace_seconds)
+        await self.broker.stop()
+        self.executor.close()
+
+
+async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
+    clock = clock or SystemClock()
+    executor = StoreExecutor(open_store(config), clock.now_ms, durable=config.flush == "sync")
+    broker = Broker(
+        executor, clock,
+        BrokerSettings(auto_create=config.auto_create, default_queues=config.default_queues,
+                       auto_renew_invisible_ms=config.auto_renew_invisible_ms,
+                       auto_renew_margin_ms=config.auto_renew_margin_ms),
+        ClientRegistry(config.client_timeout_ms),
+        Waiters(),
+    )
+    await broker.start()
+    server = grpc.aio.server(options=GRPC_OPTIONS)
+    route = RouteHandler(broker, config)
+    service = MessagingService(
+        route,
+        ClientHandler(broker, config, clock),
+        ProducerHandler(broker, config, store_host=route.advertised),
+        ConsumerHandler(broker, config, clock),
+    )
+    service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        [MESSAGING_SERVICE, ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+    try:
+        port = server.add_insecure_port(f"{config.host}:{config.port}")
+    except RuntimeError as exc:
+        await broker.stop()
+        executor.close()
+        raise OSError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+    await server.start()
+    for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    return Server(config, server, broker, executor, port)
+
+
+async def run(config: ServerConfig) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully (the store is closed cleanly)."""
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    server = await start(config)
+    where = "in memory" if config.store == "memory" else f"data in {config.data_dir}"
+    log.info("rmqproxy listening on %s:%d (%s, flush %s, auto-create %s)", config.host, server.port, where,
+             config.flush, "on" if config.auto_create else "off")
+    await stopping.wait()
+    log.info("stopping")
+    await server.stop()
+    log.info("stopped")

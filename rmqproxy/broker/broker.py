@@ -1,0 +1,363 @@
+"""The broker: policy between the protocol handlers and the store.
+
+It decides which queue a send goes to, how long a receive waits and whom an append wakes, keeps
+push consumers' deliveries invisible while they live, gives them back when they go, and brings
+expired deliveries back at the right moment. It holds no protobuf: handlers convert.
+
+Background tasks (started by :meth:`Broker.start`):
+
+* revive: sleeps until the next in-flight message falls due (or until a shorter invisibility is
+  set), then makes due messages receivable again and wakes waiting receivers;
+* renew: extends auto-renewed deliveries shortly before they fall due;
+* sweep: every few seconds, treats silent clients without a Telemetry stream as gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from rmqproxy.broker.clients import ClientRegistry
+from rmqproxy.broker.longpoll import Waiters
+from rmqproxy.broker.renewal import Renewal, RenewalTracker
+from rmqproxy.clock import Clock
+from storage.base import EntryFilter, MessageStore
+from storage.errors import GroupExists, GroupNotFound, InvalidReceipt, TopicExists, TopicNotFound
+from storage.executor import StoreExecutor
+from storage.model import (
+    AppendBatch,
+    GroupConfig,
+    NewMessage,
+    Popped,
+    Receipt,
+    TopicConfig,
+    TopicType,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REVIVE_BATCH = 1000
+SWEEP_INTERVAL_S = 5.0
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    auto_create: bool = False
+    default_queues: int = 8
+    auto_renew_invisible_ms: int = 30_000
+    auto_renew_margin_ms: int = 10_000
+
+
+class Broker:
+    def __init__(self, executor: StoreExecutor, clock: Clock, settings: BrokerSettings,
+                 clients: ClientRegistry, waiters: Waiters) -> None:
+        self._executor = executor
+        self._clock = clock
+        self.settings = settings
+        self.clients = clients
+        self.waiters = waiters
+        self.renewals = RenewalTracker()
+        self._topics: dict[str, TopicConfig] = {}
+        self._groups: dict[str, GroupConfig] = {}
+        self._queue_turn: dict[str, itertools.count[int]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._revive_wake = asyncio.Event()
+        self._revive_at: int | None = None
+        self._renew_wake = asyncio.Event()
+        self._spawned: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        topics, groups = await self._executor.run(lambda s, now: (s.list_topics(), s.list_groups()))
+        self._topics = {t.name: t for t in topics}
+        self._groups = {g.name: g for g in groups}
+        self._tasks = [
+            asyncio.create_task(self._forever("revive", self._revive_loop)),
+            asyncio.create_task(self._forever("renew", self._renew_loop)),
+            asyncio.create_task(self._forever("sweep", self._sweep_loop)),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _forever(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run a background loop; an unexpected error is logged and the loop restarts."""
+        while True:
+            try:
+                await loop()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s failed; restarting it in 1 s", name)
+                await asyncio.sleep(1)
+
+    def spawn(self, work: Awaitable[None]) -> None:
+        """Run ``work`` in the background, detached from the caller (which may be cancelled)."""
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("background work failed")
+
+        task = asyncio.ensure_future(run())
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)
+
+    async def store(self, fn: Callable[[MessageStore, int], T]) -> T:
+        """Run a read-only store call (describe, lookups) on the store thread."""
+        return await self._executor.run(fn)
+
+    # -- topics and groups -------------------------------------------------------------------
+
+    def find_topic(self, name: str) -> TopicConfig | None:
+        return self._topics.get(name)
+
+    def find_group(self, name: str) -> GroupConfig | None:
+        return self._groups.get(name)
+
+    def list_topics(self) -> list[TopicConfig]:
+        return sorted(self._topics.values(), key=lambda t: t.name)
+
+    def list_groups(self) -> list[GroupConfig]:
+        return sorted(self._groups.values(), key=lambda g: g.name)
+
+    async def topic(self, name: str) -> TopicConfig:
+        """The topic, created as a normal topic on first use if auto-create is on."""
+        topic = self._topics.get(name)
+        if topic is not None:
+            return topic
+        if not self.settings.auto_create:
+            raise TopicNotFound(name)
+        try:
+            return await self.create_topic(name, TopicType.NORMAL, self.settings.default_queues)
+        except TopicExists:
+            return self._topics[name]
+
+    async def group(self, name: str) -> GroupConfig:
+        """The group, created on first use if auto-create is on."""
+        group = self._groups.get(name)
+        if group is not None:
+            return group
+        if not self.settings.auto_create:
+            raise GroupNotFound(name)
+        try:
+            return await self.create_group(name)
+        except GroupExists:
+            return self._groups[name]
+
+    async def create_topic(self, name: str, type: TopicType, queues: int) -> TopicConfig:
+        topic = await self._executor.run(lambda s, now: s.create_topic(name, type, queues, now))
+        self._topics[name] = topic
+        return topic
+
+    async def delete_topic(self, name: str) -> None:
+        await self._executor.run(lambda s, now: s.delete_topic(name))
+        self._topics.pop(name, None)
+        self._queue_turn.pop(name, None)
+        self.waiters.notify(name)  # waiting receivers find out the topic is gone
+
+    async def create_group(self, name: str, *, from_beginning: bool = False) -> GroupConfig:
+        group = await self._executor.run(lambda s, now: s.create_group(name, now, from_beginning=from_beginning))
+        self._groups[name] = group
+        return group
+
+    async def delete_group(self, name: str) -> None:
+        await self._executor.run(lambda s, now: s.delete_group(name))
+        self._groups.pop(name, None)
+
+    # -- producing ---------------------------------------------------------------------------
+
+    async def send(self, topic: TopicConfig, messages: Sequence[NewMessage]) -> tuple[int, list[int]]:
+        """Append the messages, in order, to one queue of the topic; (queue id, offsets).
+
+        Returns once the store has them (durably, if the server flushes synchronously)."""
+        turn = self._queue_turn.get(topic.name)
+        if turn is None:
+            turn = self._queue_turn[topic.name] = itertools.count()
+        queue_id = next(turn) % topic.queues
+        offsets = await self._executor.append(AppendBatch(topic.name, queue_id, messages))
+        self.waiters.notify(topic.name)
+        return queue_id, offsets
+
+    # -- consuming ---------------------------------------------------------------------------
+
+    async def receive(
+        self,
+        group: GroupConfig,
+        topic: TopicConfig,
+        *,
+        client_id: str,
+        max_messages: int,
+        invisible_ms: int | None,
+        poll_ms: int,
+        accept: EntryFilter | None = None,
+    ) -> list[Popped]:
+        """Deliver up to ``max_messages``, waiting up to ``poll_ms`` for the first to arrive.
+
+        ``invisible_ms`` None means auto-renew: the server picks the invisible duration and keeps
+        extending it while the client lives."""
+        auto_renew = invisible_ms is None
+        invisible = self.settings.auto_renew_invisible_ms if invisible_ms is None else invisible_ms
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + poll_ms / 1000
+        turn = self._queue_turn.setdefault(topic.name, itertools.count())
+        start = next(turn) % topic.queues
+        queue_ids = [(start + i) % topic.queues for i in range(topic.queues)]
+        while True:
+            seen = self.waiters.version(topic.name)
+            popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
+            if popped:
+                if auto_renew:
+                    for p in popped:
+                        self.renewals.add(Renewal(client_id, group.name, topic.name, p.receipt, p.visible_at_ms))
+                    self._renew_wake.set()
+                self._schedule_revive(min(p.visible_at_ms for p in popped))
+                return popped
+            remaining = give_up_at - loop.time()
+            if remaining <= 0 or not await self.waiters.wait(topic.name, seen, remaining):
+                return []
+
+    async def _pop(self, group: str, topic: str, queue_ids: list[int], max_messages: int, invisible_ms: int,
+                   accept: EntryFilter | None) -> list[Popped]:
+        """Pop on the store thread. If the caller is cancelled meanwhile (client gone, deadline),
+        whatever was popped for it is released at once instead of waiting out its invisibility."""
+        task = asyncio.ensure_future(self._executor.run(
+            lambda s, now: s.pop(group, topic, queue_ids, max_messages, invisible_ms, now, accept)))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            def release_orphans(done: asyncio.Future[list[Popped]]) -> None:
+                if not done.cancelled() and done.exception() is None and done.result():
+                    self.spawn(self.release(group, topic, [p.receipt for p in done.result()]))
+            task.add_done_callback(release_orphans)
+            raise
+
+    async def release(self, group: str, topic: str, receipts: Sequence[Receipt]) -> None:
+        """Make deliveries visible again now (the consumer will not process them)."""
+        for receipt in receipts:
+            self.renewals.discard(receipt)
+
+        def run(store: MessageStore, now: int) -> None:
+            for receipt in receipts:
+                with contextlib.suppress(InvalidReceipt, GroupNotFound, TopicNotFound):
+                    store.change_invisibility(group, topic, receipt, 0, now, renew=True)
+
+        await self._executor.run(run)
+        self._schedule_revive(self._clock.now_ms())
+
+    async def ack(self, group: GroupConfig, topic: TopicConfig,
+                  receipts: Sequence[Receipt]) -> list[Exception | None]:
+        """Acknowledge deliveries; per receipt, None or the error that refused it."""
+        for receipt in receipts:
+            self.renewals.discard(receipt)
+
+        def run(store: MessageStore, now: int) -> list[Exception | None]:
+            results: list[Exception | None] = []
+            for receipt in receipts:
+                try:
+                    store.ack(group.name, topic.name, receipt, now)
+                    results.append(None)
+                except Exception as exc:
+                    results.append(exc)
+            return results
+
+        return await self._executor.run(run)
+
+    async def change_invisibility(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
+                                  invisible_ms: int) -> Receipt:
+        """The client sets the delivery's invisible duration itself (and so stops auto-renewal)."""
+        self.renewals.discard(receipt)
+        new = await self._executor.run(
+            lambda s, now: s.change_invisibility(group.name, topic.name, receipt, invisible_ms, now))
+        self._schedule_revive(self._clock.now_ms() + invisible_ms)
+        return new
+
+    # -- clients -----------------------------------------------------------------------------
+
+    async def client_gone(self, client_id: str) -> None:
+        """A client shut down or vanished: give back the deliveries the server renewed for it."""
+        self.clients.remove(client_id)
+        held = self.renewals.take_client(client_id)
+        by_queue: dict[tuple[str, str], list[Receipt]] = {}
+        for renewal in held:
+            by_queue.setdefault((renewal.group, renewal.topic), []).append(renewal.receipt)
+        for (group, topic), receipts in by_queue.items():
+            await self.release(group, topic, receipts)
+        if held:
+            log.info("client %s went away; released %d in-flight messages", client_id, len(held))
+
+    # -- background loops --------------------------------------------------------------------
+
+    def _schedule_revive(self, at_ms: int) -> None:
+        if self._revive_at is None or at_ms < self._revive_at:
+            self._revive_at = at_ms
+            self._revive_wake.set()
+
+    async def _revive_loop(self) -> None:
+        while True:
+            self._revive_wake.clear()
+            result = await self._executor.run(lambda s, now: s.revive_expired(now, REVIVE_BATCH))
+            for topic in {r.topic for r in result.revived}:
+                self.waiters.notify(topic)
+            if len(result.revived) >= REVIVE_BATCH:
+                continue
+            self._revive_at = result.next_due_ms
+            timeout = None
+            if result.next_due_ms is not None:
+                timeout = max(0.0, (result.next_due_ms - self._clock.now_ms()) / 1000)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._revive_wake.wait()
+
+    async def _renew_loop(self) -> None:
+        margin = self.settings.auto_renew_margin_ms
+        while True:
+            self._renew_wake.clear()
+            now = self._clock.now_ms()
+            due = self.renewals.due(now + margin)
+            if due:
+                await self._renew(due)
+                continue
+            next_at = self.renewals.next_visible_at()
+            timeout = None if next_at is None else max(0.0, (next_at - margin - now) / 1000)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._renew_wake.wait()
+
+    async def _renew(self, due: list[Renewal]) -> None:
+        invisible = self.settings.auto_renew_invisible_ms
+
+        def run(store: MessageStore, now: int) -> list[int | None]:
+            results: list[int | None] = []
+            for renewal in due:
+                try:
+                    store.change_invisibility(renewal.group, renewal.topic, renewal.receipt, invisible, now,
+                                              renew=True)
+                    results.append(now + invisible)
+                except (InvalidReceipt, GroupNotFound, TopicNotFound):
+                    results.append(None)
+            return results
+
+        for renewal, visible_at in zip(due, await self._executor.run(run), strict=True):
+            if visible_at is None:
+                self.renewals.discard(renewal.receipt)
+            else:
+                self.renewals.renewed(renewal, visible_at)
+
+    async def _sweep_loop(self) -> None:
+        while True:
+            await asyncio.sleep(SWEEP_INTERVAL_S)
+            for client_id in self.clients.expired(self._clock.now_ms()):
+                await self.client_gone(client_id)

@@ -1,0 +1,91 @@
+"""Who is connected: one session per client id, kept from settings, heartbeats and RPCs.
+
+A client is online while it has a Telemetry stream open or has been heard from within the
+timeout. The broker asks which clients went away (:meth:`ClientRegistry.expired`) and releases
+what they held.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class ClientSession:
+    client_id: str
+    client_type: str = "UNSPECIFIED"
+    """PRODUCER, PUSH_CONSUMER, SIMPLE_CONSUMER, ... (RocketMQ's ClientType names)."""
+    group: str | None = None
+    topics: frozenset[str] = frozenset()
+    """Producers: the topics they publish to."""
+    subscriptions: dict[str, str] = field(default_factory=dict)
+    """Consumers: topic -> filter expression as declared."""
+    language: str = ""
+    version: str = ""
+    address: str = ""
+    last_seen_ms: int = 0
+    last_heartbeat_ms: int = 0
+    settings: Any = None
+    """The last Settings the client sent (protocol object, kept for the handler layer)."""
+    streams: list[asyncio.Queue[Any]] = field(default_factory=list)
+    """One outbox per open Telemetry stream: server-to-client commands are put here."""
+
+
+class ClientRegistry:
+    def __init__(self, timeout_ms: int) -> None:
+        self._timeout_ms = timeout_ms
+        self._sessions: dict[str, ClientSession] = {}
+
+    def get(self, client_id: str) -> ClientSession | None:
+        return self._sessions.get(client_id)
+
+    def touch(self, client_id: str, now_ms: int, *, address: str = "", language: str = "",
+              version: str = "") -> ClientSession:
+        """Record that the client was heard from; creates its session on first contact."""
+        session = self._sessions.get(client_id)
+        if session is None:
+            session = self._sessions[client_id] = ClientSession(client_id)
+        session.last_seen_ms = now_ms
+        if address:
+            session.address = address
+        if language and not session.language:
+            session.language = language
+        if version and not session.version:
+            session.version = version
+        return session
+
+    def open_stream(self, client_id: str, now_ms: int) -> asyncio.Queue[Any]:
+        session = self.touch(client_id, now_ms)
+        outbox: asyncio.Queue[Any] = asyncio.Queue()
+        session.streams.append(outbox)
+        return outbox
+
+    def close_stream(self, client_id: str, outbox: asyncio.Queue[Any]) -> bool:
+        """Forget a Telemetry stream; True if it was the client's last one (it went away)."""
+        session = self._sessions.get(client_id)
+        if session is None:
+            return False
+        if outbox in session.streams:
+            session.streams.remove(outbox)
+        if session.streams:
+            return False
+        del self._sessions[client_id]
+        return True
+
+    def remove(self, client_id: str) -> ClientSession | None:
+        return self._sessions.pop(client_id, None)
+
+    def expired(self, now_ms: int) -> list[str]:
+        """Clients without a stream that have been silent longer than the timeout."""
+        return [
+            s.client_id for s in self._sessions.values()
+            if not s.streams and now_ms - s.last_seen_ms > self._timeout_ms
+        ]
+
+    def consumers(self, group: str) -> list[ClientSession]:
+        return [s for s in self._sessions.values() if s.group == group and s.client_type != "PRODUCER"]
+
+    def all(self) -> list[ClientSession]:
+        return list(self._sessions.values())

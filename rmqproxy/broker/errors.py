@@ -1,0 +1,22 @@
+"""Errors the broker layer raises. No protobuf here: rmqproxy/errors.py maps them to codes.
+
+    BrokerError
+    ├── ConsumeDisabled       the group is paused by an operator
+    └── Unsupported           a feature this server does not offer (yet)
+"""
+
+from __future__ import annotations
+
+
+class BrokerError(Exception):
+    pass
+
+
+class ConsumeDisabled(BrokerError):
+    def __init__(self, group: str) -> None:
+        super().__init__(f"consumption is disabled for consumer group {group!r}")
+        self.group = group
+
+
+class Unsupported(BrokerError):
+    pass

@@ -1,0 +1,43 @@
+"""Server settings, built once from the command line and passed down."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal
+
+DEFAULT_DATA_DIR = os.path.join(os.path.expanduser("~"), ".rmqproxy", "data")
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "0.0.0.0"
+    port: int = 8081
+    data_dir: str = DEFAULT_DATA_DIR
+    store: Literal["rocksdb", "memory"] = "rocksdb"
+    flush: Literal["sync", "async"] = "sync"
+    """sync: a send is acknowledged after fsync (group-committed); async: after the write reached
+    the OS (survives a crash of the server process, not of the machine)."""
+    auto_create: bool = False
+    advertised_address: str | None = None
+    """host:port put in routes when the client did not say which address it used."""
+    broker_name: str = "rmqproxy"
+    default_queues: int = 8
+    max_body_bytes: int = 4 * MiB
+    max_properties: int = 128
+    max_properties_bytes: int = 16 * 1024
+    max_message_group_bytes: int = 64
+    receive_batch_max: int = 32
+    long_polling_ms: int = 20_000
+    min_long_polling_ms: int = 5_000
+    min_invisible_ms: int = 10_000
+    max_invisible_ms: int = 12 * 3600_000
+    auto_renew_invisible_ms: int = 30_000
+    """Invisible duration the server gives push consumers (auto_renew) and keeps renewing."""
+    auto_renew_margin_ms: int = 10_000
+    """Renew an auto-renewed delivery when it has less than this left."""
+    client_timeout_ms: int = 60_000
+    """A client with no Telemetry stream and no heartbeat for this long is gone."""
+    max_retries: int = 16
+    grace_seconds: float = 5.0

@@ -1,0 +1,47 @@
+"""What a request says about its caller, read from the gRPC metadata once per call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import grpc
+
+from rmqproxy.errors import ProtocolError
+from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    client_id: str
+    language: str
+    """x-mq-language: JAVA, PYTHON, HTTP (the Node.js client), ..."""
+    client_version: str
+    namespace: str
+    peer: str
+    """host:port of the caller."""
+    time_remaining: float | None
+    """Seconds until the call's deadline, if it has one."""
+
+
+def _peer(raw: str) -> str:
+    # grpc reports "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000" or "unix:..."
+    _, _, address = raw.partition(":")
+    return address or raw
+
+
+def request_context(context: grpc.aio.ServicerContext, *, client_id_required: bool = True) -> RequestContext:
+    metadata: dict[str, str] = {}
+    for key, value in context.invocation_metadata() or ():
+        if isinstance(value, str):
+            metadata[key] = value
+    client_id = metadata.get("x-mq-client-id", "").strip()
+    if not client_id and client_id_required:
+        raise ProtocolError(Code.CLIENT_ID_REQUIRED, "the x-mq-client-id header is required")
+    return RequestContext(
+        client_id=client_id,
+        language=metadata.get("x-mq-language", ""),
+        client_version=metadata.get("x-mq-client-version", ""),
+        namespace=metadata.get("x-mq-namespace", ""),
+        peer=_peer(context.peer() or ""),
+        time_remaining=context.time_remaining(),
+    )

@@ -1,0 +1,66 @@
+"""Between protocol messages and store values. No policy, no validation (see validate.py)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from google.protobuf.duration_pb2 import Duration
+
+from rmqproxy import receipt as receipt_codec
+from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, Resource
+from rmqproxy.validate import effective_type
+from storage.model import NewMessage, Popped
+
+# System properties only the server sets; whatever a producer put there is dropped.
+_SERVER_ONLY = ("store_timestamp", "receipt_handle", "queue_offset", "invisible_duration", "delivery_attempt",
+                "dead_letter_queue")
+
+
+def to_new_message(message: Message, store_host: str) -> NewMessage:
+    """The store's view of a validated message. The payload is the whole wire message, completed
+    with what the server adds at send time (digest, type, store host), so a delivery only has to
+    stamp the per-delivery fields on it."""
+    sp = message.system_properties
+    for name in _SERVER_ONLY:
+        sp.ClearField(name)  # type: ignore[arg-type]
+    sp.message_type = effective_type(message)  # type: ignore[assignment]
+    if sp.body_encoding == Encoding.ENCODING_UNSPECIFIED:
+        sp.body_encoding = Encoding.IDENTITY  # type: ignore[assignment]
+    if not sp.HasField("body_digest") or sp.body_digest.type == DigestType.DIGEST_TYPE_UNSPECIFIED:
+        sp.body_digest.type = DigestType.MD5  # type: ignore[assignment]
+        sp.body_digest.checksum = hashlib.md5(message.body).hexdigest().upper()
+    sp.store_host = store_host
+    return NewMessage(
+        message_id=sp.message_id,
+        payload=message.SerializeToString(),
+        tag=sp.tag if sp.HasField("tag") else None,
+        message_group=sp.message_group if sp.HasField("message_group") else None,
+        properties=dict(message.user_properties),
+    )
+
+
+def fill_delivered(target: Message, popped: Popped, invisible_ms: int) -> None:
+    """Decode a stored message into ``target`` and stamp this delivery's fields on it."""
+    target.ParseFromString(popped.message.payload)
+    stored = popped.message
+    sp = target.system_properties
+    sp.store_timestamp.FromMilliseconds(stored.store_ms)
+    sp.queue_id = stored.queue_id
+    sp.queue_offset = stored.offset
+    sp.receipt_handle = receipt_codec.encode(popped.receipt)
+    sp.delivery_attempt = popped.attempt
+    sp.invisible_duration.CopyFrom(duration(invisible_ms))
+
+
+def duration(ms: int) -> Duration:
+    value = Duration()
+    value.FromMilliseconds(ms)
+    return value
+
+
+def millis(value: Duration) -> int:
+    return int(value.ToMilliseconds())
+
+
+def resource(name: str, namespace: str = "") -> Resource:
+    return Resource(name=name, resource_namespace=namespace)

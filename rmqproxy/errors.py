@@ -1,0 +1,101 @@
+"""The one place where exceptions become protocol status codes.
+
+Handlers raise :class:`ProtocolError` when they know the code (request validation); the broker
+and the store raise their own domain errors, which :func:`to_status` maps by walking the
+exception's class hierarchy, most specific first. Anything unknown is an internal error: it is
+logged with its traceback and answered with INTERNAL_SERVER_ERROR (50001).
+
+The admin API answers with plain gRPC status codes instead: :func:`to_grpc_status`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TypeVar
+
+import grpc
+
+from rmqproxy.broker.errors import ConsumeDisabled, Unsupported
+from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
+from storage.errors import (
+    AlreadyExists,
+    GroupNotFound,
+    InvalidReceipt,
+    NotFound,
+    QueueNotFound,
+    StoreClosed,
+    TopicNotFound,
+)
+
+log = logging.getLogger(__name__)
+V = TypeVar("V")
+
+
+class ProtocolError(Exception):
+    """An error whose protocol code is known where it is raised."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+_CODES: dict[type[BaseException], int] = {
+    TopicNotFound: Code.TOPIC_NOT_FOUND,
+    GroupNotFound: Code.CONSUMER_GROUP_NOT_FOUND,
+    QueueNotFound: Code.BAD_REQUEST,
+    NotFound: Code.NOT_FOUND,
+    AlreadyExists: Code.BAD_REQUEST,
+    InvalidReceipt: Code.INVALID_RECEIPT_HANDLE,
+    StoreClosed: Code.INTERNAL_SERVER_ERROR,
+    ConsumeDisabled: Code.FORBIDDEN,
+    Unsupported: Code.NOT_IMPLEMENTED,
+}
+
+_GRPC: dict[type[BaseException], grpc.StatusCode] = {
+    NotFound: grpc.StatusCode.NOT_FOUND,
+    AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
+    Unsupported: grpc.StatusCode.UNIMPLEMENTED,
+    StoreClosed: grpc.StatusCode.UNAVAILABLE,
+}
+
+_GRPC_FOR_CODE = {
+    Code.TOPIC_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.CONSUMER_GROUP_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
+    Code.NOT_IMPLEMENTED: grpc.StatusCode.UNIMPLEMENTED,
+    Code.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
+    Code.UNAUTHORIZED: grpc.StatusCode.UNAUTHENTICATED,
+    Code.INTERNAL_SERVER_ERROR: grpc.StatusCode.INTERNAL,
+}
+
+
+def _lookup(table: dict[type[BaseException], V], exc: BaseException) -> V | None:
+    for cls in type(exc).__mro__:
+        if cls in table:
+            return table[cls]
+    return None
+
+
+def to_status(exc: BaseException) -> tuple[int, str]:
+    """Protocol (code, message) for an exception raised while serving a request."""
+    if isinstance(exc, ProtocolError):
+        return exc.code, exc.message
+    code = _lookup(_CODES, exc)
+    if code is None:
+        log.error("unexpected error while serving a request", exc_info=exc)
+        return Code.INTERNAL_SERVER_ERROR, f"internal error: {type(exc).__name__}"
+    return code, str(exc)
+
+
+def to_grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """gRPC status for an exception raised in the admin API or in a Telemetry stream."""
+    if isinstance(exc, ProtocolError):
+        status = _GRPC_FOR_CODE.get(exc.code, grpc.StatusCode.INVALID_ARGUMENT)
+        return status, f"{Code.Name(exc.code)}: {exc.message}"
+    status = _lookup(_GRPC, exc)
+    if status is None:
+        code, message = to_status(exc)
+        return _GRPC_FOR_CODE.get(code, grpc.StatusCode.INTERNAL), message
+    code, message = to_status(exc)
+    return status, f"{Code.Name(code)}: {message}"

@@ -1,0 +1,116 @@
+"""Telemetry (the settings handshake), Heartbeat and NotifyClientTermination."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from rmqproxy.broker.broker import Broker
+from rmqproxy.broker.retry import CustomizedBackoff
+from rmqproxy.clock import Clock
+from rmqproxy.config import ServerConfig
+from rmqproxy.context import RequestContext
+from rmqproxy.errors import ProtocolError
+from rmqproxy.handlers.route import check_group_name
+from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
+from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
+from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
+
+log = logging.getLogger(__name__)
+_END = object()
+OK = pb.Status(code=pb.Code.OK, message="OK")
+
+
+class ClientHandler:
+    def __init__(self, broker: Broker, config: ServerConfig, clock: Clock) -> None:
+        self._broker = broker
+        self._config = config
+        self._clock = clock
+
+    async def telemetry(self, requests: AsyncIterator[rpc.TelemetryCommand],
+                        ctx: RequestContext) -> AsyncIterator[rpc.TelemetryCommand]:
+        """Answer each Settings the client writes; pass on commands the server has for it.
+
+        The stream stays open for the client's lifetime; when it closes and it was the client's
+        last one, the client is gone and the broker releases what it held."""
+        clients = self._broker.clients
+        outbox = clients.open_stream(ctx.client_id, self._clock.now_ms())
+        reader = asyncio.create_task(self._read(requests, ctx, outbox))
+        try:
+            while True:
+                item = await outbox.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            reader.cancel()
+            if clients.close_stream(ctx.client_id, outbox):
+                # Detached: this generator may be closing because its call was cancelled.
+                self._broker.spawn(self._broker.client_gone(ctx.client_id))
+
+    async def _read(self, requests: AsyncIterator[rpc.TelemetryCommand], ctx: RequestContext,
+                    outbox: asyncio.Queue[Any]) -> None:
+        try:
+            async for command in requests:
+                if command.HasField("settings"):
+                    answer = await self.on_settings(command.settings, ctx)
+                    outbox.put_nowait(rpc.TelemetryCommand(status=OK, settings=answer))
+                # Other commands are the client's answers to server requests (stack traces,
+                # message verification) that this server does not send yet.
+            outbox.put_nowait(_END)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:
+            outbox.put_nowait(exc)
+
+    async def on_settings(self, settings: pb.Settings, ctx: RequestContext) -> pb.Settings:
+        client_type = settings.client_type
+        if client_type == pb.ClientType.PRODUCER:
+            group_name = None
+        elif client_type in CONSUMER_TYPES:
+            group_name = settings.subscription.group.name
+            check_group_name(group_name)
+            await self._broker.group(group_name)
+        else:
+            raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,
+                                f"unsupported client type {pb.ClientType.Name(client_type)}")
+        language = client_language(settings, ctx.language)
+        session = self._broker.clients.touch(ctx.client_id, self._clock.now_ms(), address=ctx.peer,
+                                             version=settings.user_agent.version or ctx.client_version)
+        session.client_type = pb.ClientType.Name(client_type)
+        session.language = pb.Language.Name(language)
+        session.group = group_name
+        session.topics = frozenset(t.name for t in settings.publishing.topics)
+        session.subscriptions = {
+            entry.topic.name: entry.expression.expression or "*" for entry in settings.subscription.subscriptions
+        }
+        session.settings = settings
+        return server_settings(settings, language=language, config=self._config,
+                               consumer_policy=CustomizedBackoff(), max_attempts=self._config.max_retries + 1,
+                               fifo=False)
+
+    async def heartbeat(self, request: rpc.HeartbeatRequest, ctx: RequestContext) -> rpc.HeartbeatResponse:
+        now = self._clock.now_ms()
+        known = self._broker.clients.get(ctx.client_id)
+        if request.client_type == pb.ClientType.CLIENT_TYPE_UNSPECIFIED and (known is None or known.settings is None):
+            raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,
+                                "heartbeat from a client whose type is unknown: send settings first")
+        if request.client_type in CONSUMER_TYPES and request.HasField("group"):
+            check_group_name(request.group.name)
+            await self._broker.group(request.group.name)
+        session = self._broker.clients.touch(ctx.client_id, now, address=ctx.peer, language=ctx.language,
+                                             version=ctx.client_version)
+        session.last_heartbeat_ms = now
+        if session.client_type == "UNSPECIFIED" and request.client_type:
+            session.client_type = pb.ClientType.Name(request.client_type)
+            session.group = request.group.name or None
+        return rpc.HeartbeatResponse(status=OK)
+
+    async def notify_client_termination(self, request: rpc.NotifyClientTerminationRequest,
+                                        ctx: RequestContext) -> rpc.NotifyClientTerminationResponse:
+        await self._broker.client_gone(ctx.client_id)
+        return rpc.NotifyClientTerminationResponse(status=OK)

@@ -1,0 +1,147 @@
+"""ReceiveMessage, AckMessage and ChangeInvisibleDuration."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from rmqproxy import receipt as receipt_codec
+from rmqproxy.broker.broker import Broker
+from rmqproxy.clock import Clock
+from rmqproxy.config import ServerConfig
+from rmqproxy.context import RequestContext
+from rmqproxy.convert import fill_delivered, millis
+from rmqproxy.errors import ProtocolError, to_status
+from rmqproxy.filters import compile_filter
+from rmqproxy.handlers.route import check_group_name, check_topic_name
+from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
+from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
+from storage.model import Popped
+
+POLL_RESERVE_S = 0.5
+"""Time kept back from the call's deadline to write the answer."""
+
+
+class ConsumerHandler:
+    def __init__(self, broker: Broker, config: ServerConfig, clock: Clock) -> None:
+        self._broker = broker
+        self._config = config
+        self._clock = clock
+
+    def _poll_ms(self, request: rpc.ReceiveMessageRequest, ctx: RequestContext) -> int:
+        """How long to wait for messages: what the client asked (default 20 s), clamped to
+        [5 s, 20 s], and always ending before the call's deadline."""
+        config = self._config
+        asked = millis(request.long_polling_timeout) if request.HasField("long_polling_timeout") else None
+        poll = config.long_polling_ms if asked is None else asked
+        poll = max(config.min_long_polling_ms, min(poll, config.long_polling_ms))
+        if ctx.time_remaining is not None:
+            poll = min(poll, int((ctx.time_remaining - POLL_RESERVE_S) * 1000))
+        return max(poll, 0)
+
+    def _invisible_ms(self, request: rpc.ReceiveMessageRequest) -> int | None:
+        if request.auto_renew and not request.HasField("invisible_duration"):
+            return None
+        config = self._config
+        invisible = millis(request.invisible_duration)
+        if not config.min_invisible_ms <= invisible <= config.max_invisible_ms:
+            raise ProtocolError(pb.Code.ILLEGAL_INVISIBLE_TIME,
+                                f"invisible duration {invisible} ms is outside "
+                                f"[{config.min_invisible_ms}, {config.max_invisible_ms}] ms")
+        return invisible
+
+    async def receive_message(self, request: rpc.ReceiveMessageRequest, ctx: RequestContext,
+                              write: Callable[[rpc.ReceiveMessageResponse], Awaitable[None]]) -> None:
+        """Write the stream: one status frame, the messages, one delivery_timestamp frame.
+
+        Clients only use the messages once the stream completed, so if writing fails part-way
+        (the client went away, the deadline passed) every message of the batch is released at
+        once instead of staying invisible for nothing."""
+        check_group_name(request.group.name)
+        check_topic_name(request.message_queue.topic.name)
+        group = await self._broker.group(request.group.name)
+        topic = await self._broker.topic(request.message_queue.topic.name)
+        accept = compile_filter(request.filter_expression.type, request.filter_expression.expression)
+        invisible_ms = self._invisible_ms(request)
+        batch = max(1, min(request.batch_size or 1, self._config.receive_batch_max))
+        popped = await self._broker.receive(
+            group, topic, client_id=ctx.client_id, max_messages=batch, invisible_ms=invisible_ms,
+            poll_ms=self._poll_ms(request, ctx), accept=accept)
+        if not popped:
+            await write(rpc.ReceiveMessageResponse(status=pb.Status(code=pb.Code.MESSAGE_NOT_FOUND,
+                                                                    message="no new message")))
+            return
+        try:
+            await write(rpc.ReceiveMessageResponse(status=pb.Status(code=pb.Code.OK, message="OK")))
+            shown_invisible = invisible_ms if invisible_ms is not None else self._config.auto_renew_invisible_ms
+            for item in popped:
+                response = rpc.ReceiveMessageResponse()
+                fill_delivered(response.message, item, shown_invisible)
+                response.message.topic.resource_namespace = request.message_queue.topic.resource_namespace
+                await write(response)
+            stamp = Timestamp()
+            stamp.FromMilliseconds(self._clock.now_ms())
+            await write(rpc.ReceiveMessageResponse(delivery_timestamp=stamp))
+        except BaseException:
+            await asyncio.shield(self._release(group.name, topic.name, popped))
+            raise
+
+    async def _release(self, group: str, topic: str, popped: list[Popped]) -> None:
+        with contextlib.suppress(Exception):
+            await self._broker.release(group, topic, [p.receipt for p in popped])
+
+    async def ack_message(self, request: rpc.AckMessageRequest, ctx: RequestContext) -> rpc.AckMessageResponse:
+        check_group_name(request.group.name)
+        check_topic_name(request.topic.name)
+        group = await self._broker.group(request.group.name)
+        topic = await self._broker.topic(request.topic.name)
+        statuses: list[pb.Status | None] = []
+        receipts = []
+        for entry in request.entries:
+            try:
+                receipts.append(receipt_codec.decode(entry.receipt_handle))
+                statuses.append(None)
+            except ProtocolError as exc:
+                statuses.append(pb.Status(code=exc.code, message=exc.message))
+        results = iter(await self._broker.ack(group, topic, receipts))
+        response = rpc.AckMessageResponse()
+        for entry, status in zip(request.entries, statuses, strict=True):
+            if status is None:
+                error = next(results)
+                if error is None:
+                    status = pb.Status(code=pb.Code.OK, message="OK")
+                else:
+                    code, message = to_status(error)
+                    status = pb.Status(code=code, message=message)
+            response.entries.append(rpc.AckMessageResultEntry(
+                message_id=entry.message_id, receipt_handle=entry.receipt_handle, status=status))
+        response.status.CopyFrom(overall_status([e.status for e in response.entries]))
+        return response
+
+    async def change_invisible_duration(self, request: rpc.ChangeInvisibleDurationRequest,
+                                        ctx: RequestContext) -> rpc.ChangeInvisibleDurationResponse:
+        check_group_name(request.group.name)
+        check_topic_name(request.topic.name)
+        group = await self._broker.group(request.group.name)
+        topic = await self._broker.topic(request.topic.name)
+        invisible = millis(request.invisible_duration)
+        if not 0 <= invisible <= self._config.max_invisible_ms:
+            raise ProtocolError(pb.Code.ILLEGAL_INVISIBLE_TIME,
+                                f"invisible duration {invisible} ms is outside [0, {self._config.max_invisible_ms}] ms")
+        receipt = receipt_codec.decode(request.receipt_handle)
+        new = await self._broker.change_invisibility(group, topic, receipt, invisible)
+        return rpc.ChangeInvisibleDurationResponse(status=pb.Status(code=pb.Code.OK, message="OK"),
+                                                   receipt_handle=receipt_codec.encode(new))
+
+
+def overall_status(statuses: list[pb.Status]) -> pb.Status:
+    """A batch's top-level status: the common code, or MULTIPLE_RESULTS when entries differ."""
+    codes = {s.code for s in statuses}
+    if not codes:
+        return pb.Status(code=pb.Code.OK, message="OK")
+    if len(codes) == 1:
+        return statuses[0]
+    return pb.Status(code=pb.Code.MULTIPLE_RESULTS, message="entries have different results")

@@ -1,0 +1,71 @@
+"""QueryRoute and QueryAssignment: where a topic's queues are and which ones a consumer reads."""
+
+from __future__ import annotations
+
+from rmqproxy.broker.broker import Broker
+from rmqproxy.config import ServerConfig
+from rmqproxy.context import RequestContext
+from rmqproxy.errors import ProtocolError
+from rmqproxy.names import is_valid_resource_name
+from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
+from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
+from rmqproxy.validate import TOPIC_MESSAGE_TYPE
+
+
+def check_topic_name(name: str) -> None:
+    if not is_valid_resource_name(name):
+        raise ProtocolError(pb.Code.ILLEGAL_TOPIC, f"illegal topic name {name!r}")
+
+
+def check_group_name(name: str) -> None:
+    if not is_valid_resource_name(name):
+        raise ProtocolError(pb.Code.ILLEGAL_CONSUMER_GROUP, f"illegal consumer group name {name!r}")
+
+
+class RouteHandler:
+    def __init__(self, broker: Broker, config: ServerConfig) -> None:
+        self._broker = broker
+        self._config = config
+
+    def _endpoints(self, asked: pb.Endpoints) -> pb.Endpoints:
+        """Clients connect to exactly what a route names, so echo the address the client used;
+        a caller that did not say (grpcurl) gets the advertised address."""
+        if asked.addresses:
+            return asked
+        host, _, port = self.advertised.rpartition(":")
+        return pb.Endpoints(scheme=pb.AddressScheme.IPv4, addresses=[pb.Address(host=host, port=int(port))])
+
+    @property
+    def advertised(self) -> str:
+        if self._config.advertised_address:
+            return self._config.advertised_address
+        host = self._config.host if self._config.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+        return f"{host}:{self._config.port}"
+
+    def _broker_info(self, asked: pb.Endpoints) -> pb.Broker:
+        return pb.Broker(name=self._config.broker_name, id=0, endpoints=self._endpoints(asked))
+
+    async def query_route(self, request: rpc.QueryRouteRequest, ctx: RequestContext) -> rpc.QueryRouteResponse:
+        check_topic_name(request.topic.name)
+        topic = await self._broker.topic(request.topic.name)
+        broker = self._broker_info(request.endpoints)
+        response = rpc.QueryRouteResponse(status=pb.Status(code=pb.Code.OK, message="OK"))
+        for queue_id in range(topic.queues):
+            response.message_queues.append(pb.MessageQueue(
+                topic=request.topic, id=queue_id, permission=pb.Permission.READ_WRITE, broker=broker,
+                accept_message_types=[TOPIC_MESSAGE_TYPE[topic.type]]))
+        return response
+
+    async def query_assignment(self, request: rpc.QueryAssignmentRequest,
+                               ctx: RequestContext) -> rpc.QueryAssignmentResponse:
+        check_topic_name(request.topic.name)
+        check_group_name(request.group.name)
+        await self._broker.topic(request.topic.name)
+        await self._broker.group(request.group.name)
+        # One assignment covering every queue (id -1), as the reference proxy does for non-FIFO
+        # groups: the server spreads a receive over all queues, so every consumer of the group
+        # can read the whole topic and none idles.
+        queue = pb.MessageQueue(topic=request.topic, id=-1, permission=pb.Permission.READ_WRITE,
+                                broker=self._broker_info(request.endpoints))
+        return rpc.QueryAssignmentResponse(status=pb.Status(code=pb.Code.OK, message="OK"),
+                                           assignments=[pb.Assignment(message_queue=queue)])

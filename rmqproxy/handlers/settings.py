@@ -1,0 +1,76 @@
+"""The Settings a server answers a client's Telemetry settings with.
+
+Each client reads a different subset (see docs/protocol-notes.md): the Python client only
+understands a customized consumer backoff, the Node.js client only an exponential one, and both
+need max_body_size and long_polling_timeout set or they misbehave. So the answer is the client's
+own settings with the server's values merged in, shaped for the client's language.
+"""
+
+from __future__ import annotations
+
+from rmqproxy.broker.retry import (
+    PRODUCER_BACKOFF,
+    PRODUCER_MAX_ATTEMPTS,
+    CustomizedBackoff,
+    ExponentialBackoff,
+    RetryPolicy,
+    as_customized,
+    as_exponential,
+)
+from rmqproxy.config import ServerConfig
+from rmqproxy.convert import duration
+from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
+
+CONSUMER_TYPES = frozenset({pb.ClientType.PUSH_CONSUMER, pb.ClientType.SIMPLE_CONSUMER,
+                            pb.ClientType.PULL_CONSUMER, pb.ClientType.LITE_PUSH_CONSUMER,
+                            pb.ClientType.LITE_SIMPLE_CONSUMER})
+
+_HEADER_LANGUAGES = {"JAVA": pb.Language.JAVA, "PYTHON": pb.Language.PYTHON, "HTTP": pb.Language.NODE_JS,
+                     "NODE_JS": pb.Language.NODE_JS, "NODEJS": pb.Language.NODE_JS, "GOLANG": pb.Language.GOLANG,
+                     "CPP": pb.Language.CPP, "DOTNET": pb.Language.DOT_NET, "RUST": pb.Language.RUST}
+
+
+def client_language(settings: pb.Settings, header_language: str) -> int:
+    """The client's language: from its user agent, else from the x-mq-language header."""
+    if settings.user_agent.language != pb.Language.LANGUAGE_UNSPECIFIED:
+        return settings.user_agent.language
+    return _HEADER_LANGUAGES.get(header_language.upper(), pb.Language.LANGUAGE_UNSPECIFIED)
+
+
+def _retry_policy(policy: RetryPolicy, max_attempts: int, language: int) -> pb.RetryPolicy:
+    if language == pb.Language.PYTHON:
+        policy = as_customized(policy, max_attempts)
+    elif language == pb.Language.NODE_JS:
+        policy = as_exponential(policy)
+    result = pb.RetryPolicy(max_attempts=max_attempts)
+    if isinstance(policy, CustomizedBackoff):
+        result.customized_backoff.next.extend(duration(ms) for ms in policy.delays_ms)
+    else:
+        _exponential(result.exponential_backoff, policy)
+    return result
+
+
+def _exponential(target: pb.ExponentialBackoff, policy: ExponentialBackoff) -> None:
+    target.initial.CopyFrom(duration(policy.initial_ms))
+    target.max.CopyFrom(duration(policy.max_ms))
+    target.multiplier = policy.multiplier
+
+
+def server_settings(client: pb.Settings, *, language: int, config: ServerConfig,
+                    consumer_policy: RetryPolicy, max_attempts: int, fifo: bool) -> pb.Settings:
+    answer = pb.Settings()
+    answer.CopyFrom(client)
+    if client.client_type == pb.ClientType.PRODUCER:
+        answer.backoff_policy.CopyFrom(pb.RetryPolicy(max_attempts=PRODUCER_MAX_ATTEMPTS))
+        _exponential(answer.backoff_policy.exponential_backoff, PRODUCER_BACKOFF)
+        answer.publishing.max_body_size = config.max_body_bytes
+        answer.publishing.validate_message_type = True
+    elif client.client_type in CONSUMER_TYPES:
+        answer.backoff_policy.CopyFrom(_retry_policy(consumer_policy, max_attempts, language))
+        answer.subscription.fifo = fifo
+        answer.subscription.receive_batch_size = config.receive_batch_max
+        answer.subscription.long_polling_timeout.CopyFrom(duration(config.long_polling_ms))
+    # No metrics collector here: tell clients not to export to us.
+    answer.metric.Clear()
+    answer.metric.on = False
+    return answer

@@ -1,0 +1,96 @@
+"""Checks on what producers send, each failing with the code the reference server uses."""
+
+from __future__ import annotations
+
+from rmqproxy.config import ServerConfig
+from rmqproxy.errors import ProtocolError
+from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code, Message, MessageType
+from storage.model import TopicType
+
+RESERVED_PROPERTY_KEYS = frozenset({
+    "TRACE_ON", "MSG_REGION", "KEYS", "TAGS", "WAIT", "DELAY", "RETRY_TOPIC", "REAL_TOPIC", "REAL_QID",
+    "TRAN_MSG", "PGROUP", "MIN_OFFSET", "MAX_OFFSET", "BUYER_ID", "ORIGIN_MESSAGE_ID", "TRANSFER_FLAG",
+    "CORRECTION_FLAG", "MQ2_FLAG", "RECONSUME_TIME", "UNIQ_KEY", "MAX_RECONSUME_TIMES", "CONSUME_START_TIME",
+    "TIMER_DELIVER_MS", "TIMER_DELAY_SEC", "TIMER_DELAY_MS", "TIMER_ENQUEUE_MS", "TIMER_DEQUEUE_MS",
+    "TIMER_ROLL_TIMES", "TIMER_OUT_MS", "TIMER_DEL_UNIQKEY", "TIMER_DELAY_LEVEL", "DLQ_ORIGIN_TOPIC",
+    "DLQ_ORIGIN_MESSAGE_ID", "SHARDING_KEY", "TRACE_CONTEXT", "TRAN_PREPARED_QUEUE_OFFSET",
+    "TRANSACTION_CHECK_TIMES", "CHECK_IMMUNITY_TIME_IN_SECONDS", "INSTANCE_ID",
+})
+"""Property names RocketMQ itself uses; a user property may not take them."""
+
+MAX_MESSAGE_ID_LENGTH = 128
+
+TOPIC_MESSAGE_TYPE = {
+    TopicType.NORMAL: MessageType.NORMAL,
+    TopicType.FIFO: MessageType.FIFO,
+    TopicType.DELAY: MessageType.DELAY,
+    TopicType.TRANSACTION: MessageType.TRANSACTION,
+}
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+
+
+def effective_type(message: Message) -> int:
+    """The message's type; when a client (grpcurl, say) leaves it out, inferred as clients do."""
+    declared = message.system_properties.message_type
+    if declared != MessageType.MESSAGE_TYPE_UNSPECIFIED:
+        return declared
+    if message.system_properties.message_group:
+        return MessageType.FIFO
+    if message.system_properties.HasField("delivery_timestamp"):
+        return MessageType.DELAY
+    return MessageType.NORMAL
+
+
+def validate_message(message: Message, topic_type: TopicType, config: ServerConfig) -> None:
+    """Raise ProtocolError for the first rule the message breaks."""
+    sp = message.system_properties
+    if not sp.message_id.strip():
+        raise ProtocolError(Code.ILLEGAL_MESSAGE_ID, "message id is blank")
+    if len(sp.message_id) > MAX_MESSAGE_ID_LENGTH or _has_control_chars(sp.message_id):
+        raise ProtocolError(Code.ILLEGAL_MESSAGE_ID, f"message id is longer than {MAX_MESSAGE_ID_LENGTH} "
+                            "characters or has control characters")
+    size = len(message.body)
+    if size == 0:
+        raise ProtocolError(Code.MESSAGE_BODY_EMPTY, "message body is empty")
+    if size > config.max_body_bytes:
+        raise ProtocolError(Code.MESSAGE_BODY_TOO_LARGE,
+                            f"message body is {size} bytes; the limit is {config.max_body_bytes}")
+    properties = message.user_properties
+    if len(properties) > config.max_properties:
+        raise ProtocolError(Code.MESSAGE_PROPERTIES_TOO_LARGE,
+                            f"{len(properties)} user properties; the limit is {config.max_properties}")
+    total = 0
+    for key, value in properties.items():
+        if not key or key in RESERVED_PROPERTY_KEYS or _has_control_chars(key):
+            raise ProtocolError(Code.ILLEGAL_MESSAGE_PROPERTY_KEY,
+                                f"user property key {key!r} is empty, reserved or has control characters")
+        total += len(key.encode()) + len(value.encode())
+    if total > config.max_properties_bytes:
+        raise ProtocolError(Code.MESSAGE_PROPERTIES_TOO_LARGE,
+                            f"user properties take {total} bytes; the limit is {config.max_properties_bytes}")
+    if sp.HasField("tag"):
+        if not sp.tag.strip() or "|" in sp.tag or _has_control_chars(sp.tag):
+            raise ProtocolError(Code.ILLEGAL_MESSAGE_TAG,
+                                f"tag {sp.tag!r} is blank or contains '|' or control characters")
+    for key in sp.keys:
+        if not key.strip() or _has_control_chars(key):
+            raise ProtocolError(Code.ILLEGAL_MESSAGE_KEY, f"message key {key!r} is blank or has control characters")
+    if sp.HasField("message_group"):
+        group_size = len(sp.message_group.encode())
+        if not sp.message_group.strip() or group_size > config.max_message_group_bytes:
+            raise ProtocolError(Code.ILLEGAL_MESSAGE_GROUP,
+                                f"message group is blank or longer than {config.max_message_group_bytes} bytes")
+    message_type = effective_type(message)
+    expected = TOPIC_MESSAGE_TYPE[topic_type]
+    if message_type != expected:
+        raise ProtocolError(
+            Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+            f"a {MessageType.Name(message_type)} message cannot be sent to {topic_type.value} topic "
+            f"{message.topic.name!r}, which accepts {MessageType.Name(expected)} messages")
+    if message_type == MessageType.DELAY or sp.HasField("delivery_timestamp"):
+        raise ProtocolError(Code.NOT_IMPLEMENTED, "delayed messages are not supported yet")
+    if message_type == MessageType.TRANSACTION:
+        raise ProtocolError(Code.NOT_IMPLEMENTED, "transactional messages are not supported yet")
