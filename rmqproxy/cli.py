@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
+from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.json_format import MessageToDict
 
 from rmqproxy import __version__
@@ -95,9 +96,31 @@ def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
 
 
+_INT64_TYPES = frozenset({FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
+                          FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64})
+
+
+def _numbers(data: Any, descriptor: Any) -> Any:
+    """Protobuf's JSON mapping writes 64-bit integers as strings; people and scripts want numbers."""
+    if isinstance(data, list):
+        return [_numbers(item, descriptor) for item in data]
+    if not isinstance(data, dict) or descriptor is None:
+        return data
+    for field in descriptor.fields:
+        if field.name not in data:
+            continue
+        if field.type in _INT64_TYPES:
+            value = data[field.name]
+            data[field.name] = [int(v) for v in value] if isinstance(value, list) else int(value)
+        elif field.message_type is not None and not field.message_type.GetOptions().map_entry:
+            data[field.name] = _numbers(data[field.name], field.message_type)
+    return data
+
+
 def _to_dict(message: Any) -> dict[str, Any]:
-    result: dict[str, Any] = MessageToDict(message, preserving_proto_field_name=True,
-                                           always_print_fields_with_no_presence=True)
+    result: dict[str, Any] = _numbers(
+        MessageToDict(message, preserving_proto_field_name=True, always_print_fields_with_no_presence=True),
+        message.DESCRIPTOR)
     return result
 
 

@@ -1,0 +1,52 @@
+"""Shared by the client programs: these run the real rocketmq-python-client in their own process
+(it cannot share one with the server's generated protobuf modules) and print one JSON document."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from rocketmq import ClientConfiguration, Credentials
+
+
+def config(address: str, request_timeout: int = 10) -> ClientConfiguration:
+    return ClientConfiguration(address, Credentials(), request_timeout=request_timeout)
+
+
+def describe(message: Any) -> dict[str, Any]:
+    """Everything a consumer can see of a received message."""
+    return {
+        "message_id": message.message_id,
+        "topic": message.topic,
+        "body": base64.b64encode(message.body).decode(),
+        "tag": message.tag,
+        "keys": sorted(message.keys),
+        "properties": dict(message.properties),
+        "delivery_attempt": message.delivery_attempt,
+        "message_type": message.message_type,
+        "corrupted": message.corrupted,
+        "born_timestamp": message.born_timestamp,
+        "born_host": message.born_host,
+        "message_group": message.message_group,
+        "receipt_handle": message.receipt_handle,
+    }
+
+
+def emit(result: Any) -> None:
+    sys.stdout.write(json.dumps(result) + "\n")
+    sys.stdout.flush()
+    # The client's background threads can keep the interpreter alive; we are done.
+    os._exit(0)
+
+
+def now() -> float:
+    return time.monotonic()
+
+
+def error(exc: BaseException) -> dict[str, Any]:
+    """An exception as data: the protocol code the client saw (if any) and its text."""
+    return {"code": getattr(exc, "code", None), "error": repr(exc)}
