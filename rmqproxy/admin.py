@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy.broker.broker import Broker
 from rmqproxy.config import ServerConfig
+from rmqproxy.context import ServicerContext
 from rmqproxy.errors import to_grpc_status
 from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
@@ -60,25 +61,25 @@ def topic_progress(topic: str, group: str, queues: list[GroupQueueProgress]) -> 
     )
 
 
-async def _abort(context: grpc.aio.ServicerContext, exc: BaseException) -> NoReturn:
+async def _abort(context: ServicerContext, exc: BaseException) -> NoReturn:
     status, message = to_grpc_status(exc)
     await context.abort(status, message)
     raise AssertionError("abort returned")  # pragma: no cover
 
 
-class AdminService(api_grpc.AdminServicer):  # type: ignore[misc]
+class AdminService(api_grpc.AdminServicer):
     def __init__(self, broker: Broker, config: ServerConfig) -> None:
         self._broker = broker
         self._config = config
 
     @staticmethod
-    async def _invalid(context: grpc.aio.ServicerContext, message: str) -> NoReturn:
+    async def _invalid(context: ServicerContext, message: str) -> NoReturn:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
         raise AssertionError("abort returned")  # pragma: no cover
 
     # -- topics ------------------------------------------------------------------------------
 
-    async def CreateTopic(self, request: api.CreateTopicRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def CreateTopic(self, request: api.CreateTopicRequest, context: ServicerContext) -> Any:
         problem = name_problem("topic", request.name)
         if problem:
             await self._invalid(context, problem)
@@ -96,7 +97,7 @@ class AdminService(api_grpc.AdminServicer):  # type: ignore[misc]
         except Exception as exc:
             await _abort(context, exc)
 
-    async def DescribeTopic(self, request: api.DescribeTopicRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def DescribeTopic(self, request: api.DescribeTopicRequest, context: ServicerContext) -> Any:
         name = request.name
 
         def describe(store: MessageStore, now: int) -> tuple[Any, ...]:
@@ -120,10 +121,10 @@ class AdminService(api_grpc.AdminServicer):  # type: ignore[misc]
             groups=[topic_progress(name, group, progress) for group, progress in groups],
         )
 
-    async def ListTopics(self, request: api.ListTopicsRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def ListTopics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
         return api.ListTopicsResponse(topics=[topic_message(t) for t in self._broker.list_topics()])
 
-    async def DeleteTopic(self, request: api.DeleteTopicRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def DeleteTopic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
         try:
             await self._broker.delete_topic(request.name)
         except Exception as exc:
@@ -132,7 +133,7 @@ class AdminService(api_grpc.AdminServicer):  # type: ignore[misc]
 
     # -- groups ------------------------------------------------------------------------------
 
-    async def CreateGroup(self, request: api.CreateGroupRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def CreateGroup(self, request: api.CreateGroupRequest, context: ServicerContext) -> Any:
         problem = name_problem("consumer group", request.name)
         if problem:
             await self._invalid(context, problem)
@@ -142,7 +143,7 @@ class AdminService(api_grpc.AdminServicer):  # type: ignore[misc]
             await _abort(context, exc)
         return group_message(group)
 
-    async def DescribeGroup(self, request: api.DescribeGroupRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def DescribeGroup(self, request: api.DescribeGroupRequest, context: ServicerContext) -> Any:
         name = request.name
         consumers = self._broker.clients.consumers(name)
         subscribed = {topic for c in consumers for topic in c.subscriptions}
@@ -173,10 +174,10 @@ class AdminService(api_grpc.AdminServicer):  # type: ignore[misc]
             ],
         )
 
-    async def ListGroups(self, request: api.ListGroupsRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def ListGroups(self, request: api.ListGroupsRequest, context: ServicerContext) -> Any:
         return api.ListGroupsResponse(groups=[group_message(g) for g in self._broker.list_groups()])
 
-    async def DeleteGroup(self, request: api.DeleteGroupRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def DeleteGroup(self, request: api.DeleteGroupRequest, context: ServicerContext) -> Any:
         try:
             await self._broker.delete_group(request.name)
         except Exception as exc:

@@ -89,8 +89,8 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
         ProducerHandler(broker, config, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
     )
-    service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config), server)
+    service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -186,7 +186,8 @@ def _admin_call(args: argparse.Namespace) -> int:
     }
     with grpc.insecure_channel(args.server) as channel:
         try:
-            response = calls[(args.command, args.action)](api_grpc.AdminStub(channel))
+            stub = api_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
+            response = calls[(args.command, args.action)](stub)
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 print(f"rmqproxy: cannot reach a server at {args.server} ({exc.details()})", file=sys.stderr)

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
 from rmqproxy.errors import ProtocolError
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
+
+ServicerContext = grpc.aio.ServicerContext[Any, Any]
+"""The gRPC call context as handlers see it (requests and responses are checked by the stubs)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +33,7 @@ def _peer(raw: str) -> str:
     return address or raw
 
 
-def request_context(context: grpc.aio.ServicerContext, *, client_id_required: bool = True) -> RequestContext:
+def request_context(context: ServicerContext, *, client_id_required: bool = True) -> RequestContext:
     metadata: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):

@@ -22,12 +22,12 @@ def to_new_message(message: Message, store_host: str) -> NewMessage:
     stamp the per-delivery fields on it."""
     sp = message.system_properties
     for name in _SERVER_ONLY:
-        sp.ClearField(name)  # type: ignore[arg-type]
-    sp.message_type = effective_type(message)  # type: ignore[assignment]
+        sp.ClearField(name)
+    sp.message_type = effective_type(message)
     if sp.body_encoding == Encoding.ENCODING_UNSPECIFIED:
-        sp.body_encoding = Encoding.IDENTITY  # type: ignore[assignment]
+        sp.body_encoding = Encoding.IDENTITY
     if not sp.HasField("body_digest") or sp.body_digest.type == DigestType.DIGEST_TYPE_UNSPECIFIED:
-        sp.body_digest.type = DigestType.MD5  # type: ignore[assignment]
+        sp.body_digest.type = DigestType.MD5
         sp.body_digest.checksum = hashlib.md5(message.body).hexdigest().upper()
     sp.store_host = store_host
     return NewMessage(

@@ -34,13 +34,13 @@ V = TypeVar("V")
 class ProtocolError(Exception):
     """An error whose protocol code is known where it is raised."""
 
-    def __init__(self, code: int, message: str) -> None:
+    def __init__(self, code: Code, message: str) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
 
 
-_CODES: dict[type[BaseException], int] = {
+_CODES: dict[type[BaseException], Code] = {
     TopicNotFound: Code.TOPIC_NOT_FOUND,
     GroupNotFound: Code.CONSUMER_GROUP_NOT_FOUND,
     QueueNotFound: Code.BAD_REQUEST,
@@ -59,7 +59,7 @@ _GRPC: dict[type[BaseException], grpc.StatusCode] = {
     StoreClosed: grpc.StatusCode.UNAVAILABLE,
 }
 
-_GRPC_FOR_CODE = {
+_GRPC_FOR_CODE: dict[Code, grpc.StatusCode] = {
     Code.TOPIC_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     Code.CONSUMER_GROUP_NOT_FOUND: grpc.StatusCode.NOT_FOUND,
     Code.NOT_FOUND: grpc.StatusCode.NOT_FOUND,
@@ -77,7 +77,7 @@ def _lookup(table: dict[type[BaseException], V], exc: BaseException) -> V | None
     return None
 
 
-def to_status(exc: BaseException) -> tuple[int, str]:
+def to_status(exc: BaseException) -> tuple[Code, str]:
     """Protocol (code, message) for an exception raised while serving a request."""
     if isinstance(exc, ProtocolError):
         return exc.code, exc.message
@@ -93,9 +93,8 @@ def to_grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     if isinstance(exc, ProtocolError):
         status = _GRPC_FOR_CODE.get(exc.code, grpc.StatusCode.INVALID_ARGUMENT)
         return status, f"{Code.Name(exc.code)}: {exc.message}"
-    status = _lookup(_GRPC, exc)
-    if status is None:
-        code, message = to_status(exc)
-        return _GRPC_FOR_CODE.get(code, grpc.StatusCode.INTERNAL), message
     code, message = to_status(exc)
-    return status, f"{Code.Name(code)}: {message}"
+    mapped = _lookup(_GRPC, exc)
+    if mapped is None:
+        return _GRPC_FOR_CODE.get(code, grpc.StatusCode.INTERNAL), message
+    return mapped, f"{Code.Name(code)}: {message}"

@@ -14,9 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-import grpc
-
-from rmqproxy.context import RequestContext, request_context
+from rmqproxy.context import RequestContext, ServicerContext, request_context
 from rmqproxy.errors import to_grpc_status, to_status
 from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
@@ -30,7 +28,7 @@ log = logging.getLogger(__name__)
 R = TypeVar("R")
 
 
-class MessagingService(rpc_grpc.MessagingServiceServicer):  # type: ignore[misc]
+class MessagingService(rpc_grpc.MessagingServiceServicer):
     def __init__(self, route: RouteHandler, client: ClientHandler, producer: ProducerHandler,
                  consumer: ConsumerHandler) -> None:
         self._route = route
@@ -38,7 +36,7 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):  # type: ignore[misc]
         self._producer = producer
         self._consumer = consumer
 
-    async def _unary(self, context: grpc.aio.ServicerContext, response_type: Callable[[], R],
+    async def _unary(self, context: ServicerContext, response_type: Callable[[], R],
                      call: Callable[[RequestContext], Awaitable[R]]) -> R:
         try:
             return await call(request_context(context))
@@ -60,25 +58,25 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):  # type: ignore[misc]
 
     # -- route -------------------------------------------------------------------------------
 
-    async def QueryRoute(self, request: rpc.QueryRouteRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def QueryRoute(self, request: rpc.QueryRouteRequest, context: ServicerContext) -> Any:
         return await self._unary(context, rpc.QueryRouteResponse, lambda c: self._route.query_route(request, c))
 
-    async def QueryAssignment(self, request: rpc.QueryAssignmentRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def QueryAssignment(self, request: rpc.QueryAssignmentRequest, context: ServicerContext) -> Any:
         return await self._unary(context, rpc.QueryAssignmentResponse,
                                  lambda c: self._route.query_assignment(request, c))
 
     # -- client ------------------------------------------------------------------------------
 
-    async def Heartbeat(self, request: rpc.HeartbeatRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def Heartbeat(self, request: rpc.HeartbeatRequest, context: ServicerContext) -> Any:
         return await self._unary(context, rpc.HeartbeatResponse, lambda c: self._client.heartbeat(request, c))
 
     async def NotifyClientTermination(self, request: rpc.NotifyClientTerminationRequest,
-                                      context: grpc.aio.ServicerContext) -> Any:
+                                      context: ServicerContext) -> Any:
         return await self._unary(context, rpc.NotifyClientTerminationResponse,
                                  lambda c: self._client.notify_client_termination(request, c))
 
     async def Telemetry(self, request_iterator: AsyncIterator[rpc.TelemetryCommand],
-                        context: grpc.aio.ServicerContext) -> None:
+                        context: ServicerContext) -> None:
         stream: AsyncIterator[rpc.TelemetryCommand] | None = None
         try:
             stream = self._client.telemetry(request_iterator, request_context(context))
@@ -96,19 +94,19 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):  # type: ignore[misc]
 
     # -- producer ----------------------------------------------------------------------------
 
-    async def SendMessage(self, request: rpc.SendMessageRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def SendMessage(self, request: rpc.SendMessageRequest, context: ServicerContext) -> Any:
         return await self._unary(context, rpc.SendMessageResponse,
                                  lambda c: self._producer.send_message(request, c))
 
-    async def RecallMessage(self, request: rpc.RecallMessageRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def RecallMessage(self, request: rpc.RecallMessageRequest, context: ServicerContext) -> Any:
         return self._not_implemented(rpc.RecallMessageResponse, "RecallMessage")
 
-    async def EndTransaction(self, request: rpc.EndTransactionRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def EndTransaction(self, request: rpc.EndTransactionRequest, context: ServicerContext) -> Any:
         return self._not_implemented(rpc.EndTransactionResponse, "EndTransaction")
 
     # -- consumer ----------------------------------------------------------------------------
 
-    async def ReceiveMessage(self, request: rpc.ReceiveMessageRequest, context: grpc.aio.ServicerContext) -> None:
+    async def ReceiveMessage(self, request: rpc.ReceiveMessageRequest, context: ServicerContext) -> None:
         try:
             await self._consumer.receive_message(request, request_context(context), context.write)
         except asyncio.CancelledError:
@@ -118,31 +116,31 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):  # type: ignore[misc]
             with contextlib.suppress(Exception):
                 await context.write(rpc.ReceiveMessageResponse(status=pb.Status(code=code, message=message)))
 
-    async def AckMessage(self, request: rpc.AckMessageRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def AckMessage(self, request: rpc.AckMessageRequest, context: ServicerContext) -> Any:
         return await self._unary(context, rpc.AckMessageResponse, lambda c: self._consumer.ack_message(request, c))
 
     async def ChangeInvisibleDuration(self, request: rpc.ChangeInvisibleDurationRequest,
-                                      context: grpc.aio.ServicerContext) -> Any:
+                                      context: ServicerContext) -> Any:
         return await self._unary(context, rpc.ChangeInvisibleDurationResponse,
                                  lambda c: self._consumer.change_invisible_duration(request, c))
 
     async def ForwardMessageToDeadLetterQueue(self, request: rpc.ForwardMessageToDeadLetterQueueRequest,
-                                              context: grpc.aio.ServicerContext) -> Any:
+                                              context: ServicerContext) -> Any:
         return self._not_implemented(rpc.ForwardMessageToDeadLetterQueueResponse, "ForwardMessageToDeadLetterQueue")
 
-    async def PullMessage(self, request: rpc.PullMessageRequest, context: grpc.aio.ServicerContext) -> None:
+    async def PullMessage(self, request: rpc.PullMessageRequest, context: ServicerContext) -> None:
         await context.write(rpc.PullMessageResponse(
             status=pb.Status(code=pb.Code.NOT_IMPLEMENTED, message="PullMessage is not supported yet")))
 
-    async def UpdateOffset(self, request: rpc.UpdateOffsetRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def UpdateOffset(self, request: rpc.UpdateOffsetRequest, context: ServicerContext) -> Any:
         return self._not_implemented(rpc.UpdateOffsetResponse, "UpdateOffset")
 
-    async def GetOffset(self, request: rpc.GetOffsetRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def GetOffset(self, request: rpc.GetOffsetRequest, context: ServicerContext) -> Any:
         return self._not_implemented(rpc.GetOffsetResponse, "GetOffset")
 
-    async def QueryOffset(self, request: rpc.QueryOffsetRequest, context: grpc.aio.ServicerContext) -> Any:
+    async def QueryOffset(self, request: rpc.QueryOffsetRequest, context: ServicerContext) -> Any:
         return self._not_implemented(rpc.QueryOffsetResponse, "QueryOffset")
 
     async def SyncLiteSubscription(self, request: rpc.SyncLiteSubscriptionRequest,
-                                   context: grpc.aio.ServicerContext) -> Any:
+                                   context: ServicerContext) -> Any:
         return self._not_implemented(rpc.SyncLiteSubscriptionResponse, "SyncLiteSubscription")

@@ -32,7 +32,7 @@ def _has_control_chars(text: str) -> bool:
     return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
 
 
-def effective_type(message: Message) -> int:
+def effective_type(message: Message) -> MessageType:
     """The message's type; when a client (grpcurl, say) leaves it out, inferred as clients do."""
     declared = message.system_properties.message_type
     if declared != MessageType.MESSAGE_TYPE_UNSPECIFIED:
@@ -71,10 +71,8 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
     if total > config.max_properties_bytes:
         raise ProtocolError(Code.MESSAGE_PROPERTIES_TOO_LARGE,
                             f"user properties take {total} bytes; the limit is {config.max_properties_bytes}")
-    if sp.HasField("tag"):
-        if not sp.tag.strip() or "|" in sp.tag or _has_control_chars(sp.tag):
-            raise ProtocolError(Code.ILLEGAL_MESSAGE_TAG,
-                                f"tag {sp.tag!r} is blank or contains '|' or control characters")
+    if sp.HasField("tag") and (not sp.tag.strip() or "|" in sp.tag or _has_control_chars(sp.tag)):
+        raise ProtocolError(Code.ILLEGAL_MESSAGE_TAG, f"tag {sp.tag!r} is blank or contains '|' or control characters")
     for key in sp.keys:
         if not key.strip() or _has_control_chars(key):
             raise ProtocolError(Code.ILLEGAL_MESSAGE_KEY, f"message key {key!r} is blank or has control characters")

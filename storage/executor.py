@@ -43,6 +43,8 @@ class _Append:
 
 
 _STOP = object()
+_Done = tuple[asyncio.Future[Any], Any, BaseException | None]
+"""A finished call: its future, its result, or the exception it raised."""
 
 
 class StoreExecutor:
@@ -103,7 +105,7 @@ class StoreExecutor:
                     items.append(self._queue.get_nowait())
                 except queue.Empty:
                     break
-            done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+            done: list[_Done] = []
             stop = False
             index = 0
             while index < len(items):
@@ -129,7 +131,7 @@ class StoreExecutor:
                 self.store.close()
                 return
 
-    def _append(self, appends: list[_Append], done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    def _append(self, appends: list[_Append], done: list[_Done]) -> None:
         try:
             results = self.store.append([a.batch for a in appends], self._clock(), durable=self.durable)
         except BaseException as exc:
@@ -145,8 +147,8 @@ class StoreExecutor:
             done.append((pending.future, offsets, None))
 
     @staticmethod
-    def _deliver(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any, BaseException | None]]] = {}
+    def _deliver(done: list[_Done]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Done]] = {}
         for entry in done:
             by_loop.setdefault(entry[0].get_loop(), []).append(entry)
         for loop, entries in by_loop.items():
@@ -156,7 +158,7 @@ class StoreExecutor:
                 log.debug("dropping %d results for a closed event loop", len(entries))
 
 
-def _resolve(entries: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def _resolve(entries: list[_Done]) -> None:
     for future, result, exc in entries:
         if future.cancelled():
             continue

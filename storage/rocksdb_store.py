@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import rocksdict
 
@@ -203,10 +203,7 @@ class RocksDBStore(MessageStore):
         raw = self._cf["cursor"].get(L.gtq(group.group_id, topic.topic_id, queue_id))
         start = self._start(topic.topic_id, queue_id)
         if raw is None:
-            if group.from_beginning:
-                begin = start
-            else:
-                begin = self._offset_at_time(topic.topic_id, queue_id, group.created_ms)
+            begin = start if group.from_beginning else self._offset_at_time(topic.topic_id, queue_id, group.created_ms)
             return begin, begin
         next_offset, committed = L.parse_cursor(raw)
         return max(next_offset, start), max(committed, start)
@@ -425,7 +422,7 @@ class RocksDBStore(MessageStore):
             if write.len():
                 self._write(write)
             return []
-        records = self._cf["msg"].get([L.tqo(tid, q, o) for q, o, _, _ in chosen])
+        records = cast(list[bytes | None], self._cf["msg"].get([L.tqo(tid, q, o) for q, o, _, _ in chosen]))
         popped = []
         for (queue_id, offset, attempt, generation), raw in zip(chosen, records, strict=True):
             if raw is None:

@@ -22,7 +22,7 @@ from storage.errors import (
     TopicExists,
     TopicNotFound,
 )
-from storage.model import AppendBatch, NewMessage, Popped, Receipt, TopicType
+from storage.model import AppendBatch, NewMessage, Popped, QueueEntry, Receipt, TopicType
 
 T0 = 1_700_000_000_000
 """A fixed 'now' the suite starts from."""
@@ -225,8 +225,13 @@ class StoreConformance:
         store.create_topic("t", TopicType.NORMAL, 1, T0)
         store.create_group("g", T0 - 1)
         store.append([AppendBatch("t", 0, [msg(1, tag="x", group="mg", region="eu")])], T0)
-        seen = []
-        store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1, accept=lambda e: seen.append(e) is None)
+        seen: list[QueueEntry] = []
+
+        def record(entry: QueueEntry) -> bool:
+            seen.append(entry)
+            return True
+
+        store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1, accept=record)
         (entry,) = seen
         assert (entry.offset, entry.store_ms, entry.tag, entry.message_group) == (0, T0, "x", "mg")
         assert dict(entry.properties) == {"region": "eu"}
@@ -375,7 +380,7 @@ class StoreConformance:
         assert sorted((r.queue_id, r.offset, r.attempt) for r in result.revived) == [(0, 0, 1), (1, 0, 1)]
         assert result.next_due_ms is None
 
-        (progress0, progress1) = store.progress("g", "t")
+        progress0, _ = store.progress("g", "t")
         assert (progress0.retry_ready, progress0.inflight, progress0.committed_offset) == (1, 0, 0)
         again = store.pop("g", "t", [0, 1], 32, INVISIBLE, T0 + INVISIBLE + 1)
         assert [(p.message.queue_id, p.message.offset, p.attempt) for p in again] == [(0, 0, 2), (1, 0, 2)]
