@@ -86,7 +86,7 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),
-        ProducerHandler(broker, config, store_host=route.advertised),
+        ProducerHandler(broker, config, clock, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]

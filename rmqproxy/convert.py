@@ -16,7 +16,7 @@ _SERVER_ONLY = ("store_timestamp", "receipt_handle", "queue_offset", "invisible_
                 "dead_letter_queue")
 
 
-def to_new_message(message: Message, store_host: str) -> NewMessage:
+def to_new_message(message: Message, store_host: str, now_ms: int) -> NewMessage:
     """The store's view of a validated message. The payload is the whole wire message, completed
     with what the server adds at send time (digest, type, store host), so a delivery only has to
     stamp the per-delivery fields on it."""
@@ -30,6 +30,8 @@ def to_new_message(message: Message, store_host: str) -> NewMessage:
         sp.body_digest.type = DigestType.MD5
         sp.body_digest.checksum = hashlib.md5(message.body).hexdigest().upper()
     sp.store_host = store_host
+    if not sp.HasField("born_timestamp"):
+        sp.born_timestamp.FromMilliseconds(now_ms)  # a bare grpcurl send has none
     return NewMessage(
         message_id=sp.message_id,
         payload=message.SerializeToString(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rmqproxy.broker.broker import Broker
+from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
 from rmqproxy.convert import to_new_message
@@ -14,9 +15,10 @@ from rmqproxy.validate import validate_message
 
 
 class ProducerHandler:
-    def __init__(self, broker: Broker, config: ServerConfig, store_host: str) -> None:
+    def __init__(self, broker: Broker, config: ServerConfig, clock: Clock, store_host: str) -> None:
         self._broker = broker
         self._config = config
+        self._clock = clock
         self._store_host = store_host
 
     async def send_message(self, request: rpc.SendMessageRequest, ctx: RequestContext) -> rpc.SendMessageResponse:
@@ -32,7 +34,8 @@ class ProducerHandler:
         for message in messages:
             validate_message(message, topic.type, self._config)
         ids = [m.system_properties.message_id for m in messages]
-        new = [to_new_message(m, self._store_host) for m in messages]
+        now = self._clock.now_ms()
+        new = [to_new_message(m, self._store_host, now) for m in messages]
         _, offsets = await self._broker.send(topic, new)
         ok = pb.Status(code=pb.Code.OK, message="OK")
         return rpc.SendMessageResponse(status=ok, entries=[
