@@ -5,12 +5,16 @@ Errors are gRPC status codes (this is our own API): INVALID_ARGUMENT, NOT_FOUND,
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, NoReturn
 
 import grpc
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy.broker.broker import Broker
+from rmqproxy.broker.clients import ClientSession
+from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
 from rmqproxy.errors import to_grpc_status
@@ -18,9 +22,20 @@ from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
 from storage.base import MessageStore
-from storage.model import GroupConfig, GroupQueueProgress, TopicConfig, TopicType
+from storage.model import (
+    CustomizedBackoff,
+    ExponentialBackoff,
+    GroupConfig,
+    GroupQueueProgress,
+    OffsetTarget,
+    RetryPolicy,
+    TopicConfig,
+    TopicType,
+)
 
 MAX_QUEUES = 256
+MAX_RETRIES = 1000
+MAX_DELAYS = 100
 
 _TYPES = {
     api.TOPIC_TYPE_UNSPECIFIED: TopicType.NORMAL,
@@ -35,65 +50,167 @@ SUPPORTED_TYPES = frozenset({TopicType.NORMAL})
 """Topic types whose message semantics this build implements."""
 
 
+class InvalidArgument(Exception):
+    pass
+
+
 def _timestamp(ms: int) -> Timestamp:
     stamp = Timestamp()
     stamp.FromMilliseconds(ms)
     return stamp
 
 
-def topic_message(topic: TopicConfig) -> api.Topic:
-    return api.Topic(name=topic.name, type=_API_TYPES[topic.type], queues=topic.queues,
-                     created=_timestamp(topic.created_ms))
+def _duration(ms: int) -> Duration:
+    value = Duration()
+    value.FromMilliseconds(ms)
+    return value
+
+
+def policy_message(policy: RetryPolicy) -> api.RetryPolicy:
+    if isinstance(policy, CustomizedBackoff):
+        return api.RetryPolicy(customized=api.RetryPolicy.Customized(delays=[_duration(d) for d in policy.delays_ms]))
+    return api.RetryPolicy(exponential=api.RetryPolicy.Exponential(
+        initial=_duration(policy.initial_ms), max=_duration(policy.max_ms), multiplier=policy.multiplier))
+
+
+def policy_value(message: api.RetryPolicy) -> RetryPolicy | None:
+    """The policy a request asks for (None: unchanged); InvalidArgument if it makes no sense."""
+    kind = message.WhichOneof("policy")
+    if kind == "customized":
+        delays = tuple(d.ToMilliseconds() for d in message.customized.delays)
+        if not delays:
+            return CustomizedBackoff()
+        if len(delays) > MAX_DELAYS or any(d <= 0 for d in delays):
+            raise InvalidArgument(f"a customized retry policy has 1 to {MAX_DELAYS} delays, each above 0")
+        return CustomizedBackoff(delays)
+    if kind == "exponential":
+        exp = message.exponential
+        initial, maximum, multiplier = exp.initial.ToMilliseconds(), exp.max.ToMilliseconds(), exp.multiplier
+        if initial <= 0 or maximum < initial or multiplier < 1:
+            raise InvalidArgument("an exponential retry policy needs initial > 0, max >= initial and "
+                                  "multiplier >= 1")
+        return ExponentialBackoff(initial, maximum, multiplier)
+    return None
+
+
+def settings_changes(settings: api.GroupSettings) -> dict[str, Any]:
+    changes: dict[str, Any] = {}
+    if settings.HasField("max_retries"):
+        if not 0 <= settings.max_retries <= MAX_RETRIES:
+            raise InvalidArgument(f"max retries must be between 0 and {MAX_RETRIES}")
+        changes["max_retries"] = settings.max_retries
+    policy = policy_value(settings.retry_policy)
+    if policy is not None:
+        changes["retry_policy"] = policy
+    if settings.HasField("consume_enabled"):
+        changes["consume_enabled"] = settings.consume_enabled
+    if settings.HasField("fifo"):
+        if settings.fifo:
+            raise InvalidArgument("FIFO consumer groups are not supported yet by this server")
+        changes["fifo"] = settings.fifo
+    return changes
 
 
 def group_message(group: GroupConfig) -> api.Group:
-    return api.Group(name=group.name, created=_timestamp(group.created_ms), from_beginning=group.from_beginning)
+    return api.Group(name=group.name, created=_timestamp(group.created_ms), from_beginning=group.from_beginning,
+                     max_retries=group.max_retries, retry_policy=policy_message(group.retry_policy),
+                     consume_enabled=group.consume_enabled, fifo=group.fifo)
 
 
-def topic_progress(topic: str, group: str, queues: list[GroupQueueProgress]) -> api.TopicProgress:
-    return api.TopicProgress(
+def topic_progress(topic: str, group: str, queues: list[GroupQueueProgress], now_ms: int) -> api.TopicProgress:
+    oldest_ready = min((q.oldest_ready_ms for q in queues if q.oldest_ready_ms is not None), default=None)
+    oldest_inflight = min((q.oldest_inflight_ms for q in queues if q.oldest_inflight_ms is not None), default=None)
+    message = api.TopicProgress(
         topic=topic, group=group,
         queues=[api.QueueProgress(queue_id=q.queue_id, min_offset=q.min_offset, max_offset=q.max_offset,
                                   committed_offset=q.committed_offset, next_offset=q.next_offset, ready=q.ready,
-                                  inflight=q.inflight, retry_ready=q.retry_ready) for q in queues],
+                                  inflight=q.inflight, retry_ready=q.retry_ready, retrying=q.retrying,
+                                  dead_lettered=q.dead_lettered) for q in queues],
         ready=sum(q.ready for q in queues),
         inflight=sum(q.inflight for q in queues),
+        retrying=sum(q.retrying for q in queues),
+        dead_lettered=sum(q.dead_lettered for q in queues),
     )
+    if oldest_ready is not None:
+        message.oldest_ready_age.CopyFrom(_duration(max(0, now_ms - oldest_ready)))
+    if oldest_inflight is not None:
+        message.oldest_inflight_age.CopyFrom(_duration(max(0, now_ms - oldest_inflight)))
+    return message
+
+
+def consumer_messages(consumers: list[ClientSession]) -> list[api.Consumer]:
+    """Online consumers; those whose subscription differs from the most common one are flagged
+    (RocketMQ expects every consumer of a group to subscribe alike)."""
+    shapes = Counter(frozenset(c.subscriptions.items()) for c in consumers)
+    usual = shapes.most_common(1)[0][0] if shapes else frozenset()
+    return [
+        api.Consumer(client_id=c.client_id, address=c.address, language=c.language, client_version=c.version,
+                     client_type=c.client_type, last_heartbeat=_timestamp(c.last_heartbeat_ms or c.last_seen_ms),
+                     subscriptions=c.subscriptions,
+                     inconsistent_subscription=frozenset(c.subscriptions.items()) != usual)
+        for c in sorted(consumers, key=lambda c: c.client_id)
+    ]
 
 
 async def _abort(context: ServicerContext, exc: BaseException) -> NoReturn:
+    if isinstance(exc, InvalidArgument):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
     status, message = to_grpc_status(exc)
     await context.abort(status, message)
     raise AssertionError("abort returned")  # pragma: no cover
 
 
 class AdminService(api_grpc.AdminServicer):
-    def __init__(self, broker: Broker, config: ServerConfig) -> None:
+    def __init__(self, broker: Broker, config: ServerConfig, clock: Clock) -> None:
         self._broker = broker
         self._config = config
+        self._clock = clock
 
-    @staticmethod
-    async def _invalid(context: ServicerContext, message: str) -> NoReturn:
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, message)
-        raise AssertionError("abort returned")  # pragma: no cover
+    def _topic_message(self, topic: TopicConfig) -> api.Topic:
+        message = api.Topic(name=topic.name, type=_API_TYPES[topic.type], queues=topic.queues,
+                            created=_timestamp(topic.created_ms),
+                            effective_retention=_duration(topic.retention_ms or self._broker.settings.retention_ms))
+        if topic.retention_ms is not None:
+            message.retention.CopyFrom(_duration(topic.retention_ms))
+        return message
 
     # -- topics ------------------------------------------------------------------------------
 
     async def CreateTopic(self, request: api.CreateTopicRequest, context: ServicerContext) -> Any:
-        problem = name_problem("topic", request.name)
-        if problem:
-            await self._invalid(context, problem)
-        topic_type = _TYPES.get(request.type)
-        if topic_type is None:
-            await self._invalid(context, f"unknown topic type {request.type}")
-        if topic_type not in SUPPORTED_TYPES:
-            await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                                f"{topic_type.value} topics are not supported yet by this server")
-        queues = request.queues or self._config.default_queues
-        if not 1 <= queues <= MAX_QUEUES:
-            await self._invalid(context, f"a topic has 1 to {MAX_QUEUES} queues, not {queues}")
         try:
-            return topic_message(await self._broker.create_topic(request.name, topic_type, queues))
+            problem = name_problem("topic", request.name)
+            if problem:
+                raise InvalidArgument(problem)
+            topic_type = _TYPES.get(request.type)
+            if topic_type is None:
+                raise InvalidArgument(f"unknown topic type {request.type}")
+            if topic_type not in SUPPORTED_TYPES:
+                await context.abort(grpc.StatusCode.UNIMPLEMENTED,
+                                    f"{topic_type.value} topics are not supported yet by this server")
+            queues = request.queues or self._config.default_queues
+            if not 1 <= queues <= MAX_QUEUES:
+                raise InvalidArgument(f"a topic has 1 to {MAX_QUEUES} queues, not {queues}")
+            retention = request.retention.ToMilliseconds() if request.HasField("retention") else None
+            if retention is not None and retention <= 0:
+                raise InvalidArgument("retention must be above 0")
+            topic = await self._broker.create_topic(request.name, topic_type, queues)
+            if retention is not None:
+                topic = await self._broker.set_topic_retention(topic.name, retention)
+            return self._topic_message(topic)
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def UpdateTopic(self, request: api.UpdateTopicRequest, context: ServicerContext) -> Any:
+        try:
+            if request.default_retention:
+                topic = await self._broker.set_topic_retention(request.name, None)
+            elif request.HasField("retention"):
+                if request.retention.ToMilliseconds() <= 0:
+                    raise InvalidArgument("retention must be above 0")
+                topic = await self._broker.set_topic_retention(request.name, request.retention.ToMilliseconds())
+            else:
+                raise InvalidArgument("nothing to change: give a retention or ask for the default")
+            return self._topic_message(topic)
         except Exception as exc:
             await _abort(context, exc)
 
@@ -105,7 +222,7 @@ class AdminService(api_grpc.AdminServicer):
             if topic is None:
                 return ()
             groups = store.topic_groups(name)
-            return topic, store.queue_offsets(name), [(g, store.progress(g, name)) for g in groups]
+            return topic, store.queue_offsets(name), [(g, store.progress(g, name)) for g in groups], now
 
         try:
             found = await self._broker.store(describe)
@@ -113,16 +230,16 @@ class AdminService(api_grpc.AdminServicer):
             await _abort(context, exc)
         if not found:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"topic {name!r} does not exist")
-        topic, offsets, groups = found
+        topic, offsets, groups, now = found
         return api.TopicDescription(
-            topic=topic_message(topic),
+            topic=self._topic_message(topic),
             queues=[api.QueueOffsets(queue_id=o.queue_id, min_offset=o.min_offset, max_offset=o.max_offset)
                     for o in offsets],
-            groups=[topic_progress(name, group, progress) for group, progress in groups],
+            groups=[topic_progress(name, group, progress, now) for group, progress in groups],
         )
 
     async def ListTopics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
-        return api.ListTopicsResponse(topics=[topic_message(t) for t in self._broker.list_topics()])
+        return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()])
 
     async def DeleteTopic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
         try:
@@ -134,14 +251,26 @@ class AdminService(api_grpc.AdminServicer):
     # -- groups ------------------------------------------------------------------------------
 
     async def CreateGroup(self, request: api.CreateGroupRequest, context: ServicerContext) -> Any:
-        problem = name_problem("consumer group", request.name)
-        if problem:
-            await self._invalid(context, problem)
         try:
+            problem = name_problem("consumer group", request.name)
+            if problem:
+                raise InvalidArgument(problem)
+            changes = settings_changes(request.settings)
             group = await self._broker.create_group(request.name, from_beginning=request.from_beginning)
+            if changes:
+                group = await self._broker.update_group(group.name, **changes)
+            return group_message(group)
         except Exception as exc:
             await _abort(context, exc)
-        return group_message(group)
+
+    async def UpdateGroup(self, request: api.UpdateGroupRequest, context: ServicerContext) -> Any:
+        try:
+            changes = settings_changes(request.settings)
+            if not changes:
+                raise InvalidArgument("nothing to change")
+            return group_message(await self._broker.update_group(request.name, **changes))
+        except Exception as exc:
+            await _abort(context, exc)
 
     async def DescribeGroup(self, request: api.DescribeGroupRequest, context: ServicerContext) -> Any:
         name = request.name
@@ -153,7 +282,7 @@ class AdminService(api_grpc.AdminServicer):
             if group is None:
                 return ()
             topics = sorted((set(store.group_topics(name)) | subscribed) & {t.name for t in store.list_topics()})
-            return group, [(t, store.progress(name, t)) for t in topics]
+            return group, [(t, store.progress(name, t)) for t in topics], now
 
         try:
             found = await self._broker.store(describe)
@@ -161,17 +290,11 @@ class AdminService(api_grpc.AdminServicer):
             await _abort(context, exc)
         if not found:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"consumer group {name!r} does not exist")
-        group, topics = found
+        group, topics, now = found
         return api.GroupDescription(
             group=group_message(group),
-            topics=[topic_progress(topic, name, progress) for topic, progress in topics],
-            consumers=[
-                api.Consumer(client_id=c.client_id, address=c.address, language=c.language,
-                             client_version=c.version, client_type=c.client_type,
-                             last_heartbeat=_timestamp(c.last_heartbeat_ms or c.last_seen_ms),
-                             subscriptions=c.subscriptions)
-                for c in sorted(consumers, key=lambda c: c.client_id)
-            ],
+            topics=[topic_progress(topic, name, progress, now) for topic, progress in topics],
+            consumers=consumer_messages(consumers),
         )
 
     async def ListGroups(self, request: api.ListGroupsRequest, context: ServicerContext) -> Any:
@@ -183,3 +306,36 @@ class AdminService(api_grpc.AdminServicer):
         except Exception as exc:
             await _abort(context, exc)
         return api.DeleteGroupResponse()
+
+    async def ResetOffset(self, request: api.ResetOffsetRequest, context: ServicerContext) -> Any:
+        try:
+            kind = request.WhichOneof("to")
+            to: OffsetTarget
+            if kind == "earliest":
+                to = "earliest"
+            elif kind == "latest":
+                to = "latest"
+            elif kind == "timestamp":
+                to = request.timestamp.ToMilliseconds()
+            else:
+                raise InvalidArgument("say where to: earliest, latest or a timestamp")
+            group = await self._broker.group(request.group)
+            topic = await self._broker.topic(request.topic)
+            progress = await self._broker.reset_offset(group, topic, to)
+            return topic_progress(topic.name, group.name, progress, self._clock.now_ms())
+        except Exception as exc:
+            await _abort(context, exc)
+
+    async def ResendDeadLetters(self, request: api.ResendDeadLettersRequest, context: ServicerContext) -> Any:
+        try:
+            if not request.message_ids:
+                raise InvalidArgument("give at least one message id")
+            group = await self._broker.group(request.group)
+            result = await self._broker.resend_dead_letters(group, list(request.message_ids))
+            return api.ResendDeadLettersResponse(messages=[
+                api.ResentMessage(message_id=i, found=False) if (r := result.get(i)) is None else
+                api.ResentMessage(message_id=i, found=True, topic=r.topic, queue_id=r.queue_id, offset=r.offset)
+                for i in request.message_ids
+            ])
+        except Exception as exc:
+            await _abort(context, exc)

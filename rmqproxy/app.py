@@ -11,13 +11,17 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as otlp_grpc
 
 from rmqproxy.admin import AdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
+from rmqproxy.client_metrics import SERVICE_NAME as CLIENT_METRICS_SERVICE
+from rmqproxy.client_metrics import ClientMetricsReceiver
 from rmqproxy.clock import Clock, SystemClock
 from rmqproxy.config import ServerConfig
+from rmqproxy.durations import format_duration
 from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
@@ -76,7 +80,7 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
         executor, clock,
         BrokerSettings(auto_create=config.auto_create, default_queues=config.default_queues,
                        auto_renew_invisible_ms=config.auto_renew_invisible_ms,
-                       auto_renew_margin_ms=config.auto_renew_margin_ms),
+                       auto_renew_margin_ms=config.auto_renew_margin_ms, retention_ms=config.retention_ms),
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
     )
@@ -90,11 +94,13 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
         ConsumerHandler(broker, config, clock),
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config), server)  # type: ignore[no-untyped-call]
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]
+    otlp_grpc.add_MetricsServiceServicer_to_server(ClientMetricsReceiver(clock), server)  # type: ignore[no-untyped-call]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [MESSAGING_SERVICE, ADMIN_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+        [MESSAGING_SERVICE, ADMIN_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
+        server)
     try:
         port = server.add_insecure_port(f"{config.host}:{config.port}")
     except RuntimeError as exc:
@@ -116,8 +122,8 @@ async def run(config: ServerConfig) -> None:
             loop.add_signal_handler(sig, stopping.set)
     server = await start(config)
     where = "in memory" if config.store == "memory" else f"data in {config.data_dir}"
-    log.info("rmqproxy listening on %s:%d (%s, flush %s, auto-create %s)", config.host, server.port, where,
-             config.flush, "on" if config.auto_create else "off")
+    log.info("rmqproxy listening on %s:%d (%s, flush %s, auto-create %s, retention %s)", config.host, server.port,
+             where, config.flush, "on" if config.auto_create else "off", format_duration(config.retention_ms))
     await stopping.wait()
     log.info("stopping")
     await server.stop()

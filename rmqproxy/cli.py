@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import grpc
 from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.duration_pb2 import Duration
 from google.protobuf.json_format import MessageToDict
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy import __version__
 from rmqproxy.config import DEFAULT_DATA_DIR, ServerConfig
+from rmqproxy.durations import format_duration, parse_duration
 from rmqproxy.names import NAME_RULE
 from storage.errors import StoreError
 
@@ -26,13 +31,73 @@ TOPIC_TYPES = ("normal", "fifo", "delay", "transaction")
 DESCRIPTION = """\
 rmqproxy is a RocketMQ 5.x server: the official clients (Java, Python, Node.js, ...) talk to it
 over gRPC unchanged. `rmqproxy serve` runs it; the other commands manage a running server.
+Durations are written 500ms, 10s, 2m, 1h, 3d (or 1h30m) everywhere.
 """
 
 GROUP_CREATE_HELP = """\
 Create a consumer group. A new group starts at the END of each queue as it stood when the group
 was created: it receives only messages sent after that. With --from-beginning it starts at the
 oldest stored message of each queue instead (offset 0 unless retention removed older ones).
+
+Retry policy: a message is delivered at most --max-retries + 1 times (default 16 + 1); after
+that it moves to the dead-letter topic %DLQ%<group>. Between deliveries a push consumer waits
+per the policy: customized (default) uses RocketMQ's 18 levels 1s 5s 10s 30s 1m 2m 3m 4m 5m 6m
+7m 8m 9m 10m 20m 30m 1h 2h (attempt n waits level n, the last repeating); exponential waits
+--initial x --multiplier^(attempt-1), at most --max.
 """
+
+RESET_HELP = """\
+Move GROUP's position in every queue of TOPIC and forget its pending retries there:
+  --to latest      the end: everything stored so far is skipped (clears the backlog)
+  --to earliest    the oldest stored message
+  --to TIMESTAMP   the first message stored at or after it: ISO 8601 (2026-11-24T10:00:00Z;
+                   without a zone, local time) or epoch milliseconds
+Consumers may stay online. Messages they hold stay valid until acknowledged or expired; expired,
+they are not redelivered.
+"""
+
+
+def _duration_arg(text: str) -> int:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _bool_arg(text: str) -> bool:
+    value = text.strip().lower()
+    if value in ("true", "yes", "on", "1"):
+        return True
+    if value in ("false", "no", "off", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def _timestamp_arg(text: str) -> int | str:
+    if text in ("latest", "earliest"):
+        return text
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(
+            f"expected latest, earliest, an ISO 8601 time or epoch milliseconds, not {text!r}") from exc
+    return int(moment.timestamp() * 1000)
+
+
+def _add_group_settings(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--max-retries", type=int, metavar="N", help="deliver at most N + 1 times (default 16)")
+    parser.add_argument("--retry-policy", choices=("customized", "exponential"),
+                        help="customized: RocketMQ's 18 levels (default); "
+                             "exponential: see --initial, --max, --multiplier")
+    parser.add_argument("--initial", type=_duration_arg, metavar="DURATION",
+                        help="exponential: first delay (default 1s)")
+    parser.add_argument("--max", type=_duration_arg, metavar="DURATION",
+                        help="exponential: longest delay (default 2h)")
+    parser.add_argument("--multiplier", type=float, help="exponential: growth per attempt (default 2)")
+    parser.add_argument("--consume-enabled", type=_bool_arg, metavar="true|false",
+                        help="false pauses the whole group: receives answer FORBIDDEN until it is true again")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,6 +107,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--server", default=os.environ.get("RMQPROXY_SERVER", DEFAULT_SERVER), metavar="HOST:PORT",
                         help=f"server the admin commands talk to (default {DEFAULT_SERVER}, or $RMQPROXY_SERVER)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    raw = argparse.RawDescriptionHelpFormatter
 
     serve = commands.add_parser("serve", help="run the server", description=(
         "Run the server: RocketMQ 5.x gRPC (apache.rocketmq.v2.MessagingService), the admin API, "
@@ -58,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--auto-create", action="store_true",
                        help="create unknown topics (normal, 8 queues) and groups on first use (default: off, "
                             "unknown ones get TOPIC_NOT_FOUND / CONSUMER_GROUP_NOT_FOUND)")
+    serve.add_argument("--retention", type=_duration_arg, default=72 * 3600_000, metavar="DURATION",
+                       help="delete messages older than this, consumed or not, unless their topic sets its own "
+                            "(default 72h)")
     serve.add_argument("--advertise-address", metavar="HOST:PORT",
                        help="address given to clients in routes when they did not say which one they used")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -67,34 +136,53 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("name")
     create.add_argument("--type", choices=TOPIC_TYPES, default="normal", help="message type (default normal)")
     create.add_argument("--queues", type=int, default=8, help="number of queues (default 8)")
+    create.add_argument("--retention", type=_duration_arg, metavar="DURATION",
+                        help="keep messages this long (default: the server's --retention)")
+    update = topic.add_parser("update", help="change a topic's retention")
+    update.add_argument("name")
+    which = update.add_mutually_exclusive_group(required=True)
+    which.add_argument("--retention", type=_duration_arg, metavar="DURATION", help="keep messages this long")
+    which.add_argument("--default-retention", action="store_true", help="use the server's --retention again")
     topic.add_parser("list", help="list topics")
     topic.add_parser("describe", help="queues (min/max offset) and each group's progress").add_argument("name")
     topic.add_parser("delete", help="delete a topic and its messages").add_argument("name")
 
     group = commands.add_parser("group", help="manage consumer groups").add_subparsers(dest="action", required=True)
-    gcreate = group.add_parser("create", help="create a consumer group", description=GROUP_CREATE_HELP + f"\nNames: "
-                               f"{NAME_RULE}.")
+    gcreate = group.add_parser("create", help="create a consumer group", formatter_class=raw,
+                               description=GROUP_CREATE_HELP + f"\nNames: {NAME_RULE}.")
     gcreate.add_argument("name")
     gcreate.add_argument("--from-beginning", action="store_true",
                          help="start at the oldest stored message instead of the end of each queue")
+    _add_group_settings(gcreate)
+    gupdate = group.add_parser("update", help="change a group's retry policy or pause it", formatter_class=raw,
+                               description="Change a group's settings; options not given keep their value. "
+                                           "Connected consumers get the new settings at once.\n\n"
+                                           + GROUP_CREATE_HELP.split("\n\n", 1)[1])
+    gupdate.add_argument("name")
+    _add_group_settings(gupdate)
     group.add_parser("list", help="list consumer groups")
     group.add_parser("describe", help="progress per topic and queue, online consumers").add_argument("name")
     group.add_parser("delete", help="delete a consumer group and its progress").add_argument("name")
+    reset = group.add_parser("reset-offset", help="move a group's position in a topic", description=RESET_HELP,
+                             formatter_class=raw)
+    reset.add_argument("name", metavar="GROUP")
+    reset.add_argument("topic", metavar="TOPIC")
+    reset.add_argument("--to", type=_timestamp_arg, required=True, metavar="latest|earliest|TIMESTAMP")
 
-    for sub in (topic, group):
+    dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="action", required=True)
+    resend = dlq.add_parser("resend", help="send dead letters back to their group", description=(
+        "Send messages from %%DLQ%%GROUP back to GROUP for another full round of retries. Only GROUP "
+        "receives them again; the dead-letter copies stay until retention removes them."))
+    resend.add_argument("name", metavar="GROUP")
+    resend.add_argument("message_ids", nargs="+", metavar="MSG_ID")
+
+    for sub in (topic, group, dlq):
         for action in sub.choices.values():
             action.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
 
 
 # -- output ----------------------------------------------------------------------------------
-
-
-def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
-    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
-
 
 _INT64_TYPES = frozenset({FieldDescriptor.TYPE_INT64, FieldDescriptor.TYPE_UINT64, FieldDescriptor.TYPE_SINT64,
                           FieldDescriptor.TYPE_FIXED64, FieldDescriptor.TYPE_SFIXED64})
@@ -124,42 +212,84 @@ def _to_dict(message: Any) -> dict[str, Any]:
     return result
 
 
-def _print_progress(topics: list[dict[str, Any]], key: str) -> None:
-    for item in topics:
-        print(f"\n{key} {item[key]}: ready {item['ready']}, in flight {item['inflight']}")
-        rows = [(q["queue_id"], q["min_offset"], q["max_offset"], q["committed_offset"], q["ready"], q["inflight"])
-                for q in item["queues"]]
-        print(_table(rows, ("QUEUE", "MIN", "MAX", "COMMITTED", "READY", "INFLIGHT")))
+def _table(rows: Sequence[Sequence[Any]], header: Sequence[str]) -> str:
+    cells = [[str(c) for c in header], *[[str(c) for c in row] for row in rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def _dur(text: str | None) -> str:
+    """A JSON duration ("1.500s") in the CLI's spelling."""
+    return "-" if not text else format_duration(round(float(text.rstrip("s")) * 1000))
+
+
+def _age(text: str | None) -> str:
+    """An age, rounded to what a person cares about (whole seconds past a second)."""
+    if not text:
+        return "-"
+    ms = round(float(text.rstrip("s")) * 1000)
+    return format_duration(ms if ms < 1000 else round(ms / 1000) * 1000)
+
+
+def _policy(policy: dict[str, Any]) -> str:
+    if "exponential" in policy:
+        exp = policy["exponential"]
+        return f"exponential {_dur(exp['initial'])} x{exp['multiplier']:g} max {_dur(exp['max'])}"
+    delays = policy.get("customized", {}).get("delays", [])
+    return "customized " + " ".join(_dur(d) for d in delays) if delays else "customized (default levels)"
+
+
+def _print_progress(items: list[dict[str, Any]], key: str) -> None:
+    for item in items:
+        print(f"\n{key} {item[key]}: ready {item['ready']}, in flight {item['inflight']}, retrying "
+              f"{item['retrying']}, dead-lettered {item['dead_lettered']}, oldest ready "
+              f"{_age(item.get('oldest_ready_age'))}, oldest in flight {_age(item.get('oldest_inflight_age'))}")
+        rows = [(q["queue_id"], q["min_offset"], q["max_offset"], q["committed_offset"], q["ready"], q["inflight"],
+                 q["retrying"], q["dead_lettered"]) for q in item["queues"]]
+        print(_table(rows, ("QUEUE", "MIN", "MAX", "COMMITTED", "READY", "INFLIGHT", "RETRYING", "DLQ")))
 
 
 def _show(kind: str, action: str, response: Any) -> None:
     data = _to_dict(response)
-    if kind == "topic" and action in ("create", "list"):
+    if kind == "topic" and action in ("create", "list", "update"):
         topics = data.get("topics", [data])
-        print(_table([(t["name"], t["type"].lower(), t["queues"], t["created"]) for t in topics],
-                     ("NAME", "TYPE", "QUEUES", "CREATED")))
-    elif kind == "group" and action in ("create", "list"):
+        print(_table([(t["name"], t["type"].lower(), t["queues"],
+                       _dur(t["effective_retention"]) + ("" if t.get("retention") else " (default)"), t["created"])
+                      for t in topics], ("NAME", "TYPE", "QUEUES", "RETENTION", "CREATED")))
+    elif kind == "group" and action in ("create", "list", "update"):
         groups = data.get("groups", [data])
-        print(_table([(g["name"], "beginning" if g["from_beginning"] else "end", g["created"]) for g in groups],
-                     ("NAME", "STARTS AT", "CREATED")))
+        print(_table([(g["name"], "beginning" if g["from_beginning"] else "end", g["max_retries"],
+                       _policy(g["retry_policy"]), "yes" if g["consume_enabled"] else "PAUSED", g["created"])
+                      for g in groups], ("NAME", "STARTS AT", "RETRIES", "RETRY POLICY", "CONSUMING", "CREATED")))
     elif kind == "topic" and action == "describe":
         topic = data["topic"]
-        print(f"topic {topic['name']}: {topic['type'].lower()}, {topic['queues']} queues, created {topic['created']}")
+        print(f"topic {topic['name']}: {topic['type'].lower()}, {topic['queues']} queues, retention "
+              f"{_dur(topic['effective_retention'])}, created {topic['created']}")
         print(_table([(q["queue_id"], q["min_offset"], q["max_offset"]) for q in data["queues"]],
                      ("QUEUE", "MIN OFFSET", "MAX OFFSET")))
         _print_progress(data["groups"], "group")
     elif kind == "group" and action == "describe":
         group = data["group"]
         starts = "beginning" if group["from_beginning"] else "end"
-        print(f"group {group['name']}: starts at the {starts} of new queues, created {group['created']}")
+        print(f"group {group['name']}: {'consuming' if group['consume_enabled'] else 'PAUSED'}, max retries "
+              f"{group['max_retries']}, {_policy(group['retry_policy'])}, starts at the {starts} of new queues, "
+              f"created {group['created']}")
         _print_progress(data["topics"], "topic")
         consumers = data["consumers"]
         print(f"\n{len(consumers)} consumer(s) online")
         if consumers:
             rows = [(c["client_id"], c["client_type"], c["address"], f"{c['language']} {c['client_version']}",
-                     c["last_heartbeat"], ", ".join(f"{t}={e}" for t, e in sorted(c["subscriptions"].items())))
+                     c["last_heartbeat"], ", ".join(f"{t}={e}" for t, e in sorted(c["subscriptions"].items())),
+                     "DIFFERS" if c["inconsistent_subscription"] else "")
                     for c in consumers]
-            print(_table(rows, ("CLIENT ID", "TYPE", "ADDRESS", "CLIENT", "LAST HEARD", "SUBSCRIPTIONS")))
+            print(_table(rows, ("CLIENT ID", "TYPE", "ADDRESS", "CLIENT", "LAST HEARD", "SUBSCRIPTIONS", "")))
+            if any(c["inconsistent_subscription"] for c in consumers):
+                print("warning: consumers of this group subscribe differently; RocketMQ expects them to agree")
+    elif kind == "group" and action == "reset-offset":
+        _print_progress([data], "topic")
+    elif kind == "dlq":
+        print(_table([(m["message_id"], f"{m['topic']} queue {m['queue_id']} offset {m['offset']}" if m["found"]
+                       else "NOT FOUND") for m in data["messages"]], ("MESSAGE ID", "RESENT TO")))
     else:
         print("ok")
 
@@ -167,27 +297,84 @@ def _show(kind: str, action: str, response: Any) -> None:
 # -- commands --------------------------------------------------------------------------------
 
 
-def _admin_call(args: argparse.Namespace) -> int:
-    from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
-    from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
+def _duration_msg(ms: int) -> Duration:
+    value = Duration()
+    value.FromMilliseconds(ms)
+    return value
 
+
+def _group_settings(args: argparse.Namespace, api: Any) -> Any:
+    settings = api.GroupSettings()
+    if args.max_retries is not None:
+        settings.max_retries = args.max_retries
+    if args.consume_enabled is not None:
+        settings.consume_enabled = args.consume_enabled
+    exponential_options = (args.initial, args.max, args.multiplier)
+    if args.retry_policy == "exponential" or (args.retry_policy is None and any(o is not None for o in
+                                                                                   exponential_options)):
+        exp = settings.retry_policy.exponential
+        exp.initial.CopyFrom(_duration_msg(args.initial if args.initial is not None else 1000))
+        exp.max.CopyFrom(_duration_msg(args.max if args.max is not None else 2 * 3600_000))
+        exp.multiplier = args.multiplier if args.multiplier is not None else 2.0
+    elif args.retry_policy == "customized":
+        settings.retry_policy.customized.SetInParent()
+    return settings
+
+
+def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
     types = {"normal": api.NORMAL, "fifo": api.FIFO, "delay": api.DELAY, "transaction": api.TRANSACTION}
-    calls: dict[tuple[str, str], Callable[[api_grpc.AdminStub], Any]] = {
-        ("topic", "create"): lambda s: s.CreateTopic(api.CreateTopicRequest(
-            name=args.name, type=types[args.type], queues=args.queues), timeout=10),
+    action = (args.command, args.action)
+    if action == ("topic", "create"):
+        request = api.CreateTopicRequest(name=args.name, type=types[args.type], queues=args.queues)
+        if args.retention is not None:
+            request.retention.CopyFrom(_duration_msg(args.retention))
+        return lambda s: s.CreateTopic(request, timeout=10)
+    if action == ("topic", "update"):
+        update = api.UpdateTopicRequest(name=args.name, default_retention=args.default_retention)
+        if args.retention is not None:
+            update.retention.CopyFrom(_duration_msg(args.retention))
+        return lambda s: s.UpdateTopic(update, timeout=10)
+    if action == ("group", "create"):
+        create = api.CreateGroupRequest(name=args.name, from_beginning=args.from_beginning,
+                                        settings=_group_settings(args, api))
+        return lambda s: s.CreateGroup(create, timeout=10)
+    if action == ("group", "update"):
+        change = api.UpdateGroupRequest(name=args.name, settings=_group_settings(args, api))
+        return lambda s: s.UpdateGroup(change, timeout=10)
+    if action == ("group", "reset-offset"):
+        reset = api.ResetOffsetRequest(group=args.name, topic=args.topic)
+        if args.to == "latest":
+            reset.latest = True
+        elif args.to == "earliest":
+            reset.earliest = True
+        else:
+            stamp = Timestamp()
+            stamp.FromMilliseconds(args.to)
+            reset.timestamp.CopyFrom(stamp)
+        return lambda s: s.ResetOffset(reset, timeout=30)
+    if action == ("dlq", "resend"):
+        resend = api.ResendDeadLettersRequest(group=args.name, message_ids=args.message_ids)
+        return lambda s: s.ResendDeadLetters(resend, timeout=60)
+    simple: dict[tuple[str, str], Callable[[Any], Any]] = {
         ("topic", "list"): lambda s: s.ListTopics(api.ListTopicsRequest(), timeout=10),
         ("topic", "describe"): lambda s: s.DescribeTopic(api.DescribeTopicRequest(name=args.name), timeout=30),
         ("topic", "delete"): lambda s: s.DeleteTopic(api.DeleteTopicRequest(name=args.name), timeout=30),
-        ("group", "create"): lambda s: s.CreateGroup(api.CreateGroupRequest(
-            name=args.name, from_beginning=args.from_beginning), timeout=10),
         ("group", "list"): lambda s: s.ListGroups(api.ListGroupsRequest(), timeout=10),
         ("group", "describe"): lambda s: s.DescribeGroup(api.DescribeGroupRequest(name=args.name), timeout=30),
         ("group", "delete"): lambda s: s.DeleteGroup(api.DeleteGroupRequest(name=args.name), timeout=30),
     }
+    return simple[action]
+
+
+def _admin_call(args: argparse.Namespace) -> int:
+    from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
+    from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
+
+    call = _requests(args, api)
     with grpc.insecure_channel(args.server) as channel:
         try:
             stub = api_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
-            response = calls[(args.command, args.action)](stub)
+            response = call(stub)
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 print(f"rmqproxy: cannot reach a server at {args.server} ({exc.details()})", file=sys.stderr)
@@ -206,7 +393,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store, flush=args.flush,
-                          auto_create=args.auto_create, advertised_address=args.advertise_address)
+                          auto_create=args.auto_create, advertised_address=args.advertise_address,
+                          retention_ms=args.retention)
     try:
         asyncio.run(run(config))
     except (OSError, StoreError) as exc:
@@ -219,4 +407,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return _serve(args)
+    # Admin output is often piped into head or grep: a closed pipe ends the command quietly.
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return _admin_call(args)

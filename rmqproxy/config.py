@@ -40,4 +40,6 @@ class ServerConfig:
     client_timeout_ms: int = 60_000
     """A client with no Telemetry stream and no heartbeat for this long is gone."""
     max_retries: int = 16
+    retention_ms: int = 72 * 3600_000
+    """Messages older than this are deleted, consumed or not, unless their topic says otherwise."""
     grace_seconds: float = 5.0

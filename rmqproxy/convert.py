@@ -41,11 +41,29 @@ def to_new_message(message: Message, store_host: str, now_ms: int) -> NewMessage
     )
 
 
+DLQ_ORIGIN_TOPIC = "DLQ_ORIGIN_TOPIC"
+DLQ_ORIGIN_MESSAGE_ID = "DLQ_ORIGIN_MESSAGE_ID"
+DLQ_DELIVERY_ATTEMPTS = "DLQ_DELIVERY_ATTEMPTS"
+
+
 def fill_delivered(target: Message, popped: Popped, invisible_ms: int) -> None:
-    """Decode a stored message into ``target`` and stamp this delivery's fields on it."""
+    """Decode a stored message into ``target`` and stamp this delivery's fields on it.
+
+    A dead letter also carries where it came from: the system property ``dead_letter_queue``
+    (origin topic and message id) and, for clients that do not read that property (the Python
+    client), the user properties DLQ_ORIGIN_TOPIC, DLQ_ORIGIN_MESSAGE_ID and DLQ_DELIVERY_ATTEMPTS
+    (deliveries made before it was dead-lettered)."""
     target.ParseFromString(popped.message.payload)
     stored = popped.message
     sp = target.system_properties
+    target.topic.name = stored.topic  # a dead letter's payload still names its original topic
+    if stored.dead_letter is not None:
+        origin = stored.dead_letter
+        sp.dead_letter_queue.topic = origin.topic
+        sp.dead_letter_queue.message_id = origin.message_id
+        target.user_properties[DLQ_ORIGIN_TOPIC] = origin.topic
+        target.user_properties[DLQ_ORIGIN_MESSAGE_ID] = origin.message_id
+        target.user_properties[DLQ_DELIVERY_ATTEMPTS] = str(origin.attempts)
     sp.store_timestamp.FromMilliseconds(stored.store_ms)
     sp.queue_id = stored.queue_id
     sp.queue_offset = stored.offset

@@ -126,7 +126,8 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):
 
     async def ForwardMessageToDeadLetterQueue(self, request: rpc.ForwardMessageToDeadLetterQueueRequest,
                                               context: ServicerContext) -> Any:
-        return self._not_implemented(rpc.ForwardMessageToDeadLetterQueueResponse, "ForwardMessageToDeadLetterQueue")
+        return await self._unary(context, rpc.ForwardMessageToDeadLetterQueueResponse,
+                                 lambda c: self._consumer.forward_to_dead_letter_queue(request, c))
 
     async def PullMessage(self, request: rpc.PullMessageRequest, context: ServicerContext) -> None:
         await context.write(rpc.PullMessageResponse(

@@ -23,6 +23,10 @@ Life of a message in one group::
                retry-ready ───┘ pop (attempt + 1)
 
 A group's committed offset in a queue is the lowest offset that is not done.
+
+Dead letters: when a delivery that used the group's last attempt expires, or when the client
+asks (:meth:`MessageStore.dead_letter`), the message moves, in the same write, to the group's
+dead-letter topic ``%DLQ%<group>`` (created on first use, one queue), with its origin kept.
 """
 
 from __future__ import annotations
@@ -35,15 +39,24 @@ from storage.model import (
     AppendBatch,
     GroupConfig,
     GroupQueueProgress,
+    OffsetTarget,
     Popped,
     QueueEntry,
     QueueOffsets,
     Receipt,
+    Resent,
     ReviveResult,
     StoredMessage,
     TopicConfig,
     TopicType,
 )
+
+DLQ_PREFIX = "%DLQ%"
+
+
+def dlq_topic_name(group: str) -> str:
+    return DLQ_PREFIX + group
+
 
 EntryFilter = Callable[[QueueEntry], bool]
 """Decides from the queue entry alone whether a group wants a message; rejected messages count as
@@ -82,6 +95,10 @@ class MessageStore(abc.ABC):
         """All topics, ordered by name."""
 
     @abc.abstractmethod
+    def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
+        """Change how long the topic keeps messages (None: the server default). TopicNotFound."""
+
+    @abc.abstractmethod
     def delete_topic(self, name: str) -> None:
         """Drop the topic, its messages and every group's progress in it. TopicNotFound if absent.
 
@@ -102,6 +119,11 @@ class MessageStore(abc.ABC):
     @abc.abstractmethod
     def list_groups(self) -> list[GroupConfig]:
         """All groups, ordered by name."""
+
+    @abc.abstractmethod
+    def update_group(self, config: GroupConfig) -> GroupConfig:
+        """Replace the group's settings (retry policy, consume switch, FIFO...). Name, id and
+        creation time stay. GroupNotFound if absent."""
 
     @abc.abstractmethod
     def delete_group(self, name: str) -> None:
@@ -174,11 +196,40 @@ class MessageStore(abc.ABC):
         generation is kept. Same validity rules as :meth:`ack`."""
 
     @abc.abstractmethod
-    def revive_expired(self, now_ms: int, limit: int) -> ReviveResult:
+    def revive_expired(self, now_ms: int, limit: int,
+                       max_attempts: Callable[[str], int] | None = None) -> ReviveResult:
         """Move up to ``limit`` in-flight messages whose visible_at <= now_ms to retry-ready.
 
-        Their receipts stop working. Returns what moved, and when the next in-flight message
-        falls due (so the caller can sleep until then)."""
+        Their receipts stop working. A message whose group allows ``max_attempts(group)``
+        deliveries and has had them all is dead-lettered instead (never delivered to that group
+        again). A delivery made before a :meth:`reset_offset` of its topic is simply dropped.
+        Returns what moved, and when the next in-flight message falls due."""
+
+    @abc.abstractmethod
+    def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> tuple[str, int]:
+        """Move a delivered message to the group's dead-letter topic now (done for the group, one
+        write); its (dead-letter topic, offset). Same receipt rules as :meth:`ack`."""
+
+    @abc.abstractmethod
+    def resend_dead_letters(self, group: str, message_ids: Sequence[str], now_ms: int) -> dict[str, Resent | None]:
+        """Send dead letters of the group back to it for a new round of deliveries.
+
+        Each is appended again to its original topic, addressed to this group only (other
+        groups skip it), with its attempts starting over; the dead-letter copy stays. Per id:
+        where the copy went, or None if no such dead letter (or its topic is gone)."""
+
+    @abc.abstractmethod
+    def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
+        """Move the group's position in every queue of the topic and forget its pending retries.
+
+        Messages in flight stay valid until acknowledged or expired; expired, they are dropped,
+        not redelivered. TopicNotFound / GroupNotFound."""
+
+    @abc.abstractmethod
+    def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
+        """Delete messages stored longer ago than their topic's retention (the default when the
+        topic has none), consumed or not; how many were deleted. A group positioned before the
+        oldest kept message continues from it."""
 
     @abc.abstractmethod
     def group_topics(self, group: str) -> list[str]:

@@ -7,10 +7,12 @@ layers above that want no disk. Speed is not a goal here: revive scans every in-
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+import dataclasses
+import zlib
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from storage.base import Capabilities, EntryFilter, MessageStore
+from storage.base import Capabilities, EntryFilter, MessageStore, dlq_topic_name
 from storage.errors import (
     GroupExists,
     GroupNotFound,
@@ -22,12 +24,15 @@ from storage.errors import (
 )
 from storage.model import (
     AppendBatch,
+    DeadLetter,
     GroupConfig,
     GroupQueueProgress,
+    OffsetTarget,
     Popped,
     QueueEntry,
     QueueOffsets,
     Receipt,
+    Resent,
     Revived,
     ReviveResult,
     StoredMessage,
@@ -37,15 +42,29 @@ from storage.model import (
 
 
 @dataclass
+class _Slot:
+    entry: QueueEntry
+    message: StoredMessage
+    only_group: int | None = None
+    """Set on a dead letter sent back to one group: every other group skips it."""
+
+
+@dataclass
 class _Queue:
     base: int = 0
-    """Offset of entries[0]."""
-    entries: list[tuple[QueueEntry, StoredMessage]] = field(default_factory=list)
+    """Offset of slots[0]."""
+    slots: list[_Slot] = field(default_factory=list)
     store_times: list[int] = field(default_factory=list)
 
     @property
     def end(self) -> int:
-        return self.base + len(self.entries)
+        return self.base + len(self.slots)
+
+    def slot(self, offset: int) -> _Slot | None:
+        return self.slots[offset - self.base] if self.base <= offset < self.end else None
+
+    def offset_at(self, at_ms: int) -> int:
+        return self.base + bisect.bisect_left(self.store_times, at_ms)
 
 
 @dataclass
@@ -53,6 +72,9 @@ class _Inflight:
     visible_at_ms: int
     attempt: int
     generation: int
+    delivered_ms: int
+    dropped: bool = False
+    """Delivered before a reset of the group's position: acks still work, expiry drops it."""
 
 
 @dataclass
@@ -61,9 +83,13 @@ class _Progress:
     inflight: dict[int, _Inflight] = field(default_factory=dict)
     ready: dict[int, tuple[int, int]] = field(default_factory=dict)
     """offset -> (attempts so far, generation of the last delivery)"""
+    dead_lettered: int = 0
+
+    def live_inflight(self) -> dict[int, _Inflight]:
+        return {o: r for o, r in self.inflight.items() if not r.dropped}
 
     def committed(self) -> int:
-        return min([self.next_offset, *self.inflight, *self.ready])
+        return min([self.next_offset, *self.live_inflight(), *self.ready])
 
 
 class MemoryStore(MessageStore):
@@ -75,6 +101,7 @@ class MemoryStore(MessageStore):
         self._groups: dict[str, GroupConfig] = {}
         self._next_topic_id = 1
         self._next_group_id = 1
+        self._generation = 0
         self._queues: dict[tuple[int, int], _Queue] = {}
         self._progress: dict[tuple[int, int, int], _Progress] = {}
 
@@ -103,16 +130,17 @@ class MemoryStore(MessageStore):
             raise QueueNotFound(topic.name, queue_id)
         return self._queues[(topic.topic_id, queue_id)]
 
+    def _next_generation(self) -> int:
+        self._generation += 1
+        return self._generation
+
     def _group_progress(self, group: GroupConfig, topic: TopicConfig, queue_id: int, *,
                         create: bool = True) -> _Progress:
         key = (group.group_id, topic.topic_id, queue_id)
         progress = self._progress.get(key)
         if progress is None:
             queue = self._queue(topic, queue_id)
-            if group.from_beginning:
-                start = queue.base
-            else:
-                start = queue.base + bisect.bisect_left(queue.store_times, group.created_ms)
+            start = queue.base if group.from_beginning else queue.offset_at(group.created_ms)
             progress = _Progress(next_offset=start)
             if create:
                 self._progress[key] = progress
@@ -132,6 +160,35 @@ class MemoryStore(MessageStore):
         if record.visible_at_ms <= now_ms:
             raise InvalidReceipt("expired")
         return progress
+
+    def _put(self, topic: TopicConfig, queue_id: int, now_ms: int, message_id: str, payload: bytes,
+             entry: QueueEntry, *, dead_letter: DeadLetter | None = None, only_group: int | None = None) -> int:
+        queue = self._queues[(topic.topic_id, queue_id)]
+        offset = queue.end
+        store_ms = max(now_ms, queue.store_times[-1]) if queue.store_times else now_ms
+        stored = StoredMessage(topic.name, queue_id, offset, store_ms, message_id, payload, dead_letter)
+        entry = dataclasses.replace(entry, offset=offset, store_ms=store_ms)
+        queue.slots.append(_Slot(entry, stored, only_group))
+        queue.store_times.append(store_ms)
+        return offset
+
+    def _dlq_topic(self, group: GroupConfig, now_ms: int) -> TopicConfig:
+        name = dlq_topic_name(group.name)
+        return self._topics.get(name) or self.create_topic(name, TopicType.NORMAL, 1, now_ms)
+
+    def _move_to_dlq(self, group: GroupConfig, topic: TopicConfig, queue_id: int, offset: int, attempts: int,
+                     now_ms: int) -> tuple[str, int] | None:
+        slot = self._queues[(topic.topic_id, queue_id)].slot(offset)
+        progress = self._group_progress(group, topic, queue_id)
+        progress.inflight.pop(offset, None)
+        if slot is None:
+            return None  # the message itself is gone (retention)
+        dlq = self._dlq_topic(group, now_ms)
+        origin = DeadLetter(topic.name, slot.message.message_id, attempts)
+        dlq_offset = self._put(dlq, 0, now_ms, slot.message.message_id, slot.message.payload, slot.entry,
+                               dead_letter=origin)
+        progress.dead_lettered += 1
+        return dlq.name, dlq_offset
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -159,6 +216,11 @@ class MemoryStore(MessageStore):
         self._check_open()
         return sorted(self._topics.values(), key=lambda t: t.name)
 
+    def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
+        topic = dataclasses.replace(self._topic(name), retention_ms=retention_ms)
+        self._topics[name] = topic
+        return topic
+
     def delete_topic(self, name: str) -> None:
         topic = self._topic(name)
         del self._topics[name]
@@ -184,6 +246,12 @@ class MemoryStore(MessageStore):
         self._check_open()
         return sorted(self._groups.values(), key=lambda g: g.name)
 
+    def update_group(self, config: GroupConfig) -> GroupConfig:
+        current = self._group(config.name)
+        updated = dataclasses.replace(config, group_id=current.group_id, created_ms=current.created_ms)
+        self._groups[config.name] = updated
+        return updated
+
     def delete_group(self, name: str) -> None:
         group = self._group(name)
         del self._groups[name]
@@ -196,31 +264,23 @@ class MemoryStore(MessageStore):
         self, batches: Sequence[AppendBatch], now_ms: int, *, durable: bool = True
     ) -> list[list[int]]:
         self._check_open()
-        targets = [self._queue(self._topic(b.topic), b.queue_id) for b in batches]
-        results: list[list[int]] = []
-        for batch, queue in zip(batches, targets, strict=True):
-            offsets = []
-            for message in batch.messages:
-                offset = queue.end
-                store_ms = max(now_ms, queue.store_times[-1]) if queue.store_times else now_ms
-                entry = QueueEntry(offset, store_ms, message.tag, message.message_group, dict(message.properties))
-                stored = StoredMessage(batch.topic, batch.queue_id, offset, store_ms, message.message_id,
-                                       message.payload)
-                queue.entries.append((entry, stored))
-                queue.store_times.append(store_ms)
-                offsets.append(offset)
-            results.append(offsets)
-        return results
+        topics = [self._topic(b.topic) for b in batches]
+        for batch, topic in zip(batches, topics, strict=True):
+            self._queue(topic, batch.queue_id)
+        return [
+            [self._put(topic, batch.queue_id, now_ms, m.message_id, m.payload,
+                       QueueEntry(0, 0, m.tag, m.message_group, dict(m.properties)))
+             for m in batch.messages]
+            for batch, topic in zip(batches, topics, strict=True)
+        ]
 
     def get_message(self, topic: str, queue_id: int, offset: int) -> StoredMessage | None:
         self._check_open()
         config = self._topics.get(topic)
         if config is None or not 0 <= queue_id < config.queues:
             return None
-        queue = self._queues[(config.topic_id, queue_id)]
-        if not queue.base <= offset < queue.end:
-            return None
-        return queue.entries[offset - queue.base][1]
+        slot = self._queues[(config.topic_id, queue_id)].slot(offset)
+        return slot.message if slot else None
 
     def queue_offsets(self, topic: str) -> list[QueueOffsets]:
         config = self._topic(topic)
@@ -243,38 +303,38 @@ class MemoryStore(MessageStore):
     ) -> list[Popped]:
         group_config = self._group(group)
         topic_config = self._topic(topic)
+        for queue_id in queue_ids:
+            self._queue(topic_config, queue_id)
         visible_at = now_ms + invisible_ms
         popped: list[Popped] = []
+
+        def deliver(progress: _Progress, slot: _Slot, attempt: int) -> None:
+            generation = self._next_generation()
+            progress.inflight[slot.entry.offset] = _Inflight(visible_at, attempt, generation, now_ms)
+            receipt = Receipt(group_config.group_id, topic_config.topic_id, slot.message.queue_id,
+                              slot.entry.offset, generation)
+            popped.append(Popped(slot.message, receipt, attempt, visible_at))
+
         for queue_id in queue_ids:
-            if len(popped) >= max_messages:
-                break
             queue = self._queue(topic_config, queue_id)
             progress = self._group_progress(group_config, topic_config, queue_id)
             for offset in sorted(progress.ready):
                 if len(popped) >= max_messages:
                     break
-                attempts, generation = progress.ready.pop(offset)
-                if not queue.base <= offset < queue.end:
-                    continue  # the message itself is gone
-                popped.append(self._deliver(progress, queue, group_config, topic_config, offset,
-                                            attempts + 1, generation + 1, visible_at))
+                attempts, _ = progress.ready.pop(offset)
+                slot = queue.slot(offset)
+                if slot is not None:  # else the message itself is gone
+                    deliver(progress, slot, attempts + 1)
             while len(popped) < max_messages and progress.next_offset < queue.end:
                 offset = max(progress.next_offset, queue.base)
                 progress.next_offset = offset + 1
-                entry = queue.entries[offset - queue.base][0]
-                if accept is not None and not accept(entry):
+                slot = queue.slots[offset - queue.base]
+                if slot.only_group not in (None, group_config.group_id):
                     continue
-                popped.append(self._deliver(progress, queue, group_config, topic_config, offset, 1, 1,
-                                            visible_at))
+                if accept is not None and not accept(slot.entry):
+                    continue
+                deliver(progress, slot, 1)
         return popped
-
-    @staticmethod
-    def _deliver(progress: _Progress, queue: _Queue, group: GroupConfig, topic: TopicConfig, offset: int,
-                 attempt: int, generation: int, visible_at: int) -> Popped:
-        progress.inflight[offset] = _Inflight(visible_at, attempt, generation)
-        message = queue.entries[offset - queue.base][1]
-        receipt = Receipt(group.group_id, topic.topic_id, message.queue_id, offset, generation)
-        return Popped(message, receipt, attempt, visible_at)
 
     def ack(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> None:
         progress = self._inflight(self._group(group), self._topic(topic), receipt, now_ms)
@@ -294,27 +354,104 @@ class MemoryStore(MessageStore):
         record = progress.inflight[receipt.offset]
         record.visible_at_ms = now_ms + invisible_ms
         if not renew:
-            record.generation += 1
-        return Receipt(receipt.group_id, receipt.topic_id, receipt.queue_id, receipt.offset, record.generation)
+            record.generation = self._next_generation()
+        return dataclasses.replace(receipt, generation=record.generation)
 
-    def revive_expired(self, now_ms: int, limit: int) -> ReviveResult:
+    def revive_expired(self, now_ms: int, limit: int,
+                       max_attempts: Callable[[str], int] | None = None) -> ReviveResult:
         self._check_open()
-        groups = {g.group_id: g.name for g in self._groups.values()}
-        topics = {t.topic_id: t.name for t in self._topics.values()}
+        groups = {g.group_id: g for g in self._groups.values()}
+        topics = {t.topic_id: t for t in self._topics.values()}
         due = sorted(
             (record.visible_at_ms, key, offset)
             for key, progress in self._progress.items()
             for offset, record in progress.inflight.items()
         )
         revived: list[Revived] = []
+        handled = 0
         for visible_at, key, offset in due:
-            if visible_at > now_ms or len(revived) >= limit:
+            if visible_at > now_ms or handled >= limit:
                 return ReviveResult(revived, visible_at)
+            handled += 1
+            group, topic = groups[key[0]], topics[key[1]]
             progress = self._progress[key]
-            record = progress.inflight.pop(offset)
+            record = progress.inflight[offset]
+            if record.dropped:
+                del progress.inflight[offset]
+                continue
+            if max_attempts is not None and record.attempt >= max_attempts(group.name):
+                moved = self._move_to_dlq(group, topic, key[2], offset, record.attempt, now_ms)
+                revived.append(Revived(group.name, topic.name, key[2], offset, record.attempt,
+                                       dead_letter_topic=moved[0] if moved else None))
+                continue
+            del progress.inflight[offset]
             progress.ready[offset] = (record.attempt, record.generation)
-            revived.append(Revived(groups[key[0]], topics[key[1]], key[2], offset, record.attempt))
+            revived.append(Revived(group.name, topic.name, key[2], offset, record.attempt))
         return ReviveResult(revived, None)
+
+    def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> tuple[str, int]:
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        progress = self._inflight(group_config, topic_config, receipt, now_ms)
+        attempts = progress.inflight[receipt.offset].attempt
+        moved = self._move_to_dlq(group_config, topic_config, receipt.queue_id, receipt.offset, attempts, now_ms)
+        if moved is None:
+            raise InvalidReceipt("unknown", "the message is no longer stored")
+        return moved
+
+    def resend_dead_letters(self, group: str, message_ids: Sequence[str], now_ms: int) -> dict[str, Resent | None]:
+        group_config = self._group(group)
+        result: dict[str, Resent | None] = dict.fromkeys(message_ids)
+        dlq = self._topics.get(dlq_topic_name(group))
+        if dlq is None:
+            return result
+        latest: dict[str, _Slot] = {}
+        for queue_id in range(dlq.queues):
+            for slot in self._queues[(dlq.topic_id, queue_id)].slots:
+                if slot.message.message_id in result:
+                    latest[slot.message.message_id] = slot
+        for message_id, slot in latest.items():
+            assert slot.message.dead_letter is not None
+            origin = self._topics.get(slot.message.dead_letter.topic)
+            if origin is None:
+                continue
+            queue_id = zlib.crc32(message_id.encode()) % origin.queues
+            offset = self._put(origin, queue_id, now_ms, message_id, slot.message.payload, slot.entry,
+                               only_group=group_config.group_id)
+            result[message_id] = Resent(message_id, origin.name, queue_id, offset)
+        return result
+
+    def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        for queue_id in range(topic_config.queues):
+            queue = self._queue(topic_config, queue_id)
+            progress = self._group_progress(group_config, topic_config, queue_id)
+            if to == "earliest":
+                progress.next_offset = queue.base
+            elif to == "latest":
+                progress.next_offset = queue.end
+            else:
+                progress.next_offset = queue.offset_at(to)
+            progress.ready.clear()
+            for record in progress.inflight.values():
+                record.dropped = True
+        return self.progress(group, topic)
+
+    def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
+        self._check_open()
+        deleted = 0
+        for topic in self._topics.values():
+            cutoff = now_ms - (topic.retention_ms if topic.retention_ms is not None else default_retention_ms)
+            for queue_id in range(topic.queues):
+                queue = self._queues[(topic.topic_id, queue_id)]
+                count = queue.offset_at(cutoff) - queue.base
+                if count > 0:
+                    del queue.slots[:count]
+                    del queue.store_times[:count]
+                    queue.base += count
+                    deleted += count
+        return deleted
 
     def group_topics(self, group: str) -> list[str]:
         group_id = self._group(group).group_id
@@ -334,7 +471,16 @@ class MemoryStore(MessageStore):
             queue = self._queue(topic_config, queue_id)
             progress = self._group_progress(group_config, topic_config, queue_id, create=False)
             next_offset = max(progress.next_offset, queue.base)
-            committed = max(progress.committed(), queue.base)
-            result.append(GroupQueueProgress(queue_id, queue.base, queue.end, committed, next_offset,
-                                             len(progress.inflight), len(progress.ready)))
+            inflight = progress.live_inflight()
+            ready_times = [slot.entry.store_ms for o in progress.ready if (slot := queue.slot(o)) is not None]
+            if next_offset < queue.end:
+                ready_times.append(queue.slots[next_offset - queue.base].entry.store_ms)
+            result.append(GroupQueueProgress(
+                queue_id, queue.base, queue.end, max(progress.committed(), queue.base), next_offset,
+                len(inflight), len(progress.ready),
+                retrying=len(progress.ready) + sum(1 for r in inflight.values() if r.attempt > 1),
+                dead_lettered=progress.dead_lettered,
+                oldest_ready_ms=min(ready_times, default=None),
+                oldest_inflight_ms=min((r.delivered_ms for r in inflight.values()), default=None),
+            ))
         return result

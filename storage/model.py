@@ -9,6 +9,18 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
+
+SECOND = 1000
+MINUTE = 60 * SECOND
+HOUR = 60 * MINUTE
+
+DEFAULT_RETRY_LEVELS_MS: tuple[int, ...] = (
+    1 * SECOND, 5 * SECOND, 10 * SECOND, 30 * SECOND,
+    1 * MINUTE, 2 * MINUTE, 3 * MINUTE, 4 * MINUTE, 5 * MINUTE, 6 * MINUTE, 7 * MINUTE, 8 * MINUTE,
+    9 * MINUTE, 10 * MINUTE, 20 * MINUTE, 30 * MINUTE, 1 * HOUR, 2 * HOUR,
+)
+"""RocketMQ's 18 retry levels: attempt n waits level n, the last one repeating."""
 
 
 class TopicType(enum.Enum):
@@ -21,6 +33,34 @@ class TopicType(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class CustomizedBackoff:
+    """A list of delays: attempt n waits delay n, the last one repeating."""
+
+    delays_ms: tuple[int, ...] = DEFAULT_RETRY_LEVELS_MS
+
+    def delay_ms(self, attempt: int) -> int:
+        """Delay before redelivery after delivery ``attempt`` (1-based) failed."""
+        index = min(max(attempt, 1), len(self.delays_ms)) - 1
+        return self.delays_ms[index]
+
+
+@dataclass(frozen=True, slots=True)
+class ExponentialBackoff:
+    """initial x multiplier^(attempt-1), capped at max."""
+
+    initial_ms: int
+    max_ms: int
+    multiplier: float
+
+    def delay_ms(self, attempt: int) -> int:
+        delay = self.initial_ms * self.multiplier ** (max(attempt, 1) - 1)
+        return int(min(delay, self.max_ms))
+
+
+RetryPolicy = CustomizedBackoff | ExponentialBackoff
+
+
+@dataclass(frozen=True, slots=True)
 class TopicConfig:
     name: str
     topic_id: int
@@ -28,6 +68,8 @@ class TopicConfig:
     type: TopicType
     queues: int
     created_ms: int
+    retention_ms: int | None = None
+    """How long messages are kept; None means the server's default."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +81,15 @@ class GroupConfig:
     from_beginning: bool = False
     """Where the group starts in a queue it has not read yet: offset 0 (True) or the first message
     stored at or after ``created_ms`` (False: the end of the queue as it stood at creation)."""
+    max_retries: int = 16
+    """A message is delivered at most max_retries + 1 times, then dead-lettered."""
+    retry_policy: RetryPolicy = CustomizedBackoff()
+    consume_enabled: bool = True
+    fifo: bool = False
+
+    @property
+    def max_attempts(self) -> int:
+        return self.max_retries + 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +129,16 @@ class QueueEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """Where a dead-lettered message came from, kept with its copy in the dead-letter topic."""
+
+    topic: str
+    message_id: str
+    attempts: int
+    """Deliveries made before it was dead-lettered."""
+
+
+@dataclass(frozen=True, slots=True)
 class StoredMessage:
     topic: str
     queue_id: int
@@ -85,6 +146,7 @@ class StoredMessage:
     store_ms: int
     message_id: str
     payload: bytes
+    dead_letter: DeadLetter | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +163,7 @@ class Receipt:
     queue_id: int
     offset: int
     generation: int
+    """Unique per delivery and per change of invisibility, store-wide."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +187,8 @@ class Revived:
     offset: int
     attempt: int
     """Deliveries made so far."""
+    dead_letter_topic: str | None = None
+    """Set when its attempts were used up and it moved to this dead-letter topic instead."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,8 +222,31 @@ class GroupQueueProgress:
     """Delivered and not yet acknowledged nor expired."""
     retry_ready: int
     """Expired in flight, waiting to be delivered again."""
+    retrying: int = 0
+    """Failed at least once and not done: retry-ready plus in flight on a second or later attempt."""
+    dead_lettered: int = 0
+    """Moved to the group's dead-letter topic, ever."""
+    oldest_ready_ms: int | None = None
+    """Store time of the oldest message the group could receive now."""
+    oldest_inflight_ms: int | None = None
+    """When the longest-held in-flight message was delivered."""
 
     @property
     def ready(self) -> int:
         """Backlog the group can receive now: never delivered plus waiting redelivery."""
         return (self.max_offset - self.next_offset) + self.retry_ready
+
+
+OffsetTarget = Literal["earliest", "latest"] | int
+"""Where reset_offset moves a group: the first stored message, the end, or the first message
+stored at or after an epoch-ms timestamp."""
+
+
+@dataclass(frozen=True, slots=True)
+class Resent:
+    """A dead letter sent back to its group: the copy's position in the original topic."""
+
+    message_id: str
+    topic: str
+    queue_id: int
+    offset: int

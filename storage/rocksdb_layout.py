@@ -9,22 +9,31 @@ Column families::
 
     meta      "format"                    -> u32 format version (FORMAT_VERSION)
               "seq/topic" | "seq/group"   -> u64 next id to hand out
+              "seq/generation"            -> u64 generations below this may have been handed out
               "topic/" name               -> JSON topic config
               "group/" name               -> JSON group config
 
-    cq        T Q O                       -> queue entry: store_ms, tag, message group, properties
+    cq        T Q O                       -> queue entry: store_ms, tag, message group, properties,
+                                             only-for-group id (a dead letter sent back)
               (the consume queue: what filtering and ordering need, without the payload)
-    msg       T Q O                       -> message: format byte, store_ms, message id, payload
-    msgid     len(id) u16 | id | T        -> Q O       (lookup by message id)
+    msg       T Q O                       -> message: format, flags, store_ms, message id,
+                                             [dead-letter origin], payload
 
-    cursor    G T Q                       -> next offset never delivered | committed offset
-    inflight  G T Q O                     -> visible_at | attempt | generation
+    cursor    G T Q                       -> next offset never delivered | committed hint |
+                                             dead-lettered count
+    inflight  G T Q O                     -> visible_at | attempt | generation | delivered_ms | flags
     invis     visible_at G T Q O          -> ""        (revive = one range scan up to now)
     ready     G T Q O                     -> attempts so far | generation   (expired, to redeliver)
 
-One WriteBatch per state change: append = cq + msg + msgid for every message of every batch;
+The committed hint is a lower bound: no live in-flight or retry-ready entry lies below it, so
+scans start there and never walk the tombstones of acknowledged messages. The real committed
+offset is the first live entry at or above it, or the next offset.
+
+One WriteBatch per state change: append = cq + msg for every message of every batch;
 pop = inflight + invis + ready deletions + cursor; ack = inflight + invis deletions (+ cursor);
-change invisibility = invis swap + inflight; revive = inflight + invis -> ready.
+change invisibility = invis swap + inflight; revive = inflight + invis -> ready, or -> a
+dead-letter append (+ the dead-letter topic's creation); reset = cursor + ready deletions +
+inflight flags; retention = a delete_range over cq and msg per queue.
 """
 
 from __future__ import annotations
@@ -34,7 +43,7 @@ from collections.abc import Mapping
 
 FORMAT_VERSION = 1
 
-COLUMN_FAMILIES = ("meta", "cq", "msg", "msgid", "cursor", "inflight", "invis", "ready")
+COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready")
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -43,12 +52,11 @@ _TQO = struct.Struct(">IIQ")
 _GTQ = struct.Struct(">III")
 _GTQO = struct.Struct(">IIIQ")
 _INVIS = struct.Struct(">QIIIQ")
-_QO = struct.Struct(">IQ")
-_CURSOR = struct.Struct(">QQ")
-_INFLIGHT = struct.Struct(">QII")
-_READY = struct.Struct(">II")
-_ENTRY_HEAD = struct.Struct(">QBH")
-_MSG_HEAD = struct.Struct(">BQH")
+_CURSOR = struct.Struct(">QQQ")
+_INFLIGHT = struct.Struct(">QIQQB")
+_READY = struct.Struct(">IQ")
+_ENTRY_HEAD = struct.Struct(">QBHI")
+_MSG_HEAD = struct.Struct(">BBQH")
 _LEN16 = struct.Struct(">H")
 _LEN32 = struct.Struct(">I")
 
@@ -57,6 +65,7 @@ MSG_RECORD_V1 = 1
 META_FORMAT = b"format"
 META_SEQ_TOPIC = b"seq/topic"
 META_SEQ_GROUP = b"seq/group"
+META_SEQ_GENERATION = b"seq/generation"
 META_TOPIC = b"topic/"
 META_GROUP = b"group/"
 
@@ -119,15 +128,6 @@ def parse_invis(key: bytes) -> tuple[int, int, int, int, int]:
     return visible_at, group_id, topic_id, queue_id, offset
 
 
-def msgid(message_id: str, topic_id: int) -> bytes:
-    return msgid_prefix(message_id) + _U32.pack(topic_id)
-
-
-def msgid_prefix(message_id: str) -> bytes:
-    raw = message_id.encode()
-    return _LEN16.pack(len(raw)) + raw
-
-
 def next_prefix(prefix: bytes) -> bytes:
     """The smallest key greater than every key starting with ``prefix`` (an exclusive upper bound)."""
     trimmed = prefix.rstrip(b"\xff")
@@ -139,31 +139,26 @@ def next_prefix(prefix: bytes) -> bytes:
 # -- values --------------------------------------------------------------------------------------
 
 
-def queue_position(queue_id: int, offset: int) -> bytes:
-    return _QO.pack(queue_id, offset)
+def cursor(next_offset: int, committed_hint: int, dead_lettered: int) -> bytes:
+    return _CURSOR.pack(next_offset, committed_hint, dead_lettered)
 
 
-def parse_queue_position(value: bytes) -> tuple[int, int]:
-    queue_id, offset = _QO.unpack(value)
-    return queue_id, offset
+def parse_cursor(value: bytes) -> tuple[int, int, int]:
+    next_offset, committed_hint, dead_lettered = _CURSOR.unpack(value)
+    return next_offset, committed_hint, dead_lettered
 
 
-def cursor(next_offset: int, committed: int) -> bytes:
-    return _CURSOR.pack(next_offset, committed)
+INFLIGHT_DROPPED = 1
+"""Delivered before a reset of the group's position: expiry drops it instead of redelivering."""
 
 
-def parse_cursor(value: bytes) -> tuple[int, int]:
-    next_offset, committed = _CURSOR.unpack(value)
-    return next_offset, committed
+def inflight(visible_at: int, attempt: int, generation: int, delivered_ms: int, flags: int = 0) -> bytes:
+    return _INFLIGHT.pack(visible_at, attempt, generation, delivered_ms, flags)
 
 
-def inflight(visible_at: int, attempt: int, generation: int) -> bytes:
-    return _INFLIGHT.pack(visible_at, attempt, generation)
-
-
-def parse_inflight(value: bytes) -> tuple[int, int, int]:
-    visible_at, attempt, generation = _INFLIGHT.unpack(value)
-    return visible_at, attempt, generation
+def parse_inflight(value: bytes) -> tuple[int, int, int, int, int]:
+    visible_at, attempt, generation, delivered_ms, flags = _INFLIGHT.unpack(value)
+    return visible_at, attempt, generation, delivered_ms, flags
 
 
 def ready(attempts: int, generation: int) -> bytes:
@@ -185,12 +180,14 @@ def _put_str16(out: list[bytes], text: str) -> None:
     out.append(raw)
 
 
-def encode_entry(store_ms: int, tag: str | None, message_group: str | None, properties: Mapping[str, str]) -> bytes:
-    """Queue entry: store_ms u64 | flags u8 | property count u16 | [tag] [group] (key value)*.
+def encode_entry(store_ms: int, tag: str | None, message_group: str | None, properties: Mapping[str, str],
+                 only_group: int = 0) -> bytes:
+    """Queue entry: store_ms u64 | flags u8 | property count u16 | only-for-group id u32 (0: all)
+    | [tag] [group] (key value)*.
 
     Strings are u16-length-prefixed UTF-8, except property values (u32, they may be long)."""
     flags = (_HAS_TAG if tag is not None else 0) | (_HAS_GROUP if message_group is not None else 0)
-    out = [_ENTRY_HEAD.pack(store_ms, flags, len(properties))]
+    out = [_ENTRY_HEAD.pack(store_ms, flags, len(properties), only_group)]
     if tag is not None:
         _put_str16(out, tag)
     if message_group is not None:
@@ -204,7 +201,7 @@ def encode_entry(store_ms: int, tag: str | None, message_group: str | None, prop
 
 
 def decode_entry(value: bytes) -> tuple[int, str | None, str | None, dict[str, str]]:
-    store_ms, flags, count = _ENTRY_HEAD.unpack_from(value)
+    store_ms, flags, count, _ = _ENTRY_HEAD.unpack_from(value)
     pos = _ENTRY_HEAD.size
 
     def str16() -> str:
@@ -232,16 +229,58 @@ def entry_store_ms(value: bytes) -> int:
     return store_ms
 
 
-def encode_message(store_ms: int, message_id: str, payload: bytes) -> bytes:
-    """Message record: format u8 | store_ms u64 | id length u16 | id | payload."""
+def entry_only_group(value: bytes) -> int:
+    only_group: int = _ENTRY_HEAD.unpack_from(value)[3]
+    return only_group
+
+
+def with_only_group(value: bytes, store_ms: int, only_group: int) -> bytes:
+    """A copy of an encoded entry with a new store time and only-for-group id."""
+    _, flags, count, _ = _ENTRY_HEAD.unpack_from(value)
+    return _ENTRY_HEAD.pack(store_ms, flags, count, only_group) + value[_ENTRY_HEAD.size:]
+
+
+_DEAD_LETTER = 1
+_U32_SIZE = 4
+
+
+def encode_message(store_ms: int, message_id: str, payload: bytes,
+                   dead_letter: tuple[str, str, int] | None = None) -> bytes:
+    """Message record: format u8 | flags u8 | store_ms u64 | id length u16 | id
+    | [origin topic, origin message id (u16-prefixed), attempts u32] | payload."""
     raw_id = message_id.encode()
-    return _MSG_HEAD.pack(MSG_RECORD_V1, store_ms, len(raw_id)) + raw_id + payload
+    out = [_MSG_HEAD.pack(MSG_RECORD_V1, _DEAD_LETTER if dead_letter else 0, store_ms, len(raw_id)), raw_id]
+    if dead_letter is not None:
+        topic, origin_id, attempts = dead_letter
+        _put_str16(out, topic)
+        _put_str16(out, origin_id)
+        out.append(_U32.pack(attempts))
+    out.append(payload)
+    return b"".join(out)
 
 
-def decode_message(value: bytes) -> tuple[int, str, bytes]:
-    version, store_ms, id_length = _MSG_HEAD.unpack_from(value)
+def decode_message(value: bytes) -> tuple[int, str, bytes, tuple[str, str, int] | None]:
+    """(store_ms, message id, payload, dead-letter origin or None)."""
+    version, flags, store_ms, id_length = _MSG_HEAD.unpack_from(value)
     if version != MSG_RECORD_V1:
         raise ValueError(f"unknown message record version {version}")
-    start = _MSG_HEAD.size
-    message_id = value[start:start + id_length].decode()
-    return store_ms, message_id, value[start + id_length:]
+    pos = _MSG_HEAD.size
+    message_id = value[pos:pos + id_length].decode()
+    pos += id_length
+    dead_letter = None
+    if flags & _DEAD_LETTER:
+        strings = []
+        for _ in range(2):
+            (length,) = _LEN16.unpack_from(value, pos)
+            strings.append(value[pos + 2:pos + 2 + length].decode())
+            pos += 2 + length
+        (attempts,) = _U32.unpack_from(value, pos)
+        pos += _U32_SIZE
+        dead_letter = (strings[0], strings[1], attempts)
+    return store_ms, message_id, value[pos:], dead_letter
+
+
+def message_id_of(value: bytes) -> str:
+    """The message id of a record, without decoding the rest."""
+    _, _, _, id_length = _MSG_HEAD.unpack_from(value)
+    return value[_MSG_HEAD.size:_MSG_HEAD.size + id_length].decode()

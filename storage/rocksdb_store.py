@@ -1,27 +1,30 @@
 """The default backend: an embedded RocksDB (through ``rocksdict``) in raw mode.
 
-See :mod:`storage.rocksdb_layout` for the key layout. Each public method builds one WriteBatch,
-so a crash keeps all of a state change or none of it. Durable appends are written with
-``sync=True`` (fsync of the write-ahead log); everything else is written without sync: it still
-survives a crash of the process (the log is handed to the OS on every write) and the next synced
-write flushes it to disk as well.
+See :mod:`storage.rocksdb_layout` for the key layout. Each public method builds one WriteBatch
+(:class:`_Write`), so a crash keeps all of a state change or none of it. Durable appends are
+written with ``sync=True`` (fsync of the write-ahead log); everything else is written without
+sync: it still survives a crash of the process (the log is handed to the OS on every write) and
+the next synced write flushes it to disk as well.
 
 Caches kept here (all derived from the data, rebuilt on open): topic and group configs by name
-and id, each queue's next offset and last store time, each queue's first offset, and the lowest
-visible_at that may still be in ``invis`` (so revive does not rescan deleted keys).
+and id, each queue's next offset and last store time, each queue's first offset, the lowest
+visible_at that may still be in ``invis`` (so revive does not rescan deleted keys), and the
+generation allocator.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
 
 import rocksdict
 
 from storage import rocksdb_layout as L
-from storage.base import Capabilities, EntryFilter, MessageStore
+from storage.base import Capabilities, EntryFilter, MessageStore, dlq_topic_name
 from storage.errors import (
     GroupExists,
     GroupNotFound,
@@ -35,12 +38,18 @@ from storage.errors import (
 )
 from storage.model import (
     AppendBatch,
+    CustomizedBackoff,
+    DeadLetter,
+    ExponentialBackoff,
     GroupConfig,
     GroupQueueProgress,
+    OffsetTarget,
     Popped,
     QueueEntry,
     QueueOffsets,
     Receipt,
+    Resent,
+    RetryPolicy,
     Revived,
     ReviveResult,
     StoredMessage,
@@ -50,14 +59,83 @@ from storage.model import (
 
 _NO_UPPER = b"\xff" * 40
 """Sorts after every key this layout writes."""
+GENERATION_BLOCK = 1 << 20
+"""Generations are reserved in blocks, so handing one out rarely costs a metadata write."""
 
 
-def _options() -> rocksdict.Options:
+MiB = 1024 * 1024
+
+# Memtable size per column family. A queue writes at the tail and deletes at the head, so small
+# memtables flushed often keep the write-ahead log short and let retention's range deletions reach
+# disk (and be compacted away) soon; RocksDB's 64 MiB default made disk use overshoot by hundreds
+# of MiB before the first compaction.
+_WRITE_BUFFER = {"msg": 16 * MiB, "cq": 8 * MiB}
+_SMALL_WRITE_BUFFER = 4 * MiB
+
+
+def _options(cf: str | None = None) -> rocksdict.Options:
     options = rocksdict.Options(raw_mode=True)
     options.create_if_missing(True)
     options.create_missing_column_families(True)
     options.set_max_background_jobs(2)
+    if cf is None:
+        options.set_max_total_wal_size(64 * MiB)  # flush old memtables rather than keep old logs
+    else:
+        buffer = _WRITE_BUFFER.get(cf, _SMALL_WRITE_BUFFER)
+        options.set_write_buffer_size(buffer)
+        options.set_target_file_size_base(buffer)
+        options.set_max_bytes_for_level_base(4 * buffer)
+        options.set_level_zero_file_num_compaction_trigger(2)
     return options
+
+
+class _Write:
+    """One WriteBatch and the cache changes to apply once it is written."""
+
+    def __init__(self, store: RocksDBStore) -> None:
+        self.store = store
+        self.batch = rocksdict.WriteBatch(raw_mode=True)
+        self.ends: dict[tuple[int, int], tuple[int, int]] = {}
+        self.new_topics: list[TopicConfig] = []
+        self.generation_limit: int | None = None
+
+    def put(self, cf: str, key: bytes, value: bytes) -> None:
+        self.batch.put(key, value, self.store._handle[cf])
+
+    def delete(self, cf: str, key: bytes) -> None:
+        self.batch.delete(key, self.store._handle[cf])
+
+    def delete_range(self, cf: str, start: bytes, end: bytes) -> None:
+        self.batch.delete_range(start, end, self.store._handle[cf])
+
+    def end(self, topic_id: int, queue_id: int) -> tuple[int, int]:
+        key = (topic_id, queue_id)
+        return self.ends.get(key) or self.store._end(topic_id, queue_id)
+
+    def append(self, topic: TopicConfig, queue_id: int, now_ms: int, message_id: str, payload: bytes,
+               entry: bytes, dead_letter: tuple[str, str, int] | None = None) -> int:
+        """Put one message at the end of a queue; ``entry`` is an encoded queue entry whose
+        store time is replaced by the one given here."""
+        next_offset, last_ms = self.end(topic.topic_id, queue_id)
+        store_ms = max(now_ms, last_ms)
+        position = L.tqo(topic.topic_id, queue_id, next_offset)
+        self.put("cq", position, L.with_only_group(entry, store_ms, L.entry_only_group(entry)))
+        self.put("msg", position, L.encode_message(store_ms, message_id, payload, dead_letter))
+        self.ends[(topic.topic_id, queue_id)] = (next_offset + 1, store_ms)
+        return next_offset
+
+    def generation(self) -> int:
+        return self.store._allocate_generation(self)
+
+    def commit(self, *, durable: bool = False) -> None:
+        store = self.store
+        if self.batch.len():
+            store._db.write(self.batch, store._sync if durable else store._nosync)
+        store._queue_end.update(self.ends)
+        for topic in self.new_topics:
+            store._register_topic(topic)
+        if self.generation_limit is not None:
+            store._generation_limit = self.generation_limit
 
 
 class RocksDBStore(MessageStore):
@@ -68,7 +146,7 @@ class RocksDBStore(MessageStore):
         try:
             os.makedirs(path, exist_ok=True)
             self._db = rocksdict.Rdict(
-                path, options=_options(), column_families={name: _options() for name in L.COLUMN_FAMILIES}
+                path, options=_options(), column_families={name: _options(name) for name in L.COLUMN_FAMILIES}
             )
         except Exception as exc:  # rocksdict raises bare Exception (e.g. the LOCK is held)
             raise StoreOpenFailed(path, str(exc)) from exc
@@ -88,6 +166,10 @@ class RocksDBStore(MessageStore):
         """(topic id, queue) -> (next offset, last store_ms)"""
         self._queue_start: dict[tuple[int, int], int] = {}
         self._revive_from = 0
+        raw = self._cf["meta"].get(L.META_SEQ_GENERATION)
+        # Generations below the persisted limit may have been handed out before a crash: skip them.
+        self._next_generation = L.read_u64(raw) if raw is not None else 1
+        self._generation_limit = self._next_generation
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -99,19 +181,22 @@ class RocksDBStore(MessageStore):
         elif L.read_u32(raw) != L.FORMAT_VERSION:
             found = L.read_u32(raw)
             del meta
-            self._closed = False
             self.close()
             raise IncompatibleFormat(found, L.FORMAT_VERSION)
 
     def _load_metadata(self) -> None:
         for _, value in self._scan("meta", L.META_TOPIC, L.next_prefix(L.META_TOPIC)):
-            topic = _topic_from_json(value)
-            self._topics[topic.name] = topic
-            self._topics_by_id[topic.topic_id] = topic
+            self._register_topic(_topic_from_json(value))
         for _, value in self._scan("meta", L.META_GROUP, L.next_prefix(L.META_GROUP)):
-            group = _group_from_json(value)
-            self._groups[group.name] = group
-            self._groups_by_id[group.group_id] = group
+            self._register_group(_group_from_json(value))
+
+    def _register_topic(self, topic: TopicConfig) -> None:
+        self._topics[topic.name] = topic
+        self._topics_by_id[topic.topic_id] = topic
+
+    def _register_group(self, group: GroupConfig) -> None:
+        self._groups[group.name] = group
+        self._groups_by_id[group.group_id] = group
 
     def _scan(self, cf: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Keys in [start, end) in order. rocksdict 0.3.29's set_iterate_lower_bound sets the
@@ -128,12 +213,6 @@ class RocksDBStore(MessageStore):
         for key, _ in self._scan(cf, start, end):
             return key
         return None
-
-    def _batch(self) -> rocksdict.WriteBatch:
-        return rocksdict.WriteBatch(raw_mode=True)
-
-    def _write(self, batch: rocksdict.WriteBatch, *, durable: bool = False) -> None:
-        self._db.write(batch, self._sync if durable else self._nosync)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -153,11 +232,21 @@ class RocksDBStore(MessageStore):
             raise GroupNotFound(name)
         return group
 
-    def _next_id(self, batch: rocksdict.WriteBatch, key: bytes) -> int:
+    def _next_id(self, write: _Write, key: bytes) -> int:
         raw = self._cf["meta"].get(key)
         value = 1 if raw is None else L.read_u64(raw)
-        batch.put(key, L.u64(value + 1), self._handle["meta"])
+        write.put("meta", key, L.u64(value + 1))
         return value
+
+    def _allocate_generation(self, write: _Write) -> int:
+        limit = write.generation_limit if write.generation_limit is not None else self._generation_limit
+        if self._next_generation >= limit:
+            limit = self._next_generation + GENERATION_BLOCK
+            write.put("meta", L.META_SEQ_GENERATION, L.u64(limit))
+            write.generation_limit = limit
+        generation = self._next_generation
+        self._next_generation += 1
+        return generation
 
     # -- queue bounds ------------------------------------------------------------------------
 
@@ -198,25 +287,42 @@ class RocksDBStore(MessageStore):
                 high = middle
         return low
 
-    def _cursor(self, group: GroupConfig, topic: TopicConfig, queue_id: int) -> tuple[int, int]:
-        """(next offset, committed offset) of a group in a queue, starting it if it never read it."""
+    def _cursor(self, group: GroupConfig, topic: TopicConfig, queue_id: int) -> tuple[int, int, int, bool]:
+        """(next offset, committed hint, dead-lettered count, stored?) of a group in a queue; a
+        queue the group never read starts where the group's creation says."""
         raw = self._cf["cursor"].get(L.gtq(group.group_id, topic.topic_id, queue_id))
         start = self._start(topic.topic_id, queue_id)
         if raw is None:
             begin = start if group.from_beginning else self._offset_at_time(topic.topic_id, queue_id, group.created_ms)
-            return begin, begin
-        next_offset, committed = L.parse_cursor(raw)
-        return max(next_offset, start), max(committed, start)
+            return begin, begin, 0, False
+        next_offset, hint, dead_lettered = L.parse_cursor(raw)
+        return max(next_offset, start), max(hint, start), dead_lettered, True
 
-    def _committed_after(self, gtq: bytes, from_offset: int, next_offset: int) -> int:
-        """Lowest not-done offset >= from_offset: first in-flight or retry-ready key, else next."""
-        found = next_offset
+    def _first_live(self, gtq: bytes, from_offset: int, skip: set[int] | frozenset[int] = frozenset()) -> int | None:
+        """Lowest offset >= from_offset still pending for the group: in flight (not dropped by a
+        reset) or waiting redelivery; offsets in ``skip`` are being removed by the caller."""
+        found: int | None = None
         upper = L.next_prefix(gtq)
-        for cf in ("inflight", "ready"):
-            key = self._first_key(cf, gtq + L.u64(from_offset), upper)
-            if key is not None:
-                found = min(found, L.parse_gtqo(key)[3])
+        for key, value in self._scan("inflight", gtq + L.u64(from_offset), upper):
+            offset = L.parse_gtqo(key)[3]
+            if offset not in skip and not L.parse_inflight(value)[4] & L.INFLIGHT_DROPPED:
+                found = offset
+                break
+        for key, _ in self._scan("ready", gtq + L.u64(from_offset), upper):
+            offset = L.parse_gtqo(key)[3]
+            if offset not in skip:
+                found = offset if found is None else min(found, offset)
+                break
         return found
+
+    def _committed(self, gtq: bytes, hint: int, next_offset: int, skip: set[int] | frozenset[int] = frozenset()) -> int:
+        live = self._first_live(gtq, hint, skip)
+        return next_offset if live is None else min(live, next_offset)
+
+    def _message(self, topic: TopicConfig, queue_id: int, offset: int, raw: bytes) -> StoredMessage:
+        store_ms, message_id, payload, origin = L.decode_message(raw)
+        return StoredMessage(topic.name, queue_id, offset, store_ms, message_id, payload,
+                             DeadLetter(*origin) if origin else None)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -231,16 +337,19 @@ class RocksDBStore(MessageStore):
 
     # -- topics and groups -------------------------------------------------------------------
 
+    def _new_topic(self, write: _Write, name: str, type: TopicType, queues: int, now_ms: int) -> TopicConfig:
+        topic = TopicConfig(name, self._next_id(write, L.META_SEQ_TOPIC), type, queues, now_ms)
+        write.put("meta", L.META_TOPIC + name.encode(), _topic_to_json(topic))
+        write.new_topics.append(topic)
+        return topic
+
     def create_topic(self, name: str, type: TopicType, queues: int, now_ms: int) -> TopicConfig:
         self._check_open()
         if name in self._topics:
             raise TopicExists(name)
-        batch = self._batch()
-        topic = TopicConfig(name, self._next_id(batch, L.META_SEQ_TOPIC), type, queues, now_ms)
-        batch.put(L.META_TOPIC + name.encode(), _topic_to_json(topic), self._handle["meta"])
-        self._write(batch, durable=True)
-        self._topics[name] = topic
-        self._topics_by_id[topic.topic_id] = topic
+        write = _Write(self)
+        topic = self._new_topic(write, name, type, queues, now_ms)
+        write.commit(durable=True)
         return topic
 
     def get_topic(self, name: str) -> TopicConfig | None:
@@ -251,19 +360,25 @@ class RocksDBStore(MessageStore):
         self._check_open()
         return sorted(self._topics.values(), key=lambda t: t.name)
 
+    def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
+        topic = dataclasses.replace(self._topic(name), retention_ms=retention_ms)
+        self._cf["meta"].put(L.META_TOPIC + name.encode(), _topic_to_json(topic), self._sync)
+        self._register_topic(topic)
+        return topic
+
     def delete_topic(self, name: str) -> None:
         topic = self._topic(name)
         tid = topic.topic_id
-        batch = self._batch()
-        batch.delete(L.META_TOPIC + name.encode(), self._handle["meta"])
+        write = _Write(self)
+        write.delete("meta", L.META_TOPIC + name.encode())
         for cf in ("cq", "msg"):
-            batch.delete_range(L.u32(tid), L.u32(tid + 1), self._handle[cf])
+            write.delete_range(cf, L.u32(tid), L.u32(tid + 1))
         for group_id in self._groups_by_id:
             for cf in ("cursor", "inflight", "ready"):
-                batch.delete_range(L.u32(group_id) + L.u32(tid), L.u32(group_id) + L.u32(tid + 1), self._handle[cf])
-        # msgid and invis entries of this topic are left behind: lookups and revive check the
-        # record they point at and drop what no longer exists.
-        self._write(batch, durable=True)
+                write.delete_range(cf, L.u32(group_id) + L.u32(tid), L.u32(group_id) + L.u32(tid + 1))
+        # invis entries of this topic are left behind: revive finds no in-flight record for
+        # them and drops them.
+        write.commit(durable=True)
         del self._topics[name]
         del self._topics_by_id[tid]
         for queue_id in range(topic.queues):
@@ -274,12 +389,11 @@ class RocksDBStore(MessageStore):
         self._check_open()
         if name in self._groups:
             raise GroupExists(name)
-        batch = self._batch()
-        group = GroupConfig(name, self._next_id(batch, L.META_SEQ_GROUP), now_ms, from_beginning)
-        batch.put(L.META_GROUP + name.encode(), _group_to_json(group), self._handle["meta"])
-        self._write(batch, durable=True)
-        self._groups[name] = group
-        self._groups_by_id[group.group_id] = group
+        write = _Write(self)
+        group = GroupConfig(name, self._next_id(write, L.META_SEQ_GROUP), now_ms, from_beginning)
+        write.put("meta", L.META_GROUP + name.encode(), _group_to_json(group))
+        write.commit(durable=True)
+        self._register_group(group)
         return group
 
     def get_group(self, name: str) -> GroupConfig | None:
@@ -290,14 +404,21 @@ class RocksDBStore(MessageStore):
         self._check_open()
         return sorted(self._groups.values(), key=lambda g: g.name)
 
+    def update_group(self, config: GroupConfig) -> GroupConfig:
+        current = self._group(config.name)
+        group = dataclasses.replace(config, group_id=current.group_id, created_ms=current.created_ms)
+        self._cf["meta"].put(L.META_GROUP + group.name.encode(), _group_to_json(group), self._sync)
+        self._register_group(group)
+        return group
+
     def delete_group(self, name: str) -> None:
         group = self._group(name)
         gid = group.group_id
-        batch = self._batch()
-        batch.delete(L.META_GROUP + name.encode(), self._handle["meta"])
+        write = _Write(self)
+        write.delete("meta", L.META_GROUP + name.encode())
         for cf in ("cursor", "inflight", "ready"):
-            batch.delete_range(L.u32(gid), L.u32(gid + 1), self._handle[cf])
-        self._write(batch, durable=True)
+            write.delete_range(cf, L.u32(gid), L.u32(gid + 1))
+        write.commit(durable=True)
         del self._groups[name]
         del self._groups_by_id[gid]
 
@@ -313,28 +434,13 @@ class RocksDBStore(MessageStore):
             if not 0 <= item.queue_id < topic.queues:
                 raise QueueNotFound(item.topic, item.queue_id)
             topics.append(topic)
-        write = self._batch()
-        cq, msg, index = self._handle["cq"], self._handle["msg"], self._handle["msgid"]
-        ends: dict[tuple[int, int], tuple[int, int]] = {}
-        results: list[list[int]] = []
-        for item, topic in zip(batches, topics, strict=True):
-            key = (topic.topic_id, item.queue_id)
-            next_offset, last_ms = ends.get(key) or self._end(*key)
-            store_ms = max(now_ms, last_ms)
-            offsets = []
-            for message in item.messages:
-                position = L.tqo(topic.topic_id, item.queue_id, next_offset)
-                write.put(position, L.encode_entry(store_ms, message.tag, message.message_group,
-                                                   message.properties), cq)
-                write.put(position, L.encode_message(store_ms, message.message_id, message.payload), msg)
-                write.put(L.msgid(message.message_id, topic.topic_id),
-                          L.queue_position(item.queue_id, next_offset), index)
-                offsets.append(next_offset)
-                next_offset += 1
-            ends[key] = (next_offset, store_ms)
-            results.append(offsets)
-        self._write(write, durable=durable)
-        self._queue_end.update(ends)
+        write = _Write(self)
+        results = [
+            [write.append(topic, item.queue_id, now_ms, m.message_id, m.payload,
+                          L.encode_entry(0, m.tag, m.message_group, m.properties)) for m in item.messages]
+            for item, topic in zip(batches, topics, strict=True)
+        ]
+        write.commit(durable=durable)
         return results
 
     def get_message(self, topic: str, queue_id: int, offset: int) -> StoredMessage | None:
@@ -343,10 +449,7 @@ class RocksDBStore(MessageStore):
         if config is None:
             return None
         raw = self._cf["msg"].get(L.tqo(config.topic_id, queue_id, offset))
-        if raw is None:
-            return None
-        store_ms, message_id, payload = L.decode_message(raw)
-        return StoredMessage(topic, queue_id, offset, store_ms, message_id, payload)
+        return None if raw is None else self._message(config, queue_id, offset, raw)
 
     def queue_offsets(self, topic: str) -> list[QueueOffsets]:
         config = self._topic(topic)
@@ -374,102 +477,101 @@ class RocksDBStore(MessageStore):
             if not 0 <= queue_id < topic_config.queues:
                 raise QueueNotFound(topic, queue_id)
         visible_at = now_ms + invisible_ms
-        write = self._batch()
-        h_inflight, h_invis, h_ready = self._handle["inflight"], self._handle["invis"], self._handle["ready"]
-        chosen: list[tuple[int, int, int, int]] = []  # queue, offset, attempt, generation
+        write = _Write(self)
+        chosen: list[tuple[int, int, int]] = []  # queue, offset, attempt
         for queue_id in queue_ids:
             room = max_messages - len(chosen)
             if room <= 0:
                 break
             gtq = L.gtq(gid, tid, queue_id)
-            had_cursor = self._cf["cursor"].get(gtq) is not None
-            next_offset, committed = self._cursor(group_config, topic_config, queue_id)
-            old_next, old_committed = next_offset, committed
+            next_offset, hint, dead_lettered, stored = self._cursor(group_config, topic_config, queue_id)
+            old_next, old_hint = next_offset, hint
             start = self._start(tid, queue_id)
-            for key, value in self._scan("ready", gtq + L.u64(committed), L.next_prefix(gtq)):
+            for key, value in self._scan("ready", gtq + L.u64(hint), L.next_prefix(gtq)):
                 if room <= 0:
                     break
                 offset = L.parse_gtqo(key)[3]
-                write.delete(key, h_ready)
+                write.delete("ready", key)
                 if offset < start:
                     continue  # the message itself is gone
-                attempts, generation = L.parse_ready(value)
-                chosen.append((queue_id, offset, attempts + 1, generation + 1))
+                chosen.append((queue_id, offset, L.parse_ready(value)[0] + 1))
                 room -= 1
             first_new: int | None = None
-            end = self._end(tid, queue_id)[0]
-            if room > 0 and next_offset < end:
+            if room > 0 and next_offset < self._end(tid, queue_id)[0]:
                 for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tq(tid, queue_id + 1)):
                     if room <= 0:
                         break
                     offset = L.parse_tqo(key)[2]
                     next_offset = offset + 1
+                    if L.entry_only_group(value) not in (0, gid):
+                        continue  # a dead letter sent back to another group
                     if accept is not None:
                         store_ms, tag, message_group, properties = L.decode_entry(value)
                         if not accept(QueueEntry(offset, store_ms, tag, message_group, properties)):
                             continue
                     if first_new is None:
                         first_new = offset
-                    chosen.append((queue_id, offset, 1, 1))
+                    chosen.append((queue_id, offset, 1))
                     room -= 1
-            if committed == old_next:
-                # Nothing was pending below the old next offset: the committed offset moves to
-                # the first message just delivered, or past everything the filter skipped.
-                committed = first_new if first_new is not None else next_offset
-            if not had_cursor or (next_offset, committed) != (old_next, old_committed):
-                write.put(gtq, L.cursor(next_offset, committed), self._handle["cursor"])
+            if hint == old_next:
+                # Nothing was pending below the old next offset: the hint moves to the first
+                # message just delivered, or past everything skipped.
+                hint = first_new if first_new is not None else next_offset
+            if not stored or (next_offset, hint) != (old_next, old_hint):
+                write.put("cursor", gtq, L.cursor(next_offset, hint, dead_lettered))
         if not chosen:
-            if write.len():
-                self._write(write)
+            write.commit()
             return []
-        records = cast(list[bytes | None], self._cf["msg"].get([L.tqo(tid, q, o) for q, o, _, _ in chosen]))
+        records = cast(list[bytes | None], self._cf["msg"].get([L.tqo(tid, q, o) for q, o, _ in chosen]))
         popped = []
-        for (queue_id, offset, attempt, generation), raw in zip(chosen, records, strict=True):
+        for (queue_id, offset, attempt), raw in zip(chosen, records, strict=True):
             if raw is None:
                 continue
-            store_ms, message_id, payload = L.decode_message(raw)
-            write.put(L.gtqo(gid, tid, queue_id, offset), L.inflight(visible_at, attempt, generation), h_inflight)
-            write.put(L.invis(visible_at, gid, tid, queue_id, offset), b"", h_invis)
-            popped.append(Popped(
-                StoredMessage(topic, queue_id, offset, store_ms, message_id, payload),
-                Receipt(gid, tid, queue_id, offset, generation),
-                attempt,
-                visible_at,
-            ))
-        self._write(write)
+            generation = write.generation()
+            write.put("inflight", L.gtqo(gid, tid, queue_id, offset),
+                      L.inflight(visible_at, attempt, generation, now_ms))
+            write.put("invis", L.invis(visible_at, gid, tid, queue_id, offset), b"")
+            popped.append(Popped(self._message(topic_config, queue_id, offset, raw),
+                                 Receipt(gid, tid, queue_id, offset, generation), attempt, visible_at))
+        write.commit()
         self._revive_from = min(self._revive_from, visible_at)
         return popped
 
     def _live_inflight(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
-                       now_ms: int) -> tuple[bytes, int, int]:
-        """Key, visible_at and attempt of the in-flight record the receipt names, if it is live."""
+                       now_ms: int) -> tuple[bytes, tuple[int, int, int, int, int]]:
+        """Key and fields of the in-flight record the receipt names, if it is live."""
         if receipt.group_id != group.group_id or receipt.topic_id != topic.topic_id:
             raise InvalidReceipt("unknown", "receipt belongs to another group or topic")
         key = L.gtqo(group.group_id, topic.topic_id, receipt.queue_id, receipt.offset)
         raw = self._cf["inflight"].get(key)
         if raw is None:
             raise InvalidReceipt("unknown")
-        visible_at, attempt, generation = L.parse_inflight(raw)
-        if generation != receipt.generation:
+        record = L.parse_inflight(raw)
+        if record[2] != receipt.generation:
             raise InvalidReceipt("superseded")
-        if visible_at <= now_ms:
+        if record[0] <= now_ms:
             raise InvalidReceipt("expired")
-        return key, visible_at, attempt
+        return key, record
+
+    def _finish(self, write: _Write, group: GroupConfig, topic: TopicConfig, queue_id: int, offset: int,
+                visible_at: int, *, dead_lettered: int = 0) -> None:
+        """Remove an in-flight message from the group's pending set (acked or dead-lettered)."""
+        gid, tid = group.group_id, topic.topic_id
+        write.delete("inflight", L.gtqo(gid, tid, queue_id, offset))
+        write.delete("invis", L.invis(visible_at, gid, tid, queue_id, offset))
+        next_offset, hint, count, _ = self._cursor(group, topic, queue_id)
+        if offset == hint or dead_lettered:
+            gtq = L.gtq(gid, tid, queue_id)
+            new_hint = self._committed(gtq, hint, next_offset, {offset}) if offset == hint else hint
+            write.put("cursor", gtq, L.cursor(next_offset, new_hint, count + dead_lettered))
 
     def ack(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> None:
         group_config = self._group(group)
         topic_config = self._topic(topic)
-        key, visible_at, _ = self._live_inflight(group_config, topic_config, receipt, now_ms)
-        gid, tid, queue_id, offset = L.parse_gtqo(key)
-        write = self._batch()
-        write.delete(key, self._handle["inflight"])
-        write.delete(L.invis(visible_at, gid, tid, queue_id, offset), self._handle["invis"])
-        next_offset, committed = self._cursor(group_config, topic_config, queue_id)
-        if offset == committed:
-            gtq = L.gtq(gid, tid, queue_id)
-            committed = self._committed_after(gtq, offset + 1, next_offset)
-            write.put(gtq, L.cursor(next_offset, committed), self._handle["cursor"])
-        self._write(write)
+        _, record = self._live_inflight(group_config, topic_config, receipt, now_ms)
+        write = _Write(self)
+        self._finish(write, group_config, topic_config, receipt.queue_id, receipt.offset, record[0])
+        write.commit()
 
     def change_invisibility(
         self,
@@ -483,46 +585,174 @@ class RocksDBStore(MessageStore):
     ) -> Receipt:
         group_config = self._group(group)
         topic_config = self._topic(topic)
-        key, old_visible_at, attempt = self._live_inflight(group_config, topic_config, receipt, now_ms)
+        key, (old_visible_at, attempt, generation, delivered_ms, flags) = self._live_inflight(
+            group_config, topic_config, receipt, now_ms)
         gid, tid, queue_id, offset = L.parse_gtqo(key)
         visible_at = now_ms + invisible_ms
-        generation = receipt.generation if renew else receipt.generation + 1
-        write = self._batch()
-        write.delete(L.invis(old_visible_at, gid, tid, queue_id, offset), self._handle["invis"])
-        write.put(L.invis(visible_at, gid, tid, queue_id, offset), b"", self._handle["invis"])
-        write.put(key, L.inflight(visible_at, attempt, generation), self._handle["inflight"])
-        self._write(write)
+        write = _Write(self)
+        if not renew:
+            generation = write.generation()
+        write.delete("invis", L.invis(old_visible_at, gid, tid, queue_id, offset))
+        write.put("invis", L.invis(visible_at, gid, tid, queue_id, offset), b"")
+        write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms, flags))
+        write.commit()
         self._revive_from = min(self._revive_from, visible_at)
         return Receipt(gid, tid, queue_id, offset, generation)
 
-    def revive_expired(self, now_ms: int, limit: int) -> ReviveResult:
+    def _dead_letter_into(self, write: _Write, group: GroupConfig, topic: TopicConfig, queue_id: int,
+                          offset: int, attempts: int, now_ms: int) -> tuple[str, int] | None:
+        """Append the message to the group's dead-letter topic (created if need be), in ``write``."""
+        position = L.tqo(topic.topic_id, queue_id, offset)
+        raw, entry = self._cf["msg"].get(position), self._cf["cq"].get(position)
+        if raw is None or entry is None:
+            return None  # the message itself is gone (retention)
+        name = dlq_topic_name(group.name)
+        dlq = self._topics.get(name) or next((t for t in write.new_topics if t.name == name), None)
+        if dlq is None:
+            dlq = self._new_topic(write, name, TopicType.NORMAL, 1, now_ms)
+        _, message_id, payload, _ = L.decode_message(raw)
+        dlq_offset = write.append(dlq, 0, now_ms, message_id, payload, L.with_only_group(entry, 0, 0),
+                                  (topic.name, message_id, attempts))
+        return dlq.name, dlq_offset
+
+    def revive_expired(self, now_ms: int, limit: int,
+                       max_attempts: Callable[[str], int] | None = None) -> ReviveResult:
         self._check_open()
-        write = self._batch()
+        write = _Write(self)
         revived: list[Revived] = []
         next_due: int | None = None
+        handled = 0
         inflight_cf = self._cf["inflight"]
-        h_inflight, h_invis, h_ready = self._handle["inflight"], self._handle["invis"], self._handle["ready"]
+        # Queues where messages left the pending set in this batch: their hints are recomputed.
+        removed: dict[tuple[int, int, int], set[int]] = {}
+        moved: dict[tuple[int, int, int], int] = {}
         for key, _ in self._scan("invis", L.u64(self._revive_from), _NO_UPPER):
             visible_at, gid, tid, queue_id, offset = L.parse_invis(key)
-            if visible_at > now_ms or len(revived) >= limit:
+            if visible_at > now_ms or handled >= limit:
                 next_due = visible_at
                 break
-            write.delete(key, h_invis)
+            write.delete("invis", key)
             record_key = L.gtqo(gid, tid, queue_id, offset)
             raw = inflight_cf.get(record_key)
             group = self._groups_by_id.get(gid)
             topic = self._topics_by_id.get(tid)
             if raw is None or group is None or topic is None:
-                continue  # left behind by a deleted topic or group
-            record_visible_at, attempt, generation = L.parse_inflight(raw)
+                continue  # left behind by an ack, a deleted topic or a deleted group
+            record_visible_at, attempt, generation, _, flags = L.parse_inflight(raw)
             if record_visible_at != visible_at:
                 continue  # stale index entry; the record moved on
-            write.delete(record_key, h_inflight)
-            write.put(record_key, L.ready(attempt, generation), h_ready)
+            handled += 1
+            write.delete("inflight", record_key)
+            if flags & L.INFLIGHT_DROPPED:
+                continue
+            if max_attempts is not None and attempt >= max_attempts(group.name):
+                target = self._dead_letter_into(write, group, topic, queue_id, offset, attempt, now_ms)
+                removed.setdefault((gid, tid, queue_id), set()).add(offset)
+                moved[(gid, tid, queue_id)] = moved.get((gid, tid, queue_id), 0) + (1 if target else 0)
+                revived.append(Revived(group.name, topic.name, queue_id, offset, attempt,
+                                       dead_letter_topic=target[0] if target else None))
+                continue
+            write.put("ready", record_key, L.ready(attempt, generation))
             revived.append(Revived(group.name, topic.name, queue_id, offset, attempt))
-        self._write(write)
+        for (gid, tid, queue_id), offsets in removed.items():
+            group, topic = self._groups_by_id[gid], self._topics_by_id[tid]
+            next_offset, hint, count, _ = self._cursor(group, topic, queue_id)
+            gtq = L.gtq(gid, tid, queue_id)
+            new_hint = self._committed(gtq, hint, next_offset, offsets) if hint in offsets else hint
+            write.put("cursor", gtq, L.cursor(next_offset, new_hint, count + moved.get((gid, tid, queue_id), 0)))
+        write.commit()
         self._revive_from = next_due if next_due is not None else now_ms + 1
         return ReviveResult(revived, next_due)
+
+    def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> tuple[str, int]:
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        _, record = self._live_inflight(group_config, topic_config, receipt, now_ms)
+        write = _Write(self)
+        target = self._dead_letter_into(write, group_config, topic_config, receipt.queue_id, receipt.offset,
+                                        record[1], now_ms)
+        if target is None:
+            raise InvalidReceipt("unknown", "the message is no longer stored")
+        self._finish(write, group_config, topic_config, receipt.queue_id, receipt.offset, record[0],
+                     dead_lettered=1)
+        write.commit()
+        return target
+
+    def resend_dead_letters(self, group: str, message_ids: Sequence[str], now_ms: int) -> dict[str, Resent | None]:
+        group_config = self._group(group)
+        result: dict[str, Resent | None] = dict.fromkeys(message_ids)
+        dlq = self._topics.get(dlq_topic_name(group))
+        if dlq is None:
+            return result
+        latest: dict[str, tuple[bytes, bytes]] = {}
+        for queue_id in range(dlq.queues):
+            prefix = L.tq(dlq.topic_id, queue_id)
+            for key, raw in self._scan("msg", prefix, L.next_prefix(prefix)):
+                if L.message_id_of(raw) in result:
+                    latest[L.message_id_of(raw)] = (key, raw)
+        write = _Write(self)
+        for message_id, (key, raw) in latest.items():
+            entry = self._cf["cq"].get(key)
+            _, _, payload, origin = L.decode_message(raw)
+            topic = self._topics.get(origin[0]) if origin else None
+            if topic is None or entry is None:
+                continue
+            queue_id = zlib.crc32(message_id.encode()) % topic.queues
+            offset = write.append(topic, queue_id, now_ms, message_id, payload,
+                                  L.with_only_group(entry, 0, group_config.group_id))
+            result[message_id] = Resent(message_id, topic.name, queue_id, offset)
+        write.commit(durable=True)
+        return result
+
+    def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        gid, tid = group_config.group_id, topic_config.topic_id
+        write = _Write(self)
+        for queue_id in range(topic_config.queues):
+            if to == "earliest":
+                target = self._start(tid, queue_id)
+            elif to == "latest":
+                target = self._end(tid, queue_id)[0]
+            else:
+                target = self._offset_at_time(tid, queue_id, to)
+            gtq = L.gtq(gid, tid, queue_id)
+            dead_lettered = self._cursor(group_config, topic_config, queue_id)[2]
+            write.put("cursor", gtq, L.cursor(target, target, dead_lettered))
+            write.delete_range("ready", gtq, L.next_prefix(gtq))
+            for key, value in self._scan("inflight", gtq, L.next_prefix(gtq)):
+                visible_at, attempt, generation, delivered_ms, flags = L.parse_inflight(value)
+                write.put("inflight", key,
+                          L.inflight(visible_at, attempt, generation, delivered_ms, flags | L.INFLIGHT_DROPPED))
+        write.commit(durable=True)
+        return self.progress(group, topic)
+
+    def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
+        self._check_open()
+        write = _Write(self)
+        deleted = 0
+        starts: dict[tuple[int, int], int] = {}
+        for topic in self._topics.values():
+            retention = topic.retention_ms if topic.retention_ms is not None else default_retention_ms
+            for queue_id in range(topic.queues):
+                start = self._start(topic.topic_id, queue_id)
+                cut = self._offset_at_time(topic.topic_id, queue_id, now_ms - retention)
+                if cut > start:
+                    for cf in ("cq", "msg"):
+                        write.delete_range(cf, L.tqo(topic.topic_id, queue_id, start),
+                                           L.tqo(topic.topic_id, queue_id, cut))
+                    starts[(topic.topic_id, queue_id)] = cut
+                    deleted += cut - start
+        write.commit()
+        self._queue_start.update(starts)
+        # Reclaim the space now: compacting a range that holds only deleted messages mostly drops
+        # whole files, so this is quick, and disk use follows retention instead of lagging behind.
+        for (topic_id, queue_id), cut in starts.items():
+            for cf in ("cq", "msg"):
+                self._cf[cf].compact_range(L.tq(topic_id, queue_id), L.tqo(topic_id, queue_id, cut))
+        return deleted
+
+    # -- reading progress --------------------------------------------------------------------
 
     def group_topics(self, group: str) -> list[str]:
         gid = self._group(group).group_id
@@ -551,22 +781,33 @@ class RocksDBStore(MessageStore):
         group_config = self._group(group)
         topic_config = self._topic(topic)
         gid, tid = group_config.group_id, topic_config.topic_id
+        cq = self._cf["cq"]
         result = []
         for queue_id in range(topic_config.queues):
-            next_offset, committed = self._cursor(group_config, topic_config, queue_id)
+            next_offset, hint, dead_lettered, _ = self._cursor(group_config, topic_config, queue_id)
             gtq = L.gtq(gid, tid, queue_id)
-            counts = {
-                cf: sum(1 for _ in self._scan(cf, gtq + L.u64(committed), L.next_prefix(gtq)))
-                for cf in ("inflight", "ready")
-            }
+            upper = L.next_prefix(gtq)
+            inflight = retrying = 0
+            oldest_inflight: int | None = None
+            for _, value in self._scan("inflight", gtq + L.u64(hint), upper):
+                _, attempt, _, delivered_ms, flags = L.parse_inflight(value)
+                if flags & L.INFLIGHT_DROPPED:
+                    continue
+                inflight += 1
+                retrying += attempt > 1
+                oldest_inflight = delivered_ms if oldest_inflight is None else min(oldest_inflight, delivered_ms)
+            ready_offsets = [L.parse_gtqo(key)[3] for key, _ in self._scan("ready", gtq + L.u64(hint), upper)]
+            end = self._end(tid, queue_id)[0]
+            probes = ready_offsets + ([next_offset] if next_offset < end else [])
+            entries = cast(list[bytes | None], cq.get([L.tqo(tid, queue_id, o) for o in probes])) if probes else []
+            ready_times = [L.entry_store_ms(e) for e in entries if e is not None]
             result.append(GroupQueueProgress(
-                queue_id,
-                self._start(tid, queue_id),
-                self._end(tid, queue_id)[0],
-                committed,
-                next_offset,
-                counts["inflight"],
-                counts["ready"],
+                queue_id, self._start(tid, queue_id), end, self._committed(gtq, hint, next_offset), next_offset,
+                inflight, len(ready_offsets),
+                retrying=retrying + len(ready_offsets),
+                dead_lettered=dead_lettered,
+                oldest_ready_ms=min(ready_times, default=None),
+                oldest_inflight_ms=oldest_inflight,
             ))
         return result
 
@@ -574,22 +815,45 @@ class RocksDBStore(MessageStore):
 def _topic_to_json(topic: TopicConfig) -> bytes:
     return json.dumps({
         "name": topic.name, "id": topic.topic_id, "type": topic.type.value,
-        "queues": topic.queues, "created_ms": topic.created_ms,
+        "queues": topic.queues, "created_ms": topic.created_ms, "retention_ms": topic.retention_ms,
     }).encode()
 
 
 def _topic_from_json(raw: bytes) -> TopicConfig:
     data: dict[str, Any] = json.loads(raw)
-    return TopicConfig(data["name"], data["id"], TopicType(data["type"]), data["queues"], data["created_ms"])
+    return TopicConfig(data["name"], data["id"], TopicType(data["type"]), data["queues"], data["created_ms"],
+                       data.get("retention_ms"))
+
+
+def _policy_to_json(policy: RetryPolicy) -> dict[str, Any]:
+    if isinstance(policy, CustomizedBackoff):
+        return {"customized": list(policy.delays_ms)}
+    return {"exponential": {"initial_ms": policy.initial_ms, "max_ms": policy.max_ms,
+                            "multiplier": policy.multiplier}}
+
+
+def _policy_from_json(data: dict[str, Any]) -> RetryPolicy:
+    if "exponential" in data:
+        return ExponentialBackoff(**data["exponential"])
+    return CustomizedBackoff(tuple(data["customized"]))
 
 
 def _group_to_json(group: GroupConfig) -> bytes:
     return json.dumps({
         "name": group.name, "id": group.group_id, "created_ms": group.created_ms,
-        "from_beginning": group.from_beginning,
+        "from_beginning": group.from_beginning, "max_retries": group.max_retries,
+        "retry_policy": _policy_to_json(group.retry_policy), "consume_enabled": group.consume_enabled,
+        "fifo": group.fifo,
     }).encode()
 
 
 def _group_from_json(raw: bytes) -> GroupConfig:
     data: dict[str, Any] = json.loads(raw)
-    return GroupConfig(data["name"], data["id"], data["created_ms"], data["from_beginning"])
+    defaults = GroupConfig("", 0, 0)
+    return GroupConfig(
+        data["name"], data["id"], data["created_ms"], data["from_beginning"],
+        max_retries=data.get("max_retries", defaults.max_retries),
+        retry_policy=_policy_from_json(data["retry_policy"]) if "retry_policy" in data else defaults.retry_policy,
+        consume_enabled=data.get("consume_enabled", defaults.consume_enabled),
+        fifo=data.get("fifo", defaults.fifo),
+    )

@@ -8,6 +8,7 @@ so nothing here reads the wall clock or sleeps.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -22,7 +23,16 @@ from storage.errors import (
     TopicExists,
     TopicNotFound,
 )
-from storage.model import AppendBatch, NewMessage, Popped, QueueEntry, Receipt, TopicType
+from storage.model import (
+    AppendBatch,
+    DeadLetter,
+    ExponentialBackoff,
+    NewMessage,
+    Popped,
+    QueueEntry,
+    Receipt,
+    TopicType,
+)
 
 T0 = 1_700_000_000_000
 """A fixed 'now' the suite starts from."""
@@ -461,6 +471,188 @@ class StoreConformance:
         with pytest.raises(StoreClosed):
             store.create_topic("t", TopicType.NORMAL, 1, T0)
 
+    # -- group settings and retention -------------------------------------------------------
+
+    def test_update_group_keeps_its_identity(self, store: MessageStore) -> None:
+        created = store.create_group("g", T0, from_beginning=True)
+        policy = ExponentialBackoff(initial_ms=500, max_ms=8000, multiplier=2.0)
+        wanted = dataclasses.replace(created, group_id=999, created_ms=1, max_retries=3, retry_policy=policy,
+                                     consume_enabled=False, fifo=True)
+        updated = store.update_group(wanted)
+        assert (updated.group_id, updated.created_ms) == (created.group_id, created.created_ms)
+        assert (updated.max_retries, updated.max_attempts, updated.retry_policy) == (3, 4, policy)
+        assert (updated.consume_enabled, updated.fifo, updated.from_beginning) == (False, True, True)
+        assert store.get_group("g") == updated
+        with pytest.raises(GroupNotFound):
+            store.update_group(dataclasses.replace(created, name="nope"))
+
+    def test_topic_retention_setting(self, store: MessageStore) -> None:
+        topic = store.create_topic("t", TopicType.NORMAL, 1, T0)
+        assert topic.retention_ms is None
+        assert store.set_topic_retention("t", 60_000).retention_ms == 60_000
+        assert store.get_topic("t") == dataclasses.replace(topic, retention_ms=60_000)
+        assert store.set_topic_retention("t", None).retention_ms is None
+        with pytest.raises(TopicNotFound):
+            store.set_topic_retention("nope", 1)
+
+    # -- dead letters ------------------------------------------------------------------------
+
+    def expire_until_dead(self, store: MessageStore, max_attempts: int) -> list[Popped]:
+        """Deliver the one message of t/q0 to g until revive dead-letters it; every delivery."""
+        deliveries: list[Popped] = []
+        now = T0
+        while True:
+            popped = store.pop("g", "t", [0], 1, INVISIBLE, now)
+            if not popped:
+                return deliveries
+            deliveries.extend(popped)
+            now += INVISIBLE
+            store.revive_expired(now, 100, max_attempts=lambda group: max_attempts)
+
+    def test_used_up_attempts_move_the_message_to_the_dead_letter_topic(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 2, T0)
+        store.create_group("g", T0 - 1)
+        store.append([AppendBatch("t", 0, [msg(7, tag="red", colour="red")])], T0)
+        deliveries = self.expire_until_dead(store, 3)
+        assert [d.attempt for d in deliveries] == [1, 2, 3]
+        dlq = store.get_topic("%DLQ%g")
+        assert dlq is not None and dlq.queues == 1 and dlq.type is TopicType.NORMAL
+        copy = store.get_message("%DLQ%g", 0, 0)
+        assert copy is not None
+        assert (copy.message_id, copy.payload) == (msg(7).message_id, msg(7).payload)
+        assert copy.dead_letter == DeadLetter("t", msg(7).message_id, 3)
+        # Never to g again; counted; the queue is done for g.
+        assert store.pop("g", "t", [0, 1], 32, INVISIBLE, T0 + 10 * INVISIBLE) == []
+        progress = store.progress("g", "t")[0]
+        assert (progress.dead_lettered, progress.committed_offset, progress.ready, progress.inflight) == (1, 1, 0, 0)
+        # Any group can read the dead-letter topic like any topic, filters included.
+        store.create_group("doctor", T0 - 1, from_beginning=True)
+        (seen,) = store.pop("doctor", "%DLQ%g", [0], 32, INVISIBLE, T0, accept=lambda e: e.tag == "red")
+        assert seen.message.dead_letter == copy.dead_letter and seen.attempt == 1
+
+    def test_revive_reports_the_move(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(2))
+        store.pop("g", "t", [0], 2, INVISIBLE, T0)
+        result = store.revive_expired(T0 + INVISIBLE, 100, max_attempts={"g": 1}.__getitem__)
+        assert sorted((r.offset, r.attempt, r.dead_letter_topic) for r in result.revived) == [
+            (0, 1, "%DLQ%g"), (1, 1, "%DLQ%g")]
+        assert store.queue_offsets("%DLQ%g")[0].max_offset == 2
+
+    def test_dead_letter_on_request(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(2))
+        first, second = store.pop("g", "t", [0], 2, INVISIBLE, T0)
+        assert store.dead_letter("g", "t", first.receipt, T0 + 1) == ("%DLQ%g", 0)
+        with pytest.raises(InvalidReceipt):
+            store.ack("g", "t", first.receipt, T0 + 2)
+        with pytest.raises(InvalidReceipt):
+            store.dead_letter("g", "t", first.receipt, T0 + 2)
+        copy = store.get_message("%DLQ%g", 0, 0)
+        assert copy is not None and copy.dead_letter == DeadLetter("t", first.message.message_id, 1)
+        store.ack("g", "t", second.receipt, T0 + 2)
+        progress = store.progress("g", "t")[0]
+        assert (progress.committed_offset, progress.dead_lettered) == (2, 1)
+
+    def test_resend_sends_a_dead_letter_back_to_its_group_only(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 2, T0)
+        store.create_group("g", T0 - 1)
+        store.create_group("other", T0 - 1)
+        store.append([AppendBatch("t", 0, [msg(7, tag="red")])], T0)
+        (taken,) = store.pop("other", "t", [0, 1], 32, INVISIBLE, T0)
+        store.ack("other", "t", taken.receipt, T0)
+        self.expire_until_dead(store, 1)
+        assert store.resend_dead_letters("other", [msg(7).message_id], T0) == {msg(7).message_id: None}
+        with pytest.raises(GroupNotFound):
+            store.resend_dead_letters("zz", [], T0)
+        result = store.resend_dead_letters("g", [msg(7).message_id, "missing"], T0 + 5)
+        assert result["missing"] is None
+        resent = result[msg(7).message_id]
+        assert resent is not None and resent.topic == "t"
+        again = store.pop("g", "t", [0, 1], 32, INVISIBLE, T0 + 10)
+        assert [(p.message.message_id, p.attempt, p.message.payload) for p in again] == [
+            (msg(7).message_id, 1, msg(7).payload)]
+        assert (again[0].message.queue_id, again[0].message.offset) == (resent.queue_id, resent.offset)
+        assert store.pop("other", "t", [0, 1], 32, INVISIBLE, T0 + 10) == []
+        assert store.queue_offsets("%DLQ%g")[0].max_offset == 1  # the dead-letter copy stays
+
+    # -- progress control --------------------------------------------------------------------
+
+    def test_reset_offset(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        for i in range(6):
+            self.fill(store, "t", 0, range(i, i + 1), now_ms=T0 + 1000 * i)
+        held = store.pop("g", "t", [0], 2, INVISIBLE, T0 + 10_000)
+        store.pop("g", "t", [0], 1, 1000, T0 + 10_000)
+        store.revive_expired(T0 + 11_000, 100)  # offset 2 waits redelivery
+        progress = store.reset_offset("g", "t", "latest", T0 + 12_000)[0]
+        assert (progress.next_offset, progress.committed_offset, progress.ready, progress.inflight) == (6, 6, 0, 0)
+        assert store.pop("g", "t", [0], 32, INVISIBLE, T0 + 12_000) == []
+        # Deliveries made before the reset stay valid until acked or expired; expired, they drop.
+        store.ack("g", "t", held[0].receipt, T0 + 12_001)
+        assert store.revive_expired(T0 + 10_000 + INVISIBLE, 100).revived == []
+        assert store.pop("g", "t", [0], 32, INVISIBLE, T0 + 10_000 + INVISIBLE) == []
+
+        assert store.reset_offset("g", "t", T0 + 3000, T0 + 50_000)[0].next_offset == 3
+        assert [p.message.offset for p in store.pop("g", "t", [0], 32, INVISIBLE, T0 + 50_000)] == [3, 4, 5]
+        assert store.reset_offset("g", "t", "earliest", T0 + 60_000)[0].next_offset == 0
+        again = store.pop("g", "t", [0], 32, INVISIBLE, T0 + 60_000)
+        assert [(p.message.offset, p.attempt) for p in again] == [(i, 1) for i in range(6)]
+        with pytest.raises(TopicNotFound):
+            store.reset_offset("g", "zz", "latest", T0)
+
+    def test_redelivery_after_a_reset_supersedes_the_old_receipt(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (old,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        store.reset_offset("g", "t", "earliest", T0 + 1)
+        (new,) = store.pop("g", "t", [0], 1, INVISIBLE, T0 + 2)
+        assert new.receipt != old.receipt
+        with pytest.raises(InvalidReceipt):
+            store.ack("g", "t", old.receipt, T0 + 3)
+        store.ack("g", "t", new.receipt, T0 + 3)
+
+    def test_progress_details(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        for i in range(4):
+            self.fill(store, "t", 0, range(i, i + 1), now_ms=T0 + 100 * i)
+        store.pop("g", "t", [0], 2, 1000, T0 + 500)
+        store.revive_expired(T0 + 1500, 100)
+        (again,) = store.pop("g", "t", [0], 1, INVISIBLE, T0 + 2000)
+        assert (again.message.offset, again.attempt) == (0, 2)
+        progress = store.progress("g", "t")[0]
+        assert (progress.inflight, progress.retry_ready, progress.retrying) == (1, 1, 2)
+        assert progress.oldest_inflight_ms == T0 + 2000
+        assert progress.oldest_ready_ms == T0 + 100  # offset 1, waiting redelivery
+
+    # -- retention ---------------------------------------------------------------------------
+
+    def test_retention_deletes_old_messages_consumed_or_not(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_topic("keep", TopicType.NORMAL, 1, T0)
+        store.set_topic_retention("keep", 1_000_000)
+        store.create_group("g", T0 - 1)
+        for i in range(5):
+            self.fill(store, "t", 0, range(i, i + 1), now_ms=T0 + 10 * i)
+            self.fill(store, "keep", 0, range(i, i + 1), now_ms=T0 + 10 * i)
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0 + 50)
+        assert store.delete_expired(T0 + 125, 100) == 3  # stored before T0 + 25
+        assert store.delete_expired(T0 + 125, 100) == 0
+        offsets = store.queue_offsets("t")[0]
+        assert (offsets.min_offset, offsets.max_offset) == (3, 5)
+        assert store.get_message("t", 0, 2) is None and store.get_message("t", 0, 3) is not None
+        assert store.queue_offsets("keep")[0].min_offset == 0
+        # The slow group goes on from the oldest message kept.
+        progress = store.progress("g", "t")[0]
+        assert (progress.min_offset, progress.next_offset, progress.committed_offset) == (3, 3, 3)
+        assert [p.message.offset for p in store.pop("g", "t", [0], 32, INVISIBLE, T0 + 130)] == [3, 4]
+        store.ack("g", "t", popped.receipt, T0 + 131)  # its message is gone; the ack still works
+
     # -- persistence (skipped for in-memory backends) ----------------------------------------
 
     def test_reopen_keeps_everything(self) -> None:
@@ -473,10 +665,15 @@ class StoreConformance:
         popped = store.pop("g", "t", [0], 3, INVISIBLE, T0)
         store.ack("g", "t", popped[0].receipt, T0 + 1)
         changed = store.change_invisibility("g", "t", popped[1].receipt, 5000, T0 + 1)
+        settings = store.update_group(dataclasses.replace(
+            store.get_group("h") or store.create_group("h", T0), max_retries=2, consume_enabled=False,
+            retry_policy=ExponentialBackoff(100, 1000, 1.5)))
+        topic = store.set_topic_retention("t", 5000)
 
         store = self.reopen(store)
         try:
             assert store.get_topic("t") == topic
+            assert store.get_group("h") == settings
             assert [g.name for g in store.list_groups()] == ["g", "h"]
             assert [(o.min_offset, o.max_offset) for o in store.queue_offsets("t")] == [(0, 4), (0, 1)]
             stored = store.get_message("t", 0, 2)
@@ -494,5 +691,37 @@ class StoreConformance:
             assert [(r.offset, r.attempt) for r in revived] == [(2, 1)]
             again = store.pop("g", "t", [0], 32, INVISIBLE, T0 + INVISIBLE)
             assert [(p.message.offset, p.attempt) for p in again] == [(2, 2), (3, 1), (4, 1)]
+        finally:
+            store.close()
+
+    def test_reopen_never_reuses_a_generation(self) -> None:
+        store = self.open_store()
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (old,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        store = self.reopen(store)
+        try:
+            store.reset_offset("g", "t", "earliest", T0 + 1)
+            (new,) = store.pop("g", "t", [0], 1, INVISIBLE, T0 + 2)
+            assert new.receipt.generation != old.receipt.generation
+            with pytest.raises(InvalidReceipt):
+                store.ack("g", "t", old.receipt, T0 + 3)
+        finally:
+            store.close()
+
+    def test_reopen_keeps_dead_letters(self) -> None:
+        store = self.open_store()
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        self.fill(store, "t", 0, range(1))
+        (popped,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        store.dead_letter("g", "t", popped.receipt, T0 + 1)
+        store = self.reopen(store)
+        try:
+            copy = store.get_message("%DLQ%g", 0, 0)
+            assert copy is not None and copy.dead_letter == DeadLetter("t", msg(0).message_id, 1)
+            assert store.progress("g", "t")[0].dead_lettered == 1
+            assert store.resend_dead_letters("g", [msg(0).message_id], T0 + 2)[msg(0).message_id] is not None
         finally:
             store.close()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +11,13 @@ import pytest
 from tests.serverproc import ServerProcess
 
 _names = itertools.count()
+
+
+def _finish(proc: ServerProcess) -> None:
+    code = proc.stop() if proc.process is not None else 0
+    log = proc.log()
+    assert "Traceback" not in log, f"the server logged an exception:\n{log[-6000:]}"
+    assert code == 0, f"server exited with {code} on SIGTERM:\n{log[-3000:]}"
 
 
 @pytest.fixture
@@ -21,10 +28,24 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
     unexpected exception anywhere in the server fails the test that provoked it."""
     proc = ServerProcess(tmp_path / "data", tmp_path / "server.log").start()
     yield proc
-    code = proc.stop() if proc.process is not None else 0
-    log = proc.log()
-    assert "Traceback" not in log, f"the server logged an exception:\n{log[-6000:]}"
-    assert code == 0, f"server exited with {code} on SIGTERM:\n{log[-3000:]}"
+    _finish(proc)
+
+
+@pytest.fixture
+def server_with(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
+    """Start a server with extra ``rmqproxy serve`` options: ``server_with("--retention", "3s")``.
+    Same teardown checks as ``server``."""
+    started: list[ServerProcess] = []
+
+    def start(*args: str) -> ServerProcess:
+        index = len(started)
+        proc = ServerProcess(tmp_path / f"data{index}", tmp_path / f"server{index}.log", extra_args=args).start()
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        _finish(proc)
 
 
 @pytest.fixture

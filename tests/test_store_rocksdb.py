@@ -42,7 +42,10 @@ def test_entry_codec_round_trip() -> None:
 
 def test_message_codec_round_trip() -> None:
     raw = layout.encode_message(99, "ID-1", b"\x00payload")
-    assert layout.decode_message(raw) == (99, "ID-1", b"\x00payload")
+    assert layout.decode_message(raw) == (99, "ID-1", b"\x00payload", None)
+    raw = layout.encode_message(99, "ID-1", b"\x00payload", ("orders", "ID-0", 17))
+    assert layout.decode_message(raw) == (99, "ID-1", b"\x00payload", ("orders", "ID-0", 17))
+    assert layout.message_id_of(raw) == "ID-1"
 
 
 def test_keys_sort_numerically() -> None:

@@ -9,13 +9,20 @@ Background tasks (started by :meth:`Broker.start`):
 * revive: sleeps until the next in-flight message falls due (or until a shorter invisibility is
   set), then makes due messages receivable again and wakes waiting receivers;
 * renew: extends auto-renewed deliveries shortly before they fall due;
-* sweep: every few seconds, treats silent clients without a Telemetry stream as gone.
+* sweep: every few seconds, treats silent clients without a Telemetry stream as gone;
+* retention: every so often, deletes messages older than their topic's retention.
+
+Retry policy: a delivery whose invisibility runs out comes back (attempt + 1) until the group's
+max retries + 1 deliveries were made; the revive of the last one moves the message to the
+group's dead-letter topic instead. Push consumers nack with ChangeInvisibleDuration and the delay
+the group's policy gives for that attempt (the policy reaches them in their settings).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -23,18 +30,23 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rmqproxy.broker.clients import ClientRegistry
+from rmqproxy.broker.errors import ConsumeDisabled
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.renewal import Renewal, RenewalTracker
 from rmqproxy.clock import Clock
-from storage.base import EntryFilter, MessageStore
+from storage.base import DLQ_PREFIX, EntryFilter, MessageStore
 from storage.errors import GroupExists, GroupNotFound, InvalidReceipt, TopicExists, TopicNotFound
 from storage.executor import StoreExecutor
 from storage.model import (
     AppendBatch,
     GroupConfig,
+    GroupQueueProgress,
     NewMessage,
+    OffsetTarget,
     Popped,
     Receipt,
+    Resent,
+    ReviveResult,
     TopicConfig,
     TopicType,
 )
@@ -52,6 +64,10 @@ class BrokerSettings:
     default_queues: int = 8
     auto_renew_invisible_ms: int = 30_000
     auto_renew_margin_ms: int = 10_000
+    retention_ms: int = 72 * 3600_000
+    """How long messages are kept when their topic does not say."""
+    retention_check_ms: int = 60_000
+    """How often retention runs (at most; a short retention makes it run more often)."""
 
 
 class Broker:
@@ -71,6 +87,7 @@ class Broker:
         self._revive_at: int | None = None
         self._renew_wake = asyncio.Event()
         self._spawned: set[asyncio.Task[None]] = set()
+        self._group_listeners: list[Callable[[GroupConfig], None]] = []
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -82,6 +99,7 @@ class Broker:
             asyncio.create_task(self._forever("revive", self._revive_loop)),
             asyncio.create_task(self._forever("renew", self._renew_loop)),
             asyncio.create_task(self._forever("sweep", self._sweep_loop)),
+            asyncio.create_task(self._forever("retention", self._retention_loop)),
         ]
 
     async def stop(self) -> None:
@@ -134,15 +152,23 @@ class Broker:
         return sorted(self._groups.values(), key=lambda g: g.name)
 
     async def topic(self, name: str) -> TopicConfig:
-        """The topic, created as a normal topic on first use if auto-create is on."""
+        """The topic, created as a normal topic on first use if auto-create is on.
+
+        A group's dead-letter topic exists as soon as the group does: the store creates it with
+        the first dead letter, and a consumer asking for it earlier gets it created (one queue)."""
         topic = self._topics.get(name)
         if topic is not None:
             return topic
-        if not self.settings.auto_create:
+        if name.startswith(DLQ_PREFIX) and name[len(DLQ_PREFIX):] in self._groups:
+            queues = 1
+        elif self.settings.auto_create:
+            queues = self.settings.default_queues
+        else:
             raise TopicNotFound(name)
         try:
-            return await self.create_topic(name, TopicType.NORMAL, self.settings.default_queues)
+            return await self.create_topic(name, TopicType.NORMAL, queues)
         except TopicExists:
+            await self._learn_topic(name)
             return self._topics[name]
 
     async def group(self, name: str) -> GroupConfig:
@@ -162,6 +188,18 @@ class Broker:
         self._topics[name] = topic
         return topic
 
+    async def _learn_topic(self, name: str) -> None:
+        """Pick up a topic the store created by itself (a dead-letter topic)."""
+        if name not in self._topics:
+            topic = await self._executor.run(lambda s, now: s.get_topic(name))
+            if topic is not None:
+                self._topics[name] = topic
+
+    async def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
+        topic = await self._executor.run(lambda s, now: s.set_topic_retention(name, retention_ms))
+        self._topics[name] = topic
+        return topic
+
     async def delete_topic(self, name: str) -> None:
         await self._executor.run(lambda s, now: s.delete_topic(name))
         self._topics.pop(name, None)
@@ -171,6 +209,22 @@ class Broker:
     async def create_group(self, name: str, *, from_beginning: bool = False) -> GroupConfig:
         group = await self._executor.run(lambda s, now: s.create_group(name, now, from_beginning=from_beginning))
         self._groups[name] = group
+        return group
+
+    def on_group_update(self, listener: Callable[[GroupConfig], None]) -> None:
+        """Call ``listener`` with the new config whenever a group's settings change."""
+        self._group_listeners.append(listener)
+
+    async def update_group(self, name: str, **changes: object) -> GroupConfig:
+        """Change a group's settings (max_retries, retry_policy, consume_enabled, fifo...)."""
+        current = self._groups.get(name)
+        if current is None:
+            raise GroupNotFound(name)
+        wanted = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
+        group = await self._executor.run(lambda s, now: s.update_group(wanted))
+        self._groups[name] = group
+        for listener in self._group_listeners:
+            listener(group)
         return group
 
     async def delete_group(self, name: str) -> None:
@@ -208,6 +262,8 @@ class Broker:
 
         ``invisible_ms`` None means auto-renew: the server picks the invisible duration and keeps
         extending it while the client lives."""
+        if not group.consume_enabled:
+            raise ConsumeDisabled(group.name)
         auto_renew = invisible_ms is None
         invisible = self.settings.auto_renew_invisible_ms if invisible_ms is None else invisible_ms
         loop = asyncio.get_running_loop()
@@ -284,6 +340,26 @@ class Broker:
         self._schedule_revive(self._clock.now_ms() + invisible_ms)
         return new
 
+    async def dead_letter(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt) -> tuple[str, int]:
+        """Move a delivered message to the group's dead-letter topic at the client's request."""
+        self.renewals.discard(receipt)
+        target = await self._executor.run(lambda s, now: s.dead_letter(group.name, topic.name, receipt, now))
+        await self._learn_topic(target[0])
+        self.waiters.notify(target[0])
+        return target
+
+    async def resend_dead_letters(self, group: GroupConfig, message_ids: Sequence[str]) -> dict[str, Resent | None]:
+        result = await self._executor.run(lambda s, now: s.resend_dead_letters(group.name, message_ids, now))
+        for topic in {r.topic for r in result.values() if r is not None}:
+            self.waiters.notify(topic)
+        return result
+
+    async def reset_offset(self, group: GroupConfig, topic: TopicConfig,
+                           to: OffsetTarget) -> list[GroupQueueProgress]:
+        progress = await self._executor.run(lambda s, now: s.reset_offset(group.name, topic.name, to, now))
+        self.waiters.notify(topic.name)
+        return progress
+
     # -- clients -----------------------------------------------------------------------------
 
     async def client_gone(self, client_id: str) -> None:
@@ -305,12 +381,25 @@ class Broker:
             self._revive_at = at_ms
             self._revive_wake.set()
 
+    def _revive_call(self) -> Callable[[MessageStore, int], ReviveResult]:
+        """A revive store call with each group's delivery limit as it stands now."""
+        limits = {name: group.max_attempts for name, group in self._groups.items()}
+
+        def revive(store: MessageStore, now: int) -> ReviveResult:
+            return store.revive_expired(now, REVIVE_BATCH, lambda group: limits.get(group, 1 << 30))
+
+        return revive
+
     async def _revive_loop(self) -> None:
         while True:
             self._revive_wake.clear()
-            result = await self._executor.run(lambda s, now: s.revive_expired(now, REVIVE_BATCH))
-            for topic in {r.topic for r in result.revived}:
+            result = await self._executor.run(self._revive_call())
+            for topic in {r.dead_letter_topic or r.topic for r in result.revived}:
+                await self._learn_topic(topic)
                 self.waiters.notify(topic)
+            dead = [r for r in result.revived if r.dead_letter_topic]
+            if dead:
+                log.info("dead-lettered %d message(s) whose delivery attempts were used up", len(dead))
             if len(result.revived) >= REVIVE_BATCH:
                 continue
             self._revive_at = result.next_due_ms
@@ -355,6 +444,19 @@ class Broker:
                 self.renewals.discard(renewal.receipt)
             else:
                 self.renewals.renewed(renewal, visible_at)
+
+    async def _retention_loop(self) -> None:
+        interval = max(1.0, min(self.settings.retention_check_ms, self.settings.retention_ms // 4) / 1000)
+        while True:
+            await asyncio.sleep(interval)
+            default = self.settings.retention_ms
+
+            def expire(store: MessageStore, now: int, default: int = default) -> int:
+                return store.delete_expired(now, default)
+
+            deleted = await self._executor.run(expire)
+            if deleted:
+                log.info("retention deleted %d message(s)", deleted)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from rmqproxy.broker.broker import Broker
-from rmqproxy.broker.retry import CustomizedBackoff
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
@@ -17,6 +16,7 @@ from rmqproxy.handlers.route import check_group_name
 from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
+from storage.model import GroupConfig
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -28,6 +28,29 @@ class ClientHandler:
         self._broker = broker
         self._config = config
         self._clock = clock
+        broker.on_group_update(self._push_settings)
+
+    def _answer(self, settings: pb.Settings, language: int) -> pb.Settings:
+        group = self._broker.find_group(settings.subscription.group.name)
+        if settings.client_type not in CONSUMER_TYPES or group is None:
+            group = GroupConfig("", 0, 0, max_retries=self._config.max_retries)
+        return server_settings(settings, language=language, config=self._config, consumer_policy=group.retry_policy,
+                               max_attempts=group.max_attempts, fifo=group.fifo)
+
+    def _push_settings(self, group: GroupConfig) -> None:
+        """A group's settings changed: send its connected consumers their new settings now,
+        rather than at their next sync (every 5 minutes); the clients apply them on receipt."""
+        streams = 0
+        for session in self._broker.clients.consumers(group.name):
+            if session.settings is None:
+                continue
+            settings, language = session.settings
+            answer = self._answer(settings, language)
+            for outbox in session.streams:
+                outbox.put_nowait(rpc.TelemetryCommand(status=OK, settings=answer))
+                streams += 1
+        if streams:
+            log.info("group %s changed; new settings sent on %d Telemetry stream(s)", group.name, streams)
 
     async def telemetry(self, requests: AsyncIterator[rpc.TelemetryCommand],
                         ctx: RequestContext) -> AsyncIterator[rpc.TelemetryCommand]:
@@ -88,10 +111,8 @@ class ClientHandler:
         session.subscriptions = {
             entry.topic.name: entry.expression.expression or "*" for entry in settings.subscription.subscriptions
         }
-        session.settings = settings
-        return server_settings(settings, language=language, config=self._config,
-                               consumer_policy=CustomizedBackoff(), max_attempts=self._config.max_retries + 1,
-                               fifo=False)
+        session.settings = (settings, language)
+        return self._answer(settings, language)
 
     async def heartbeat(self, request: rpc.HeartbeatRequest, ctx: RequestContext) -> rpc.HeartbeatResponse:
         now = self._clock.now_ms()

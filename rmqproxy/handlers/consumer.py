@@ -137,6 +137,18 @@ class ConsumerHandler:
                                                    receipt_handle=receipt_codec.encode(new))
 
 
+    async def forward_to_dead_letter_queue(self, request: rpc.ForwardMessageToDeadLetterQueueRequest,
+                                           ctx: RequestContext) -> rpc.ForwardMessageToDeadLetterQueueResponse:
+        """The client gave up on a message (FIFO consumers, after their local retries)."""
+        check_group_name(request.group.name)
+        check_topic_name(request.topic.name)
+        group = await self._broker.group(request.group.name)
+        topic = await self._broker.topic(request.topic.name)
+        receipt = receipt_codec.decode(request.receipt_handle)
+        await self._broker.dead_letter(group, topic, receipt)
+        return rpc.ForwardMessageToDeadLetterQueueResponse(status=pb.Status(code=pb.Code.OK, message="OK"))
+
+
 def overall_status(statuses: list[pb.Status]) -> pb.Status:
     """A batch's top-level status: the common code, or MULTIPLE_RESULTS when entries differ."""
     codes = {s.code for s in statuses}

@@ -11,15 +11,14 @@ from __future__ import annotations
 from rmqproxy.broker.retry import (
     PRODUCER_BACKOFF,
     PRODUCER_MAX_ATTEMPTS,
-    CustomizedBackoff,
-    ExponentialBackoff,
-    RetryPolicy,
     as_customized,
     as_exponential,
+    in_whole_seconds,
 )
 from rmqproxy.config import ServerConfig
 from rmqproxy.convert import duration
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
+from storage.model import CustomizedBackoff, ExponentialBackoff, RetryPolicy
 
 CONSUMER_TYPES = frozenset({pb.ClientType.PUSH_CONSUMER, pb.ClientType.SIMPLE_CONSUMER,
                             pb.ClientType.PULL_CONSUMER, pb.ClientType.LITE_PUSH_CONSUMER,
@@ -37,22 +36,43 @@ def client_language(settings: pb.Settings, header_language: str) -> int:
     return _HEADER_LANGUAGES.get(header_language.upper(), pb.Language.LANGUAGE_UNSPECIFIED)
 
 
-def _retry_policy(policy: RetryPolicy, max_attempts: int, language: int) -> pb.RetryPolicy:
+def _version(text: str) -> tuple[int, ...] | None:
+    try:
+        return tuple(int(part) for part in text.split("-")[0].split("."))
+    except ValueError:
+        return None
+
+
+def exponential_in_milliseconds(settings: pb.Settings, language: int) -> bool:
+    """Whether the client is a rocketmq-client-nodejs up to 1.0.8, which reads only the whole
+    seconds of an exponential backoff, computes the delay in seconds, then uses that number as
+    milliseconds (for a nack's invisible duration, and for FIFO redelivery timers). For it the
+    server writes each duration's millisecond count into the ``seconds`` field: the client's
+    arithmetic then yields the intended delay, sub-second ones included."""
+    version = _version(settings.user_agent.version)
+    return language == pb.Language.NODE_JS and version is not None and version <= (1, 0, 8)
+
+
+def _retry_policy(policy: RetryPolicy, max_attempts: int, language: int, in_ms: bool) -> pb.RetryPolicy:
     if language == pb.Language.PYTHON:
-        policy = as_customized(policy, max_attempts)
+        policy = in_whole_seconds(as_customized(policy, max_attempts))
     elif language == pb.Language.NODE_JS:
         policy = as_exponential(policy)
     result = pb.RetryPolicy(max_attempts=max_attempts)
     if isinstance(policy, CustomizedBackoff):
         result.customized_backoff.next.extend(duration(ms) for ms in policy.delays_ms)
     else:
-        _exponential(result.exponential_backoff, policy)
+        _exponential(result.exponential_backoff, policy, in_ms)
     return result
 
 
-def _exponential(target: pb.ExponentialBackoff, policy: ExponentialBackoff) -> None:
-    target.initial.CopyFrom(duration(policy.initial_ms))
-    target.max.CopyFrom(duration(policy.max_ms))
+def _exponential(target: pb.ExponentialBackoff, policy: ExponentialBackoff, in_ms: bool) -> None:
+    if in_ms:
+        target.initial.seconds = policy.initial_ms
+        target.max.seconds = policy.max_ms
+    else:
+        target.initial.CopyFrom(duration(policy.initial_ms))
+        target.max.CopyFrom(duration(policy.max_ms))
     target.multiplier = policy.multiplier
 
 
@@ -60,17 +80,20 @@ def server_settings(client: pb.Settings, *, language: int, config: ServerConfig,
                     consumer_policy: RetryPolicy, max_attempts: int, fifo: bool) -> pb.Settings:
     answer = pb.Settings()
     answer.CopyFrom(client)
+    in_ms = exponential_in_milliseconds(client, language)
     if client.client_type == pb.ClientType.PRODUCER:
         answer.backoff_policy.CopyFrom(pb.RetryPolicy(max_attempts=PRODUCER_MAX_ATTEMPTS))
-        _exponential(answer.backoff_policy.exponential_backoff, PRODUCER_BACKOFF)
+        _exponential(answer.backoff_policy.exponential_backoff, PRODUCER_BACKOFF, in_ms)
         answer.publishing.max_body_size = config.max_body_bytes
         answer.publishing.validate_message_type = True
     elif client.client_type in CONSUMER_TYPES:
-        answer.backoff_policy.CopyFrom(_retry_policy(consumer_policy, max_attempts, language))
+        answer.backoff_policy.CopyFrom(_retry_policy(consumer_policy, max_attempts, language, in_ms))
         answer.subscription.fifo = fifo
         answer.subscription.receive_batch_size = config.receive_batch_max
         answer.subscription.long_polling_timeout.CopyFrom(duration(config.long_polling_ms))
-    # No metrics collector here: tell clients not to export to us.
+    # Clients export their metrics (OTLP) to the address they already use; see client_metrics.py.
     answer.metric.Clear()
-    answer.metric.on = False
+    if client.HasField("access_point") and client.access_point.addresses:
+        answer.metric.on = True
+        answer.metric.endpoints.CopyFrom(client.access_point)
     return answer

@@ -49,6 +49,11 @@ class AdminStub:
                 request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListTopicsRequest.SerializeToString,
                 response_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListTopicsResponse.FromString,
                 _registered_method=True)
+        self.UpdateTopic = channel.unary_unary(
+                '/rmqproxy.admin.v1.Admin/UpdateTopic',
+                request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.UpdateTopicRequest.SerializeToString,
+                response_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.Topic.FromString,
+                _registered_method=True)
         self.DeleteTopic = channel.unary_unary(
                 '/rmqproxy.admin.v1.Admin/DeleteTopic',
                 request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteTopicRequest.SerializeToString,
@@ -69,10 +74,25 @@ class AdminStub:
                 request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListGroupsRequest.SerializeToString,
                 response_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListGroupsResponse.FromString,
                 _registered_method=True)
+        self.UpdateGroup = channel.unary_unary(
+                '/rmqproxy.admin.v1.Admin/UpdateGroup',
+                request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.UpdateGroupRequest.SerializeToString,
+                response_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.Group.FromString,
+                _registered_method=True)
         self.DeleteGroup = channel.unary_unary(
                 '/rmqproxy.admin.v1.Admin/DeleteGroup',
                 request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteGroupRequest.SerializeToString,
                 response_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteGroupResponse.FromString,
+                _registered_method=True)
+        self.ResetOffset = channel.unary_unary(
+                '/rmqproxy.admin.v1.Admin/ResetOffset',
+                request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResetOffsetRequest.SerializeToString,
+                response_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.TopicProgress.FromString,
+                _registered_method=True)
+        self.ResendDeadLetters = channel.unary_unary(
+                '/rmqproxy.admin.v1.Admin/ResendDeadLetters',
+                request_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResendDeadLettersRequest.SerializeToString,
+                response_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResendDeadLettersResponse.FromString,
                 _registered_method=True)
 
 
@@ -92,6 +112,12 @@ class AdminServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListTopics(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateTopic(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -121,8 +147,28 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def UpdateGroup(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def DeleteGroup(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResetOffset(self, request, context):
+        """Moves a group's position in every queue of a topic and forgets its pending retries there.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResendDeadLetters(self, request, context):
+        """Sends dead letters of a group back to it for another full round of deliveries.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -145,6 +191,11 @@ def add_AdminServicer_to_server(servicer, server):
                     request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListTopicsRequest.FromString,
                     response_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListTopicsResponse.SerializeToString,
             ),
+            'UpdateTopic': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateTopic,
+                    request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.UpdateTopicRequest.FromString,
+                    response_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.Topic.SerializeToString,
+            ),
             'DeleteTopic': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteTopic,
                     request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteTopicRequest.FromString,
@@ -165,10 +216,25 @@ def add_AdminServicer_to_server(servicer, server):
                     request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListGroupsRequest.FromString,
                     response_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListGroupsResponse.SerializeToString,
             ),
+            'UpdateGroup': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateGroup,
+                    request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.UpdateGroupRequest.FromString,
+                    response_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.Group.SerializeToString,
+            ),
             'DeleteGroup': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteGroup,
                     request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteGroupRequest.FromString,
                     response_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteGroupResponse.SerializeToString,
+            ),
+            'ResetOffset': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResetOffset,
+                    request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResetOffsetRequest.FromString,
+                    response_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.TopicProgress.SerializeToString,
+            ),
+            'ResendDeadLetters': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResendDeadLetters,
+                    request_deserializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResendDeadLettersRequest.FromString,
+                    response_serializer=rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResendDeadLettersResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -252,6 +318,33 @@ class Admin:
             '/rmqproxy.admin.v1.Admin/ListTopics',
             rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListTopicsRequest.SerializeToString,
             rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ListTopicsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateTopic(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rmqproxy.admin.v1.Admin/UpdateTopic',
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.UpdateTopicRequest.SerializeToString,
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.Topic.FromString,
             options,
             channel_credentials,
             insecure,
@@ -371,6 +464,33 @@ class Admin:
             _registered_method=True)
 
     @staticmethod
+    def UpdateGroup(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rmqproxy.admin.v1.Admin/UpdateGroup',
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.UpdateGroupRequest.SerializeToString,
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.Group.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def DeleteGroup(request,
             target,
             options=(),
@@ -387,6 +507,60 @@ class Admin:
             '/rmqproxy.admin.v1.Admin/DeleteGroup',
             rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteGroupRequest.SerializeToString,
             rmqproxy_dot_admin_dot_v1_dot_admin__pb2.DeleteGroupResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResetOffset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rmqproxy.admin.v1.Admin/ResetOffset',
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResetOffsetRequest.SerializeToString,
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.TopicProgress.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResendDeadLetters(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rmqproxy.admin.v1.Admin/ResendDeadLetters',
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResendDeadLettersRequest.SerializeToString,
+            rmqproxy_dot_admin_dot_v1_dot_admin__pb2.ResendDeadLettersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,1 @@
+"""Benchmarks for rmqproxy: see benchmarks/README.md."""
