@@ -138,17 +138,25 @@ def topic_progress(topic: str, group: str, queues: list[GroupQueueProgress], now
     return message
 
 
+def inconsistent(subscriptions: list[frozenset[tuple[str, str]]]) -> list[bool]:
+    """Which consumers subscribe differently from the others (RocketMQ expects every consumer of a
+    group to subscribe alike): everyone outside the one most common subscription, or everyone if
+    no subscription is the most common on its own."""
+    shapes = Counter(subscriptions)
+    if len(shapes) <= 1:
+        return [False] * len(subscriptions)
+    (usual, count), (_, runner_up) = shapes.most_common(2)
+    return [count == runner_up or shape != usual for shape in subscriptions]
+
+
 def consumer_messages(consumers: list[ClientSession]) -> list[api.Consumer]:
-    """Online consumers; those whose subscription differs from the most common one are flagged
-    (RocketMQ expects every consumer of a group to subscribe alike)."""
-    shapes = Counter(frozenset(c.subscriptions.items()) for c in consumers)
-    usual = shapes.most_common(1)[0][0] if shapes else frozenset()
+    ordered = sorted(consumers, key=lambda c: c.client_id)
+    flags = inconsistent([frozenset(c.subscriptions.items()) for c in ordered])
     return [
         api.Consumer(client_id=c.client_id, address=c.address, language=c.language, client_version=c.version,
                      client_type=c.client_type, last_heartbeat=_timestamp(c.last_heartbeat_ms or c.last_seen_ms),
-                     subscriptions=c.subscriptions,
-                     inconsistent_subscription=frozenset(c.subscriptions.items()) != usual)
-        for c in sorted(consumers, key=lambda c: c.client_id)
+                     subscriptions=c.subscriptions, inconsistent_subscription=flag)
+        for c, flag in zip(ordered, flags, strict=True)
     ]
 
 

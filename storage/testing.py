@@ -630,6 +630,25 @@ class StoreConformance:
         assert progress.oldest_inflight_ms == T0 + 2000
         assert progress.oldest_ready_ms == T0 + 100  # offset 1, waiting redelivery
 
+    def test_retry_state_is_kept_per_group_and_topic(self, store: MessageStore) -> None:
+        store.create_topic("t1", TopicType.NORMAL, 1, T0)
+        store.create_topic("t2", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        store.create_group("h", T0 - 1)
+        self.fill(store, "t1", 0, range(1))
+        self.fill(store, "t2", 0, range(1, 2))
+        for group in ("g", "h"):
+            for topic in ("t1", "t2"):
+                (popped,) = store.pop(group, topic, [0], 1, 1000, T0)
+                if (group, topic) != ("g", "t1"):
+                    store.ack(group, topic, popped.receipt, T0 + 1)
+        store.revive_expired(T0 + 1000, 100)
+        retrying = {(g, t): store.progress(g, t)[0].retrying for g in ("g", "h") for t in ("t1", "t2")}
+        assert retrying == {("g", "t1"): 1, ("g", "t2"): 0, ("h", "t1"): 0, ("h", "t2"): 0}
+        store.reset_offset("g", "t2", "earliest", T0 + 2000)
+        assert store.progress("g", "t1")[0].retry_ready == 1  # another topic's reset leaves it alone
+        assert [p.attempt for p in store.pop("g", "t1", [0], 32, INVISIBLE, T0 + 3000)] == [2]
+
     # -- retention ---------------------------------------------------------------------------
 
     def test_retention_deletes_old_messages_consumed_or_not(self, store: MessageStore) -> None:

@@ -49,3 +49,30 @@ def test_messages_held_by_a_killed_push_consumer_come_back_at_once(server: Serve
     # Far sooner than the 30 s invisible duration the server gave the push consumer.
     assert time.monotonic() - killed_at < 15
     assert server.cli_json("group", "describe", group)["consumers"] == []
+
+
+def test_describe_lists_consumers_and_flags_an_odd_subscription(server: ServerProcess, name: str) -> None:
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic)
+    server.cli("group", "create", group)
+    consumers = [subprocess.Popen([sys.executable, str(CLIENTS / "python" / "push_hold.py"), server.address, topic,
+                                   group, "--tag", tag], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  env=client_env()) for tag in ("*", "*", "TagA")]
+    try:
+        def online() -> list[dict[str, object]]:
+            return server.cli_json("group", "describe", group)["consumers"]  # type: ignore[no-any-return]
+        wait_for(lambda: len(online()) == 3, 60, "three consumers online")
+        listed = online()
+        assert {c["subscriptions"][topic]: c["inconsistent_subscription"] for c in listed} == {  # type: ignore[index]
+            "*": False, "TagA": True}
+        assert sorted(c["inconsistent_subscription"] for c in listed) == [False, False, True]
+        for consumer in listed:
+            assert consumer["client_type"] == "PUSH_CONSUMER" and consumer["language"] == "PYTHON"
+            assert consumer["client_version"] == "5.1.2" and str(consumer["address"]).startswith("127.0.0.1:")
+            assert consumer["last_heartbeat"]
+        text = server.cli("group", "describe", group).stdout
+        assert "DIFFERS" in text and "subscribe differently" in text
+    finally:
+        for consumer in consumers:
+            consumer.kill()
+            consumer.wait(10)

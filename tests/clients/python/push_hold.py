@@ -31,8 +31,9 @@ def main() -> None:
     parser.add_argument("address")
     parser.add_argument("topic")
     parser.add_argument("group")
+    parser.add_argument("--tag", default="*")
     args = parser.parse_args()
-    consumer = PushConsumer(config(args.address), args.group, Holder(), {args.topic: FilterExpression()},
+    consumer = PushConsumer(config(args.address), args.group, Holder(), {args.topic: FilterExpression(args.tag)},
                             consumption_thread_count=4)
     consumer.startup()
     while True:
