@@ -14,6 +14,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy.broker.broker import Broker
 from rmqproxy.broker.clients import ClientSession
+from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
@@ -46,7 +47,7 @@ _TYPES = {
 }
 _API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.DELAY: api.DELAY,
               TopicType.TRANSACTION: api.TRANSACTION}
-SUPPORTED_TYPES = frozenset({TopicType.NORMAL})
+SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO})
 """Topic types whose message semantics this build implements."""
 
 
@@ -105,9 +106,20 @@ def settings_changes(settings: api.GroupSettings) -> dict[str, Any]:
     if settings.HasField("consume_enabled"):
         changes["consume_enabled"] = settings.consume_enabled
     if settings.HasField("fifo"):
-        if settings.fifo:
-            raise InvalidArgument("FIFO consumer groups are not supported yet by this server")
         changes["fifo"] = settings.fifo
+    return changes
+
+
+def with_fifo_default(changes: dict[str, Any], current: GroupConfig | None) -> dict[str, Any]:
+    """A group that becomes FIFO without a retry policy of its own gets the short FIFO default (and
+    goes back to RocketMQ's default levels if it stops being FIFO with the FIFO default)."""
+    if "fifo" not in changes or "retry_policy" in changes:
+        return changes
+    policy = current.retry_policy if current is not None else CustomizedBackoff()
+    if changes["fifo"] and policy == CustomizedBackoff():
+        return {**changes, "retry_policy": FIFO_DEFAULT_POLICY}
+    if not changes["fifo"] and policy == FIFO_DEFAULT_POLICY:
+        return {**changes, "retry_policy": CustomizedBackoff()}
     return changes
 
 
@@ -125,7 +137,7 @@ def topic_progress(topic: str, group: str, queues: list[GroupQueueProgress], now
         queues=[api.QueueProgress(queue_id=q.queue_id, min_offset=q.min_offset, max_offset=q.max_offset,
                                   committed_offset=q.committed_offset, next_offset=q.next_offset, ready=q.ready,
                                   inflight=q.inflight, retry_ready=q.retry_ready, retrying=q.retrying,
-                                  dead_lettered=q.dead_lettered) for q in queues],
+                                  dead_lettered=q.dead_lettered, waiting=q.waiting) for q in queues],
         ready=sum(q.ready for q in queues),
         inflight=sum(q.inflight for q in queues),
         retrying=sum(q.retrying for q in queues),
@@ -263,7 +275,7 @@ class AdminService(api_grpc.AdminServicer):
             problem = name_problem("consumer group", request.name)
             if problem:
                 raise InvalidArgument(problem)
-            changes = settings_changes(request.settings)
+            changes = with_fifo_default(settings_changes(request.settings), None)
             group = await self._broker.create_group(request.name, from_beginning=request.from_beginning)
             if changes:
                 group = await self._broker.update_group(group.name, **changes)
@@ -273,7 +285,7 @@ class AdminService(api_grpc.AdminServicer):
 
     async def UpdateGroup(self, request: api.UpdateGroupRequest, context: ServicerContext) -> Any:
         try:
-            changes = settings_changes(request.settings)
+            changes = with_fifo_default(settings_changes(request.settings), self._broker.find_group(request.name))
             if not changes:
                 raise InvalidArgument("nothing to change")
             return group_message(await self._broker.update_group(request.name, **changes))

@@ -98,6 +98,9 @@ def _add_group_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--multiplier", type=float, help="exponential: growth per attempt (default 2)")
     parser.add_argument("--consume-enabled", type=_bool_arg, metavar="true|false",
                         help="false pauses the whole group: receives answer FORBIDDEN until it is true again")
+    parser.add_argument("--fifo", type=_bool_arg, nargs="?", const=True, metavar="true|false",
+                        help="FIFO group: each message group is consumed in send order, one message at a time "
+                             "(default retry policy then a fixed 1s)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -245,8 +248,8 @@ def _print_progress(items: list[dict[str, Any]], key: str) -> None:
               f"{item['retrying']}, dead-lettered {item['dead_lettered']}, oldest ready "
               f"{_age(item.get('oldest_ready_age'))}, oldest in flight {_age(item.get('oldest_inflight_age'))}")
         rows = [(q["queue_id"], q["min_offset"], q["max_offset"], q["committed_offset"], q["ready"], q["inflight"],
-                 q["retrying"], q["dead_lettered"]) for q in item["queues"]]
-        print(_table(rows, ("QUEUE", "MIN", "MAX", "COMMITTED", "READY", "INFLIGHT", "RETRYING", "DLQ")))
+                 q["retrying"], q["waiting"], q["dead_lettered"]) for q in item["queues"]]
+        print(_table(rows, ("QUEUE", "MIN", "MAX", "COMMITTED", "READY", "INFLIGHT", "RETRYING", "WAITING", "DLQ")))
 
 
 def _show(kind: str, action: str, response: Any) -> None:
@@ -258,9 +261,10 @@ def _show(kind: str, action: str, response: Any) -> None:
                       for t in topics], ("NAME", "TYPE", "QUEUES", "RETENTION", "CREATED")))
     elif kind == "group" and action in ("create", "list", "update"):
         groups = data.get("groups", [data])
-        print(_table([(g["name"], "beginning" if g["from_beginning"] else "end", g["max_retries"],
-                       _policy(g["retry_policy"]), "yes" if g["consume_enabled"] else "PAUSED", g["created"])
-                      for g in groups], ("NAME", "STARTS AT", "RETRIES", "RETRY POLICY", "CONSUMING", "CREATED")))
+        print(_table([(g["name"], "fifo" if g["fifo"] else "normal", "beginning" if g["from_beginning"] else "end",
+                       g["max_retries"], _policy(g["retry_policy"]), "yes" if g["consume_enabled"] else "PAUSED",
+                       g["created"]) for g in groups],
+                     ("NAME", "KIND", "STARTS AT", "RETRIES", "RETRY POLICY", "CONSUMING", "CREATED")))
     elif kind == "topic" and action == "describe":
         topic = data["topic"]
         print(f"topic {topic['name']}: {topic['type'].lower()}, {topic['queues']} queues, retention "
@@ -271,7 +275,8 @@ def _show(kind: str, action: str, response: Any) -> None:
     elif kind == "group" and action == "describe":
         group = data["group"]
         starts = "beginning" if group["from_beginning"] else "end"
-        print(f"group {group['name']}: {'consuming' if group['consume_enabled'] else 'PAUSED'}, max retries "
+        print(f"group {group['name']}: {'FIFO, ' if group['fifo'] else ''}"
+              f"{'consuming' if group['consume_enabled'] else 'PAUSED'}, max retries "
               f"{group['max_retries']}, {_policy(group['retry_policy'])}, starts at the {starts} of new queues, "
               f"created {group['created']}")
         _print_progress(data["topics"], "topic")
@@ -309,6 +314,8 @@ def _group_settings(args: argparse.Namespace, api: Any) -> Any:
         settings.max_retries = args.max_retries
     if args.consume_enabled is not None:
         settings.consume_enabled = args.consume_enabled
+    if args.fifo is not None:
+        settings.fifo = args.fifo
     exponential_options = (args.initial, args.max, args.multiplier)
     if args.retry_policy == "exponential" or (args.retry_policy is None and any(o is not None for o in
                                                                                    exponential_options)):

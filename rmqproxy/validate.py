@@ -81,6 +81,9 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
         if not sp.message_group.strip() or group_size > config.max_message_group_bytes:
             raise ProtocolError(Code.ILLEGAL_MESSAGE_GROUP,
                                 f"message group is blank or longer than {config.max_message_group_bytes} bytes")
+    if topic_type is TopicType.FIFO and not sp.HasField("message_group"):
+        raise ProtocolError(Code.ILLEGAL_MESSAGE_GROUP,
+                            f"messages sent to FIFO topic {message.topic.name!r} need a message group")
     message_type = effective_type(message)
     expected = TOPIC_MESSAGE_TYPE[topic_type]
     if message_type != expected:

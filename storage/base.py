@@ -24,6 +24,12 @@ Life of a message in one group::
 
 A group's committed offset in a queue is the lowest offset that is not done.
 
+FIFO groups (``GroupConfig.fifo``): messages of one message group are delivered in offset order,
+one delivery at a time: while a message of a group is in flight, the group's later messages wait
+(other groups keep flowing). A batch may carry several consecutive messages of one group, in
+order. An expired delivery goes back to the head of its group and is delivered again first.
+Messages without a message group are never held back.
+
 Dead letters: when a delivery that used the group's last attempt expires, or when the client
 asks (:meth:`MessageStore.dead_letter`), the message moves, in the same write, to the group's
 dead-letter topic ``%DLQ%<group>`` (created on first use, one queue), with its origin kept.

@@ -83,13 +83,16 @@ class _Progress:
     inflight: dict[int, _Inflight] = field(default_factory=dict)
     ready: dict[int, tuple[int, int]] = field(default_factory=dict)
     """offset -> (attempts so far, generation of the last delivery)"""
+    waiting: dict[int, tuple[int, int]] = field(default_factory=dict)
+    """FIFO groups: offset -> (attempts so far, generation), held back behind their message group's
+    message in flight; expired FIFO deliveries wait here too, at the head of their group."""
     dead_lettered: int = 0
 
     def live_inflight(self) -> dict[int, _Inflight]:
         return {o: r for o, r in self.inflight.items() if not r.dropped}
 
     def committed(self) -> int:
-        return min([self.next_offset, *self.live_inflight(), *self.ready])
+        return min([self.next_offset, *self.live_inflight(), *self.ready, *self.waiting])
 
 
 class MemoryStore(MessageStore):
@@ -318,13 +321,24 @@ class MemoryStore(MessageStore):
         for queue_id in queue_ids:
             queue = self._queue(topic_config, queue_id)
             progress = self._group_progress(group_config, topic_config, queue_id)
-            for offset in sorted(progress.ready):
+            pending = progress.waiting if group_config.fifo else progress.ready
+            # A group that switched between FIFO and not keeps what it had pending, in order.
+            pending.update(progress.ready if group_config.fifo else progress.waiting)
+            (progress.ready if group_config.fifo else progress.waiting).clear()
+            busy = {queue.slot(o).entry.message_group for o in progress.live_inflight()  # type: ignore[union-attr]
+                    if queue.slot(o) is not None} if group_config.fifo else set()
+            busy.discard(None)
+            for offset in sorted(pending):
                 if len(popped) >= max_messages:
                     break
-                attempts, _ = progress.ready.pop(offset)
                 slot = queue.slot(offset)
+                if slot is not None and slot.entry.message_group in busy:
+                    continue  # FIFO: behind a message of its group still in flight
+                attempts, _ = pending.pop(offset)
                 if slot is not None:  # else the message itself is gone
                     deliver(progress, slot, attempts + 1)
+            if len(popped) >= max_messages:
+                continue
             while len(popped) < max_messages and progress.next_offset < queue.end:
                 offset = max(progress.next_offset, queue.base)
                 progress.next_offset = offset + 1
@@ -332,6 +346,9 @@ class MemoryStore(MessageStore):
                 if slot.only_group not in (None, group_config.group_id):
                     continue
                 if accept is not None and not accept(slot.entry):
+                    continue
+                if slot.entry.message_group in busy:
+                    progress.waiting[offset] = (0, 0)
                     continue
                 deliver(progress, slot, 1)
         return popped
@@ -385,7 +402,7 @@ class MemoryStore(MessageStore):
                                        dead_letter_topic=moved[0] if moved else None))
                 continue
             del progress.inflight[offset]
-            progress.ready[offset] = (record.attempt, record.generation)
+            (progress.waiting if group.fifo else progress.ready)[offset] = (record.attempt, record.generation)
             revived.append(Revived(group.name, topic.name, key[2], offset, record.attempt))
         return ReviveResult(revived, None)
 
@@ -434,6 +451,7 @@ class MemoryStore(MessageStore):
             else:
                 progress.next_offset = queue.offset_at(to)
             progress.ready.clear()
+            progress.waiting.clear()
             for record in progress.inflight.values():
                 record.dropped = True
         return self.progress(group, topic)
@@ -472,15 +490,18 @@ class MemoryStore(MessageStore):
             progress = self._group_progress(group_config, topic_config, queue_id, create=False)
             next_offset = max(progress.next_offset, queue.base)
             inflight = progress.live_inflight()
-            ready_times = [slot.entry.store_ms for o in progress.ready if (slot := queue.slot(o)) is not None]
+            pending = {**progress.ready, **progress.waiting}
+            ready_times = [slot.entry.store_ms for o in pending if (slot := queue.slot(o)) is not None]
             if next_offset < queue.end:
                 ready_times.append(queue.slots[next_offset - queue.base].entry.store_ms)
+            retry_ready = sum(1 for attempts, _ in pending.values() if attempts > 0)
             result.append(GroupQueueProgress(
                 queue_id, queue.base, queue.end, max(progress.committed(), queue.base), next_offset,
-                len(inflight), len(progress.ready),
-                retrying=len(progress.ready) + sum(1 for r in inflight.values() if r.attempt > 1),
+                len(inflight), retry_ready,
+                retrying=retry_ready + sum(1 for r in inflight.values() if r.attempt > 1),
                 dead_lettered=progress.dead_lettered,
                 oldest_ready_ms=min(ready_times, default=None),
                 oldest_inflight_ms=min((r.delivered_ms for r in inflight.values()), default=None),
+                waiting=len(pending) - retry_ready,
             ))
         return result

@@ -230,11 +230,13 @@ class GroupQueueProgress:
     """Store time of the oldest message the group could receive now."""
     oldest_inflight_ms: int | None = None
     """When the longest-held in-flight message was delivered."""
+    waiting: int = 0
+    """FIFO groups: messages held back behind an earlier message of their message group."""
 
     @property
     def ready(self) -> int:
         """Backlog the group can receive now: never delivered plus waiting redelivery."""
-        return (self.max_offset - self.next_offset) + self.retry_ready
+        return (self.max_offset - self.next_offset) + self.retry_ready + self.waiting
 
 
 OffsetTarget = Literal["earliest", "latest"] | int

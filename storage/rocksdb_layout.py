@@ -21,9 +21,13 @@ Column families::
 
     cursor    G T Q                       -> next offset never delivered | committed hint |
                                              dead-lettered count
-    inflight  G T Q O                     -> visible_at | attempt | generation | delivered_ms | flags
+    inflight  G T Q O                     -> visible_at | attempt | generation | delivered_ms | flags |
+                                             message-group hash (0: none)
     invis     visible_at G T Q O          -> ""        (revive = one range scan up to now)
     ready     G T Q O                     -> attempts so far | generation   (expired, to redeliver)
+    fwait     G T Q H O                   -> attempts so far | generation
+              (FIFO groups: messages held back behind their message group's delivery in flight, and
+              expired FIFO deliveries, per message-group hash H (u64) in offset order)
 
 The committed hint is a lower bound: no live in-flight or retry-ready entry lies below it, so
 scans start there and never walk the tombstones of acknowledged messages. The real committed
@@ -38,12 +42,13 @@ inflight flags; retention = a delete_range over cq and msg per queue.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 from collections.abc import Mapping
 
 FORMAT_VERSION = 1
 
-COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready")
+COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready", "fwait")
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -53,7 +58,9 @@ _GTQ = struct.Struct(">III")
 _GTQO = struct.Struct(">IIIQ")
 _INVIS = struct.Struct(">QIIIQ")
 _CURSOR = struct.Struct(">QQQ")
-_INFLIGHT = struct.Struct(">QIQQB")
+_INFLIGHT = struct.Struct(">QIQQBQ")
+_GTQH = struct.Struct(">IIIQ")
+_GTQHO = struct.Struct(">IIIQQ")
 _READY = struct.Struct(">IQ")
 _ENTRY_HEAD = struct.Struct(">QBHI")
 _MSG_HEAD = struct.Struct(">BBQH")
@@ -152,13 +159,35 @@ INFLIGHT_DROPPED = 1
 """Delivered before a reset of the group's position: expiry drops it instead of redelivering."""
 
 
-def inflight(visible_at: int, attempt: int, generation: int, delivered_ms: int, flags: int = 0) -> bytes:
-    return _INFLIGHT.pack(visible_at, attempt, generation, delivered_ms, flags)
+def inflight(visible_at: int, attempt: int, generation: int, delivered_ms: int, flags: int = 0,
+             group_hash: int = 0) -> bytes:
+    return _INFLIGHT.pack(visible_at, attempt, generation, delivered_ms, flags, group_hash)
 
 
-def parse_inflight(value: bytes) -> tuple[int, int, int, int, int]:
-    visible_at, attempt, generation, delivered_ms, flags = _INFLIGHT.unpack(value)
-    return visible_at, attempt, generation, delivered_ms, flags
+def parse_inflight(value: bytes) -> tuple[int, int, int, int, int, int]:
+    """(visible_at, attempt, generation, delivered_ms, flags, message-group hash)."""
+    visible_at, attempt, generation, delivered_ms, flags, group_hash = _INFLIGHT.unpack(value)
+    return visible_at, attempt, generation, delivered_ms, flags, group_hash
+
+
+def group_hash(message_group: str | None) -> int:
+    """A stable 64-bit hash of a message group; 0 means "no message group"."""
+    if message_group is None:
+        return 0
+    return int.from_bytes(hashlib.blake2b(message_group.encode(), digest_size=8).digest(), "big") or 1
+
+
+def gtqh(group_id: int, topic_id: int, queue_id: int, hashed: int) -> bytes:
+    return _GTQH.pack(group_id, topic_id, queue_id, hashed)
+
+
+def gtqho(group_id: int, topic_id: int, queue_id: int, hashed: int, offset: int) -> bytes:
+    return _GTQHO.pack(group_id, topic_id, queue_id, hashed, offset)
+
+
+def parse_gtqho(key: bytes) -> tuple[int, int, int, int, int]:
+    group_id, topic_id, queue_id, hashed, offset = _GTQHO.unpack(key)
+    return group_id, topic_id, queue_id, hashed, offset
 
 
 def ready(attempts: int, generation: int) -> bytes:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import secrets
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, cast
@@ -61,6 +62,14 @@ _NO_UPPER = b"\xff" * 40
 """Sorts after every key this layout writes."""
 GENERATION_BLOCK = 1 << 20
 """Generations are reserved in blocks, so handing one out rarely costs a metadata write."""
+FIFO_HOLD_PER_POP = 2048
+"""Most new messages one FIFO pop moves to waiting lists (each message moves at most once)."""
+
+
+def _upper_bound(end: bytes) -> rocksdict.ReadOptions:
+    options = rocksdict.ReadOptions()
+    options.set_iterate_upper_bound(end)
+    return options
 
 
 MiB = 1024 * 1024
@@ -313,6 +322,17 @@ class RocksDBStore(MessageStore):
             if offset not in skip:
                 found = offset if found is None else min(found, offset)
                 break
+        # FIFO waiting entries are keyed by message group first: the lowest is the lowest of each
+        # group's first entry, one seek per group.
+        iterator = self._cf["fwait"].iter(_upper_bound(upper))
+        iterator.seek(gtq)
+        while iterator.valid():
+            gid, tid, queue_id, hashed, offset = L.parse_gtqho(iterator.key())
+            if offset in skip:
+                iterator.next()
+                continue
+            found = offset if found is None else min(found, offset)
+            iterator.seek(L.next_prefix(L.gtqh(gid, tid, queue_id, hashed)))
         return found
 
     def _committed(self, gtq: bytes, hint: int, next_offset: int, skip: set[int] | frozenset[int] = frozenset()) -> int:
@@ -374,7 +394,7 @@ class RocksDBStore(MessageStore):
         for cf in ("cq", "msg"):
             write.delete_range(cf, L.u32(tid), L.u32(tid + 1))
         for group_id in self._groups_by_id:
-            for cf in ("cursor", "inflight", "ready"):
+            for cf in ("cursor", "inflight", "ready", "fwait"):
                 write.delete_range(cf, L.u32(group_id) + L.u32(tid), L.u32(group_id) + L.u32(tid + 1))
         # invis entries of this topic are left behind: revive finds no in-flight record for
         # them and drops them.
@@ -416,7 +436,7 @@ class RocksDBStore(MessageStore):
         gid = group.group_id
         write = _Write(self)
         write.delete("meta", L.META_GROUP + name.encode())
-        for cf in ("cursor", "inflight", "ready"):
+        for cf in ("cursor", "inflight", "ready", "fwait"):
             write.delete_range(cf, L.u32(gid), L.u32(gid + 1))
         write.commit(durable=True)
         del self._groups[name]
@@ -478,58 +498,38 @@ class RocksDBStore(MessageStore):
                 raise QueueNotFound(topic, queue_id)
         visible_at = now_ms + invisible_ms
         write = _Write(self)
-        chosen: list[tuple[int, int, int]] = []  # queue, offset, attempt
+        chosen: list[tuple[int, int, int, int]] = []  # queue, offset, attempt, message-group hash
         for queue_id in queue_ids:
             room = max_messages - len(chosen)
             if room <= 0:
                 break
+            self._move_pending(group_config, tid, queue_id, to_fifo=group_config.fifo)
             gtq = L.gtq(gid, tid, queue_id)
             next_offset, hint, dead_lettered, stored = self._cursor(group_config, topic_config, queue_id)
-            old_next, old_hint = next_offset, hint
-            start = self._start(tid, queue_id)
-            for key, value in self._scan("ready", gtq + L.u64(hint), L.next_prefix(gtq)):
-                if room <= 0:
-                    break
-                offset = L.parse_gtqo(key)[3]
-                write.delete("ready", key)
-                if offset < start:
-                    continue  # the message itself is gone
-                chosen.append((queue_id, offset, L.parse_ready(value)[0] + 1))
-                room -= 1
-            first_new: int | None = None
-            if room > 0 and next_offset < self._end(tid, queue_id)[0]:
-                for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tq(tid, queue_id + 1)):
-                    if room <= 0:
-                        break
-                    offset = L.parse_tqo(key)[2]
-                    next_offset = offset + 1
-                    if L.entry_only_group(value) not in (0, gid):
-                        continue  # a dead letter sent back to another group
-                    if accept is not None:
-                        store_ms, tag, message_group, properties = L.decode_entry(value)
-                        if not accept(QueueEntry(offset, store_ms, tag, message_group, properties)):
-                            continue
-                    if first_new is None:
-                        first_new = offset
-                    chosen.append((queue_id, offset, 1))
-                    room -= 1
-            if hint == old_next:
+            if group_config.fifo:
+                new_next, first_new = self._choose_fifo(write, group_config, topic_config, queue_id, next_offset,
+                                                        hint, room, accept, chosen)
+            else:
+                new_next, first_new = self._choose(write, group_config, topic_config, queue_id, next_offset,
+                                                   hint, room, accept, chosen)
+            new_hint = hint
+            if hint == next_offset:
                 # Nothing was pending below the old next offset: the hint moves to the first
-                # message just delivered, or past everything skipped.
-                hint = first_new if first_new is not None else next_offset
-            if not stored or (next_offset, hint) != (old_next, old_hint):
-                write.put("cursor", gtq, L.cursor(next_offset, hint, dead_lettered))
+                # message just delivered or held back, or past everything skipped.
+                new_hint = first_new if first_new is not None else new_next
+            if not stored or (new_next, new_hint) != (next_offset, hint):
+                write.put("cursor", gtq, L.cursor(new_next, new_hint, dead_lettered))
         if not chosen:
             write.commit()
             return []
-        records = cast(list[bytes | None], self._cf["msg"].get([L.tqo(tid, q, o) for q, o, _ in chosen]))
+        records = cast(list[bytes | None], self._cf["msg"].get([L.tqo(tid, q, o) for q, o, _, _ in chosen]))
         popped = []
-        for (queue_id, offset, attempt), raw in zip(chosen, records, strict=True):
+        for (queue_id, offset, attempt, hashed), raw in zip(chosen, records, strict=True):
             if raw is None:
                 continue
             generation = write.generation()
             write.put("inflight", L.gtqo(gid, tid, queue_id, offset),
-                      L.inflight(visible_at, attempt, generation, now_ms))
+                      L.inflight(visible_at, attempt, generation, now_ms, 0, hashed))
             write.put("invis", L.invis(visible_at, gid, tid, queue_id, offset), b"")
             popped.append(Popped(self._message(topic_config, queue_id, offset, raw),
                                  Receipt(gid, tid, queue_id, offset, generation), attempt, visible_at))
@@ -537,8 +537,114 @@ class RocksDBStore(MessageStore):
         self._revive_from = min(self._revive_from, visible_at)
         return popped
 
+    def _choose(self, write: _Write, group: GroupConfig, topic: TopicConfig, queue_id: int, next_offset: int,
+                hint: int, room: int, accept: EntryFilter | None,
+                chosen: list[tuple[int, int, int, int]]) -> tuple[int, int | None]:
+        """Pick deliveries for a group that is not FIFO: redeliveries first, then new messages.
+        Returns the new next offset and the first new offset picked."""
+        gid, tid = group.group_id, topic.topic_id
+        gtq = L.gtq(gid, tid, queue_id)
+        start = self._start(tid, queue_id)
+        for key, value in self._scan("ready", gtq + L.u64(hint), L.next_prefix(gtq)):
+            if room <= 0:
+                break
+            offset = L.parse_gtqo(key)[3]
+            write.delete("ready", key)
+            if offset < start:
+                continue  # the message itself is gone
+            chosen.append((queue_id, offset, L.parse_ready(value)[0] + 1, 0))
+            room -= 1
+        first_new: int | None = None
+        if room > 0 and next_offset < self._end(tid, queue_id)[0]:
+            for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tq(tid, queue_id + 1)):
+                if room <= 0:
+                    break
+                offset = L.parse_tqo(key)[2]
+                next_offset = offset + 1
+                if L.entry_only_group(value) not in (0, gid):
+                    continue  # a dead letter sent back to another group
+                if accept is not None:
+                    store_ms, tag, message_group, properties = L.decode_entry(value)
+                    if not accept(QueueEntry(offset, store_ms, tag, message_group, properties)):
+                        continue
+                if first_new is None:
+                    first_new = offset
+                chosen.append((queue_id, offset, 1, 0))
+                room -= 1
+        return next_offset, first_new
+
+    def _choose_fifo(self, write: _Write, group: GroupConfig, topic: TopicConfig, queue_id: int, next_offset: int,
+                     hint: int, room: int, accept: EntryFilter | None,
+                     chosen: list[tuple[int, int, int, int]]) -> tuple[int, int | None]:
+        """Pick deliveries for a FIFO group: per message group, only while none of its messages is in
+        flight, in offset order (waiting ones first); a new message whose group is busy is moved to
+        the group's waiting list (at most FIFO_HOLD_PER_POP per call, so one pop stays short)."""
+        gid, tid = group.group_id, topic.topic_id
+        gtq = L.gtq(gid, tid, queue_id)
+        upper = L.next_prefix(gtq)
+        busy = {record[5] for _, value in self._scan("inflight", gtq + L.u64(hint), upper)
+                if (record := L.parse_inflight(value))[5] and not record[4] & L.INFLIGHT_DROPPED}
+        start = self._start(tid, queue_id)
+        # Waiting messages of groups that are free, starting at a random group so none starves.
+        pivot = gtq + secrets.token_bytes(8)
+        for begin, stop in ((pivot, upper), (gtq, pivot)):
+            iterator = self._cf["fwait"].iter(_upper_bound(stop))
+            iterator.seek(begin)
+            while room > 0 and iterator.valid():
+                _, _, _, hashed, offset = L.parse_gtqho(iterator.key())
+                if hashed in busy:
+                    iterator.seek(L.next_prefix(L.gtqh(gid, tid, queue_id, hashed)))
+                    continue
+                write.delete("fwait", iterator.key())
+                if offset >= start:
+                    chosen.append((queue_id, offset, L.parse_ready(iterator.value())[0] + 1, hashed))
+                    room -= 1
+                iterator.next()
+        first_new: int | None = None
+        held = 0
+        if room > 0 and next_offset < self._end(tid, queue_id)[0]:
+            for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tq(tid, queue_id + 1)):
+                if room <= 0 or held >= FIFO_HOLD_PER_POP:
+                    break
+                offset = L.parse_tqo(key)[2]
+                next_offset = offset + 1
+                if L.entry_only_group(value) not in (0, gid):
+                    continue
+                store_ms, tag, message_group, properties = L.decode_entry(value)
+                if accept is not None and not accept(QueueEntry(offset, store_ms, tag, message_group, properties)):
+                    continue
+                if first_new is None:
+                    first_new = offset
+                hashed = L.group_hash(message_group)
+                if hashed in busy:
+                    write.put("fwait", L.gtqho(gid, tid, queue_id, hashed, offset), L.ready(0, 0))
+                    held += 1
+                    continue
+                chosen.append((queue_id, offset, 1, hashed))
+                room -= 1
+        return next_offset, first_new
+
+    def _move_pending(self, group: GroupConfig, topic_id: int, queue_id: int, *, to_fifo: bool) -> None:
+        """A group that switched between FIFO and not keeps what it had pending: retry-ready entries
+        become FIFO waiting entries or the reverse (usually there is nothing to move)."""
+        gtq = L.gtq(group.group_id, topic_id, queue_id)
+        source = "ready" if to_fifo else "fwait"
+        if self._first_key(source, gtq, L.next_prefix(gtq)) is None:
+            return
+        write = _Write(self)
+        for key, value in self._scan(source, gtq, L.next_prefix(gtq)):
+            write.delete(source, key)
+            if to_fifo:
+                offset = L.parse_gtqo(key)[3]
+                entry = self._cf["cq"].get(L.tqo(topic_id, queue_id, offset))
+                hashed = L.group_hash(L.decode_entry(entry)[2]) if entry is not None else 0
+                write.put("fwait", L.gtqho(group.group_id, topic_id, queue_id, hashed, offset), value)
+            else:
+                write.put("ready", L.gtqo(group.group_id, topic_id, queue_id, L.parse_gtqho(key)[4]), value)
+        write.commit()
+
     def _live_inflight(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
-                       now_ms: int) -> tuple[bytes, tuple[int, int, int, int, int]]:
+                       now_ms: int) -> tuple[bytes, tuple[int, int, int, int, int, int]]:
         """Key and fields of the in-flight record the receipt names, if it is live."""
         if receipt.group_id != group.group_id or receipt.topic_id != topic.topic_id:
             raise InvalidReceipt("unknown", "receipt belongs to another group or topic")
@@ -585,7 +691,7 @@ class RocksDBStore(MessageStore):
     ) -> Receipt:
         group_config = self._group(group)
         topic_config = self._topic(topic)
-        key, (old_visible_at, attempt, generation, delivered_ms, flags) = self._live_inflight(
+        key, (old_visible_at, attempt, generation, delivered_ms, flags, hashed) = self._live_inflight(
             group_config, topic_config, receipt, now_ms)
         gid, tid, queue_id, offset = L.parse_gtqo(key)
         visible_at = now_ms + invisible_ms
@@ -594,7 +700,7 @@ class RocksDBStore(MessageStore):
             generation = write.generation()
         write.delete("invis", L.invis(old_visible_at, gid, tid, queue_id, offset))
         write.put("invis", L.invis(visible_at, gid, tid, queue_id, offset), b"")
-        write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms, flags))
+        write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms, flags, hashed))
         write.commit()
         self._revive_from = min(self._revive_from, visible_at)
         return Receipt(gid, tid, queue_id, offset, generation)
@@ -638,7 +744,7 @@ class RocksDBStore(MessageStore):
             topic = self._topics_by_id.get(tid)
             if raw is None or group is None or topic is None:
                 continue  # left behind by an ack, a deleted topic or a deleted group
-            record_visible_at, attempt, generation, _, flags = L.parse_inflight(raw)
+            record_visible_at, attempt, generation, _, flags, hashed = L.parse_inflight(raw)
             if record_visible_at != visible_at:
                 continue  # stale index entry; the record moved on
             handled += 1
@@ -652,7 +758,10 @@ class RocksDBStore(MessageStore):
                 revived.append(Revived(group.name, topic.name, queue_id, offset, attempt,
                                        dead_letter_topic=target[0] if target else None))
                 continue
-            write.put("ready", record_key, L.ready(attempt, generation))
+            if group.fifo:  # back to the head of its message group
+                write.put("fwait", L.gtqho(gid, tid, queue_id, hashed, offset), L.ready(attempt, generation))
+            else:
+                write.put("ready", record_key, L.ready(attempt, generation))
             revived.append(Revived(group.name, topic.name, queue_id, offset, attempt))
         for (gid, tid, queue_id), offsets in removed.items():
             group, topic = self._groups_by_id[gid], self._topics_by_id[tid]
@@ -720,10 +829,11 @@ class RocksDBStore(MessageStore):
             dead_lettered = self._cursor(group_config, topic_config, queue_id)[2]
             write.put("cursor", gtq, L.cursor(target, target, dead_lettered))
             write.delete_range("ready", gtq, L.next_prefix(gtq))
+            write.delete_range("fwait", gtq, L.next_prefix(gtq))
             for key, value in self._scan("inflight", gtq, L.next_prefix(gtq)):
-                visible_at, attempt, generation, delivered_ms, flags = L.parse_inflight(value)
-                write.put("inflight", key,
-                          L.inflight(visible_at, attempt, generation, delivered_ms, flags | L.INFLIGHT_DROPPED))
+                visible_at, attempt, generation, delivered_ms, flags, hashed = L.parse_inflight(value)
+                write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms,
+                                                      flags | L.INFLIGHT_DROPPED, hashed))
         write.commit(durable=True)
         return self.progress(group, topic)
 
@@ -790,24 +900,29 @@ class RocksDBStore(MessageStore):
             inflight = retrying = 0
             oldest_inflight: int | None = None
             for _, value in self._scan("inflight", gtq + L.u64(hint), upper):
-                _, attempt, _, delivered_ms, flags = L.parse_inflight(value)
+                _, attempt, _, delivered_ms, flags, _ = L.parse_inflight(value)
                 if flags & L.INFLIGHT_DROPPED:
                     continue
                 inflight += 1
                 retrying += attempt > 1
                 oldest_inflight = delivered_ms if oldest_inflight is None else min(oldest_inflight, delivered_ms)
-            ready_offsets = [L.parse_gtqo(key)[3] for key, _ in self._scan("ready", gtq + L.u64(hint), upper)]
+            retry_offsets = [L.parse_gtqo(key)[3] for key, _ in self._scan("ready", gtq + L.u64(hint), upper)]
+            waiting_offsets: list[int] = []
+            for key, value in self._scan("fwait", gtq, upper):
+                offset = L.parse_gtqho(key)[4]
+                (retry_offsets if L.parse_ready(value)[0] > 0 else waiting_offsets).append(offset)
             end = self._end(tid, queue_id)[0]
-            probes = ready_offsets + ([next_offset] if next_offset < end else [])
+            probes = retry_offsets + waiting_offsets + ([next_offset] if next_offset < end else [])
             entries = cast(list[bytes | None], cq.get([L.tqo(tid, queue_id, o) for o in probes])) if probes else []
             ready_times = [L.entry_store_ms(e) for e in entries if e is not None]
             result.append(GroupQueueProgress(
                 queue_id, self._start(tid, queue_id), end, self._committed(gtq, hint, next_offset), next_offset,
-                inflight, len(ready_offsets),
-                retrying=retrying + len(ready_offsets),
+                inflight, len(retry_offsets),
+                retrying=retrying + len(retry_offsets),
                 dead_lettered=dead_lettered,
                 oldest_ready_ms=min(ready_times, default=None),
                 oldest_inflight_ms=oldest_inflight,
+                waiting=len(waiting_offsets),
             ))
         return result
 

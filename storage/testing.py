@@ -649,6 +649,97 @@ class StoreConformance:
         assert store.progress("g", "t1")[0].retry_ready == 1  # another topic's reset leaves it alone
         assert [p.attempt for p in store.pop("g", "t1", [0], 32, INVISIBLE, T0 + 3000)] == [2]
 
+    # -- FIFO ---------------------------------------------------------------------------------
+
+    def fifo_setup(self, store: MessageStore, sequence: str) -> dict[str, int]:
+        """A FIFO group and a one-queue topic holding messages named like "A1 B1 A2" (message
+        group A, first message...); their offsets by name."""
+        store.create_topic("t", TopicType.FIFO, 1, T0)
+        group = store.create_group("g", T0 - 1)
+        store.update_group(dataclasses.replace(group, fifo=True))
+        names = sequence.split()
+        batch = [NewMessage(name, name.encode(), message_group=name[0] if name[0] != "-" else None)
+                 for name in names]
+        offsets = store.append([AppendBatch("t", 0, batch)], T0)[0]
+        return dict(zip(names, offsets, strict=True))
+
+    @staticmethod
+    def names(popped: list[Popped]) -> list[str]:
+        return [p.message.message_id for p in popped]
+
+    def test_fifo_holds_a_message_group_behind_its_message_in_flight(self, store: MessageStore) -> None:
+        self.fifo_setup(store, "A1 B1 A2 B2 A3 C1")
+        (a1,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        assert a1.message.message_id == "A1"
+        # A is held back; B and C flow, a group's consecutive messages may share a batch, in order.
+        assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0)) == ["B1", "B2", "C1"]
+        assert store.pop("g", "t", [0], 32, INVISIBLE, T0) == []
+        progress = store.progress("g", "t")[0]
+        assert (progress.inflight, progress.waiting, progress.committed_offset, progress.ready) == (4, 2, 0, 2)
+        store.ack("g", "t", a1.receipt, T0 + 1)
+        assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0 + 2)) == ["A2", "A3"]
+
+    def test_fifo_redelivers_an_expired_head_first(self, store: MessageStore) -> None:
+        self.fifo_setup(store, "A1 A2 B1")
+        (a1,) = store.pop("g", "t", [0], 1, 1000, T0)
+        assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0)) == ["B1"]
+        store.revive_expired(T0 + 1000, 100)
+        (again,) = store.pop("g", "t", [0], 1, INVISIBLE, T0 + 1001)
+        assert (again.message.message_id, again.attempt) == ("A1", 2)
+        with pytest.raises(InvalidReceipt):
+            store.ack("g", "t", a1.receipt, T0 + 1002)
+        assert store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1002) == []  # A2 still waits for A1
+        store.ack("g", "t", again.receipt, T0 + 1003)
+        assert [(p.message.message_id, p.attempt) for p in store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1004)] == [
+            ("A2", 1)]
+
+    def test_fifo_head_dead_lettered_lets_its_group_move_on(self, store: MessageStore) -> None:
+        self.fifo_setup(store, "A1 A2 A3")
+        (a1,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        store.dead_letter("g", "t", a1.receipt, T0 + 1)
+        (a2,) = store.pop("g", "t", [0], 1, 1000, T0 + 2)
+        assert a2.message.message_id == "A2"
+        store.revive_expired(T0 + 1002, 100, max_attempts=lambda group: 1)  # A2 used its only attempt
+        assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1003)) == ["A3"]
+        assert store.progress("g", "t")[0].dead_lettered == 2
+
+    def test_fifo_never_holds_back_messages_without_a_group(self, store: MessageStore) -> None:
+        self.fifo_setup(store, "A1 -1 A2 -2")
+        assert self.names(store.pop("g", "t", [0], 1, INVISIBLE, T0)) == ["A1"]
+        assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0)) == ["-1", "-2"]
+
+    def test_a_normal_group_reads_a_fifo_topic_without_holding_back(self, store: MessageStore) -> None:
+        self.fifo_setup(store, "A1 A2 A3")
+        store.create_group("plain", T0 - 1)
+        assert self.names(store.pop("plain", "t", [0], 1, INVISIBLE, T0)) == ["A1"]
+        assert self.names(store.pop("plain", "t", [0], 32, INVISIBLE, T0)) == ["A2", "A3"]
+
+    def test_fifo_filters_skip_without_holding_back(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.FIFO, 1, T0)
+        group = store.create_group("g", T0 - 1)
+        store.update_group(dataclasses.replace(group, fifo=True))
+        store.append([AppendBatch("t", 0, [NewMessage(n, b"x", tag=tag, message_group="A")
+                                           for n, tag in (("A1", "x"), ("A2", "y"), ("A3", "x"))])], T0)
+        wanted = "x"
+        first = store.pop("g", "t", [0], 1, INVISIBLE, T0, accept=lambda e: e.tag == wanted)
+        assert self.names(first) == ["A1"]
+        assert store.pop("g", "t", [0], 32, INVISIBLE, T0, accept=lambda e: e.tag == wanted) == []
+        store.ack("g", "t", first[0].receipt, T0 + 1)
+        assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0 + 2, accept=lambda e: e.tag == wanted)) == ["A3"]
+
+    def test_switching_a_group_to_fifo_keeps_its_pending_messages(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.FIFO, 1, T0)
+        group = store.create_group("g", T0 - 1)
+        store.append([AppendBatch("t", 0, [NewMessage(f"A{i}", b"x", message_group="A") for i in (1, 2)])], T0)
+        store.pop("g", "t", [0], 32, 1000, T0)
+        store.revive_expired(T0 + 1000, 100)  # both wait for redelivery
+        store.update_group(dataclasses.replace(group, fifo=True))
+        assert [(p.message.message_id, p.attempt) for p in store.pop("g", "t", [0], 32, 1000, T0 + 1001)] == [
+            ("A1", 2), ("A2", 2)]
+        store.revive_expired(T0 + 2001, 100)
+        store.update_group(dataclasses.replace(group, fifo=False))
+        assert self.names(store.pop("g", "t", [0], 32, 1000, T0 + 2002)) == ["A1", "A2"]
+
     # -- retention ---------------------------------------------------------------------------
 
     def test_retention_deletes_old_messages_consumed_or_not(self, store: MessageStore) -> None:
@@ -742,5 +833,19 @@ class StoreConformance:
             assert copy is not None and copy.dead_letter == DeadLetter("t", msg(0).message_id, 1)
             assert store.progress("g", "t")[0].dead_lettered == 1
             assert store.resend_dead_letters("g", [msg(0).message_id], T0 + 2)[msg(0).message_id] is not None
+        finally:
+            store.close()
+
+    def test_reopen_keeps_fifo_waiting_messages(self) -> None:
+        store = self.open_store()
+        self.fifo_setup(store, "A1 A2 B1")
+        (a1,) = store.pop("g", "t", [0], 1, INVISIBLE, T0)
+        assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0)) == ["B1"]  # A2 waits
+        store = self.reopen(store)
+        try:
+            assert store.progress("g", "t")[0].waiting == 1
+            assert store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1) == []
+            store.ack("g", "t", a1.receipt, T0 + 2)
+            assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0 + 3)) == ["A2"]
         finally:
             store.close()

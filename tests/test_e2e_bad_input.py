@@ -640,3 +640,25 @@ def test_server_still_answers_normally_after_all_that(mq: Any, admin: Any, topic
     assert_code(ack(mq, group, topic, real).status, Code.OK)
     assert group_counts(admin, group, topic) == (0, 0)
 
+
+
+@pytest.fixture
+def fifo_topic(admin: api_grpc.AdminStub, name: str) -> str:
+    created = admin.CreateTopic(api.CreateTopicRequest(name=f"{name}-fifo", type=api.FIFO, queues=2), timeout=TIMEOUT)
+    return str(created.name)
+
+
+@pytest.mark.parametrize("message_type", [pb.MessageType.FIFO, pb.MessageType.NORMAL,
+                                          pb.MessageType.MESSAGE_TYPE_UNSPECIFIED], ids=["fifo", "normal", "unset"])
+def test_send_to_fifo_topic_without_message_group(mq: Any, admin: Any, fifo_topic: str, message_type: int) -> None:
+    bare = message(fifo_topic)
+    bare.system_properties.message_type = message_type
+    response = assert_send_refused(mq, admin, fifo_topic, Code.ILLEGAL_MESSAGE_GROUP, bare)
+    assert "need a message group" in response.status.message
+
+
+def test_send_to_fifo_topic_with_message_group_is_accepted(mq: Any, admin: Any, fifo_topic: str) -> None:
+    grouped = message(fifo_topic)
+    grouped.system_properties.message_group = "order-1"
+    grouped.system_properties.message_type = pb.MessageType.FIFO
+    assert_send_accepted(mq, admin, fifo_topic, grouped)

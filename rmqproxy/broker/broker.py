@@ -25,6 +25,7 @@ import contextlib
 import dataclasses
 import itertools
 import logging
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -88,6 +89,8 @@ class Broker:
         self._renew_wake = asyncio.Event()
         self._spawned: set[asyncio.Task[None]] = set()
         self._group_listeners: list[Callable[[GroupConfig], None]] = []
+        self._attempts: dict[tuple[str, str, str, str], tuple[float, list[tuple[Receipt, int]]]] = {}
+        """(client, group, topic, attempt id) -> (forget at, deliveries): see receive()."""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -233,17 +236,35 @@ class Broker:
 
     # -- producing ---------------------------------------------------------------------------
 
-    async def send(self, topic: TopicConfig, messages: Sequence[NewMessage]) -> tuple[int, list[int]]:
-        """Append the messages, in order, to one queue of the topic; (queue id, offsets).
-
-        Returns once the store has them (durably, if the server flushes synchronously)."""
+    def queue_for(self, topic: TopicConfig, message_group: str | None) -> int:
+        """Where a message goes: every message of one message group to the same queue (a stable
+        hash of its name), so their order is the send order; others round robin."""
+        if message_group is not None:
+            return zlib.crc32(message_group.encode()) % topic.queues
         turn = self._queue_turn.get(topic.name)
         if turn is None:
             turn = self._queue_turn[topic.name] = itertools.count()
-        queue_id = next(turn) % topic.queues
-        offsets = await self._executor.append(AppendBatch(topic.name, queue_id, messages))
+        return next(turn) % topic.queues
+
+    async def send(self, topic: TopicConfig, messages: Sequence[NewMessage]) -> list[tuple[int, int]]:
+        """Append the messages; (queue id, offset) of each, in the order given.
+
+        Messages without a message group share one queue; each message group goes to its own
+        queue. Returns once the store has them (durably, if the server flushes synchronously)."""
+        shared = self.queue_for(topic, None) if any(m.message_group is None for m in messages) else 0
+        by_queue: dict[int, list[int]] = {}
+        for index, message in enumerate(messages):
+            queue_id = shared if message.message_group is None else self.queue_for(topic, message.message_group)
+            by_queue.setdefault(queue_id, []).append(index)
+        results = await asyncio.gather(*(
+            self._executor.append(AppendBatch(topic.name, queue_id, [messages[i] for i in indexes]))
+            for queue_id, indexes in by_queue.items()))
+        placed: list[tuple[int, int]] = [(0, 0)] * len(messages)
+        for (queue_id, indexes), offsets in zip(by_queue.items(), results, strict=True):
+            for index, offset in zip(indexes, offsets, strict=True):
+                placed[index] = (queue_id, offset)
         self.waiters.notify(topic.name)
-        return queue_id, offsets
+        return placed
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -257,20 +278,32 @@ class Broker:
         invisible_ms: int | None,
         poll_ms: int,
         accept: EntryFilter | None = None,
+        queue_id: int | None = None,
+        attempt_id: str | None = None,
     ) -> list[Popped]:
         """Deliver up to ``max_messages``, waiting up to ``poll_ms`` for the first to arrive.
 
         ``invisible_ms`` None means auto-renew: the server picks the invisible duration and keeps
-        extending it while the client lives."""
+        extending it while the client lives. ``queue_id`` limits the receive to one queue (FIFO push
+        consumers read the queues assigned to them); otherwise every queue is visited. A receive
+        retried with the same ``attempt_id`` (its answer was lost) gets the same messages again."""
         if not group.consume_enabled:
             raise ConsumeDisabled(group.name)
         auto_renew = invisible_ms is None
         invisible = self.settings.auto_renew_invisible_ms if invisible_ms is None else invisible_ms
+        attempt_key = (client_id, group.name, topic.name, attempt_id) if attempt_id else None
+        if attempt_key is not None and attempt_key in self._attempts:
+            again = await self._repeat_attempt(attempt_key, invisible)
+            if again:
+                return again
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + poll_ms / 1000
-        turn = self._queue_turn.setdefault(topic.name, itertools.count())
-        start = next(turn) % topic.queues
-        queue_ids = [(start + i) % topic.queues for i in range(topic.queues)]
+        if queue_id is not None:
+            queue_ids = [queue_id]
+        else:
+            turn = self._queue_turn.setdefault(topic.name, itertools.count())
+            start = next(turn) % topic.queues
+            queue_ids = [(start + i) % topic.queues for i in range(topic.queues)]
         while True:
             seen = self.waiters.version(topic.name)
             popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
@@ -280,10 +313,56 @@ class Broker:
                         self.renewals.add(Renewal(client_id, group.name, topic.name, p.receipt, p.visible_at_ms))
                     self._renew_wake.set()
                 self._schedule_revive(min(p.visible_at_ms for p in popped))
+                if attempt_key is not None:
+                    self._remember_attempt(attempt_key, popped, invisible)
                 return popped
             remaining = give_up_at - loop.time()
             if remaining <= 0 or not await self.waiters.wait(topic.name, seen, remaining):
                 return []
+
+    def _remember_attempt(self, key: tuple[str, str, str, str], popped: list[Popped], invisible_ms: int) -> None:
+        """Keep what a receive with an attempt id delivered, until it would have expired anyway."""
+        now = asyncio.get_running_loop().time()
+        while self._attempts:
+            oldest = next(iter(self._attempts))
+            if self._attempts[oldest][0] > now:
+                break
+            del self._attempts[oldest]
+        self._attempts[key] = (now + invisible_ms / 1000, [(p.receipt, p.attempt) for p in popped])
+
+    async def _repeat_attempt(self, key: tuple[str, str, str, str], invisible_ms: int) -> list[Popped]:
+        """The messages an earlier receive with this attempt id delivered that are still in flight
+        (their invisibility is extended as if freshly received)."""
+        _, deliveries = self._attempts.pop(key)
+        group, topic = key[1], key[2]
+
+        def redeliver(store: MessageStore, now: int) -> list[Popped]:
+            again = []
+            for receipt, attempt in deliveries:
+                try:
+                    store.change_invisibility(group, topic, receipt, invisible_ms, now, renew=True)
+                except (InvalidReceipt, GroupNotFound, TopicNotFound):
+                    continue
+                message = store.get_message(topic, receipt.queue_id, receipt.offset)
+                if message is not None:
+                    again.append(Popped(message, receipt, attempt, now + invisible_ms))
+            return again
+
+        again = await self._executor.run(redeliver)
+        if again:
+            self._attempts[key] = (asyncio.get_running_loop().time() + invisible_ms / 1000,
+                                   [(p.receipt, p.attempt) for p in again])
+        return again
+
+    def fifo_assignment(self, group: str, topic: TopicConfig, client_id: str) -> list[int]:
+        """The queues of ``topic`` a FIFO group's push consumer should read: the queues are dealt
+        round robin over the group's push consumers subscribed to the topic (by client id), so
+        they share the work. Consumers beyond the number of queues get none and wait."""
+        consumers = {c.client_id for c in self.clients.consumers(group)
+                     if c.client_type == "PUSH_CONSUMER" and topic.name in c.subscriptions}
+        ordered = sorted(consumers | {client_id})
+        index = ordered.index(client_id)
+        return list(range(index, topic.queues, len(ordered)))
 
     async def _pop(self, group: str, topic: str, queue_ids: list[int], max_messages: int, invisible_ms: int,
                    accept: EntryFilter | None) -> list[Popped]:

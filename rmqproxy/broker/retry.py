@@ -21,6 +21,10 @@ from rmqproxy.durations import format_duration
 from storage.model import SECOND, CustomizedBackoff, ExponentialBackoff, RetryPolicy
 
 PRODUCER_BACKOFF = ExponentialBackoff(initial_ms=10, max_ms=SECOND, multiplier=2.0)
+FIFO_DEFAULT_POLICY = CustomizedBackoff((SECOND,))
+"""What a FIFO group retries with unless told otherwise: a fixed 1 s. A FIFO consumer retries a
+failed message locally and its whole message group waits meanwhile, so RocketMQ's default levels
+(up to 2 h) would stall the group; the reference orderly consumer also retries every second."""
 PRODUCER_MAX_ATTEMPTS = 3
 
 

@@ -67,9 +67,14 @@ class ConsumerHandler:
         accept = compile_filter(request.filter_expression.type, request.filter_expression.expression)
         invisible_ms = self._invisible_ms(request)
         batch = max(1, min(request.batch_size or 1, self._config.receive_batch_max))
+        # FIFO push consumers read the queues QueryAssignment gave them; everyone else reads the
+        # whole topic whatever queue the request names (as the reference proxy does).
+        queue_id = request.message_queue.id
+        only_queue = queue_id if group.fifo and request.auto_renew and 0 <= queue_id < topic.queues else None
         popped = await self._broker.receive(
             group, topic, client_id=ctx.client_id, max_messages=batch, invisible_ms=invisible_ms,
-            poll_ms=self._poll_ms(request, ctx), accept=accept)
+            poll_ms=self._poll_ms(request, ctx), accept=accept, queue_id=only_queue,
+            attempt_id=request.attempt_id if request.HasField("attempt_id") else None)
         if not popped:
             await write(rpc.ReceiveMessageResponse(status=pb.Status(code=pb.Code.MESSAGE_NOT_FOUND,
                                                                     message="no new message")))

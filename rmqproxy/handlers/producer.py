@@ -36,9 +36,9 @@ class ProducerHandler:
         ids = [m.system_properties.message_id for m in messages]
         now = self._clock.now_ms()
         new = [to_new_message(m, self._store_host, now) for m in messages]
-        _, offsets = await self._broker.send(topic, new)
+        placed = await self._broker.send(topic, new)
         ok = pb.Status(code=pb.Code.OK, message="OK")
         return rpc.SendMessageResponse(status=ok, entries=[
             rpc.SendResultEntry(status=ok, message_id=message_id, offset=offset)
-            for message_id, offset in zip(ids, offsets, strict=True)
+            for message_id, (_, offset) in zip(ids, placed, strict=True)
         ])

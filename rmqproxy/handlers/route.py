@@ -60,12 +60,16 @@ class RouteHandler:
                                ctx: RequestContext) -> rpc.QueryAssignmentResponse:
         check_topic_name(request.topic.name)
         check_group_name(request.group.name)
-        await self._broker.topic(request.topic.name)
-        await self._broker.group(request.group.name)
-        # One assignment covering every queue (id -1), as the reference proxy does for non-FIFO
-        # groups: the server spreads a receive over all queues, so every consumer of the group
-        # can read the whole topic and none idles.
-        queue = pb.MessageQueue(topic=request.topic, id=-1, permission=pb.Permission.READ_WRITE,
-                                broker=self._broker_info(request.endpoints))
-        return rpc.QueryAssignmentResponse(status=pb.Status(code=pb.Code.OK, message="OK"),
-                                           assignments=[pb.Assignment(message_queue=queue)])
+        topic = await self._broker.topic(request.topic.name)
+        group = await self._broker.group(request.group.name)
+        broker = self._broker_info(request.endpoints)
+        # FIFO: queues dealt among the group's push consumers, so they share the work; order holds
+        # whoever reads a queue, since the store holds back busy message groups. Otherwise one
+        # assignment covering every queue (id -1), as the reference proxy does: the server spreads
+        # a receive over all queues, so every consumer can read the whole topic.
+        queue_ids = self._broker.fifo_assignment(group.name, topic, ctx.client_id) if group.fifo else [-1]
+        accepts = [TOPIC_MESSAGE_TYPE[topic.type]]
+        return rpc.QueryAssignmentResponse(status=pb.Status(code=pb.Code.OK, message="OK"), assignments=[
+            pb.Assignment(message_queue=pb.MessageQueue(topic=request.topic, id=q, permission=pb.Permission.READ_WRITE,
+                                                        broker=broker, accept_message_types=accepts))
+            for q in queue_ids])

@@ -79,7 +79,7 @@ class QueueOffsets(_message.Message):
     def __init__(self, queue_id: _Optional[int] = ..., min_offset: _Optional[int] = ..., max_offset: _Optional[int] = ...) -> None: ...
 
 class QueueProgress(_message.Message):
-    __slots__ = ("queue_id", "min_offset", "max_offset", "committed_offset", "next_offset", "ready", "inflight", "retry_ready", "retrying", "dead_lettered")
+    __slots__ = ("queue_id", "min_offset", "max_offset", "committed_offset", "next_offset", "ready", "inflight", "retry_ready", "retrying", "dead_lettered", "waiting")
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     MIN_OFFSET_FIELD_NUMBER: _ClassVar[int]
     MAX_OFFSET_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +90,7 @@ class QueueProgress(_message.Message):
     RETRY_READY_FIELD_NUMBER: _ClassVar[int]
     RETRYING_FIELD_NUMBER: _ClassVar[int]
     DEAD_LETTERED_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     queue_id: int
     min_offset: int
     max_offset: int
@@ -100,7 +101,8 @@ class QueueProgress(_message.Message):
     retry_ready: int
     retrying: int
     dead_lettered: int
-    def __init__(self, queue_id: _Optional[int] = ..., min_offset: _Optional[int] = ..., max_offset: _Optional[int] = ..., committed_offset: _Optional[int] = ..., next_offset: _Optional[int] = ..., ready: _Optional[int] = ..., inflight: _Optional[int] = ..., retry_ready: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ...) -> None: ...
+    waiting: int
+    def __init__(self, queue_id: _Optional[int] = ..., min_offset: _Optional[int] = ..., max_offset: _Optional[int] = ..., committed_offset: _Optional[int] = ..., next_offset: _Optional[int] = ..., ready: _Optional[int] = ..., inflight: _Optional[int] = ..., retry_ready: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class TopicProgress(_message.Message):
     __slots__ = ("topic", "group", "queues", "ready", "inflight", "retrying", "dead_lettered", "oldest_ready_age", "oldest_inflight_age")
