@@ -28,6 +28,9 @@ Column families::
     fwait     G T Q H O                   -> attempts so far | generation
               (FIFO groups: messages held back behind their message group's delivery in flight, and
               expired FIFO deliveries, per message-group hash H (u64) in offset order)
+    fhead     G T Q H                     -> u64 lowest offset waiting in fwait for that message group
+              (one key per waiting message group: reads seek straight to a group's head instead
+              of walking the tombstones its earlier, delivered entries left)
 
 The committed hint is a lower bound: no live in-flight or retry-ready entry lies below it, so
 scans start there and never walk the tombstones of acknowledged messages. The real committed
@@ -48,7 +51,7 @@ from collections.abc import Mapping
 
 FORMAT_VERSION = 1
 
-COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready", "fwait")
+COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready", "fwait", "fhead")
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -183,6 +186,11 @@ def gtqh(group_id: int, topic_id: int, queue_id: int, hashed: int) -> bytes:
 
 def gtqho(group_id: int, topic_id: int, queue_id: int, hashed: int, offset: int) -> bytes:
     return _GTQHO.pack(group_id, topic_id, queue_id, hashed, offset)
+
+
+def parse_gtqh(key: bytes) -> tuple[int, int, int, int]:
+    group_id, topic_id, queue_id, hashed = _GTQH.unpack(key)
+    return group_id, topic_id, queue_id, hashed
 
 
 def parse_gtqho(key: bytes) -> tuple[int, int, int, int, int]:

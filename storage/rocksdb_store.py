@@ -107,6 +107,8 @@ class _Write:
         self.ends: dict[tuple[int, int], tuple[int, int]] = {}
         self.new_topics: list[TopicConfig] = []
         self.generation_limit: int | None = None
+        self.heads: dict[bytes, int | None] = {}
+        """fhead changes in this batch (read back by later steps of the same change)."""
 
     def put(self, cf: str, key: bytes, value: bytes) -> None:
         self.batch.put(key, value, self.store._handle[cf])
@@ -135,6 +137,27 @@ class _Write:
 
     def generation(self) -> int:
         return self.store._allocate_generation(self)
+
+    def head(self, group_key: bytes) -> int | None:
+        """Lowest waiting offset of a FIFO message group (``group_key`` = G T Q H)."""
+        if group_key in self.heads:
+            return self.heads[group_key]
+        raw = self.store._cf["fhead"].get(group_key)
+        return None if raw is None else L.read_u64(raw)
+
+    def set_head(self, group_key: bytes, offset: int | None) -> None:
+        self.heads[group_key] = offset
+        if offset is None:
+            self.delete("fhead", group_key)
+        else:
+            self.put("fhead", group_key, L.u64(offset))
+
+    def hold(self, group_key: bytes, offset: int, value: bytes) -> None:
+        """Put a message on its FIFO group's waiting list (keeping the group's head right)."""
+        self.put("fwait", group_key + L.u64(offset), value)
+        head = self.head(group_key)
+        if head is None or offset < head:
+            self.set_head(group_key, offset)
 
     def commit(self, *, durable: bool = False) -> None:
         store = self.store
@@ -322,17 +345,16 @@ class RocksDBStore(MessageStore):
             if offset not in skip:
                 found = offset if found is None else min(found, offset)
                 break
-        # FIFO waiting entries are keyed by message group first: the lowest is the lowest of each
-        # group's first entry, one seek per group.
-        iterator = self._cf["fwait"].iter(_upper_bound(upper))
-        iterator.seek(gtq)
-        while iterator.valid():
-            gid, tid, queue_id, hashed, offset = L.parse_gtqho(iterator.key())
-            if offset in skip:
-                iterator.next()
-                continue
-            found = offset if found is None else min(found, offset)
-            iterator.seek(L.next_prefix(L.gtqh(gid, tid, queue_id, hashed)))
+        # FIFO waiting entries: the lowest is the lowest of the groups' heads.
+        for group_key, raw in self._scan("fhead", gtq, upper):
+            head = L.read_u64(raw)
+            if head in skip:  # being removed: the group's next entry is its head then
+                head = next((L.parse_gtqho(k)[4] for k, _ in self._scan("fwait", group_key + L.u64(head),
+                                                                          L.next_prefix(group_key))
+                             if L.parse_gtqho(k)[4] not in skip), -1)
+                if head < 0:
+                    continue
+            found = head if found is None else min(found, head)
         return found
 
     def _committed(self, gtq: bytes, hint: int, next_offset: int, skip: set[int] | frozenset[int] = frozenset()) -> int:
@@ -394,7 +416,7 @@ class RocksDBStore(MessageStore):
         for cf in ("cq", "msg"):
             write.delete_range(cf, L.u32(tid), L.u32(tid + 1))
         for group_id in self._groups_by_id:
-            for cf in ("cursor", "inflight", "ready", "fwait"):
+            for cf in ("cursor", "inflight", "ready", "fwait", "fhead"):
                 write.delete_range(cf, L.u32(group_id) + L.u32(tid), L.u32(group_id) + L.u32(tid + 1))
         # invis entries of this topic are left behind: revive finds no in-flight record for
         # them and drops them.
@@ -436,7 +458,7 @@ class RocksDBStore(MessageStore):
         gid = group.group_id
         write = _Write(self)
         write.delete("meta", L.META_GROUP + name.encode())
-        for cf in ("cursor", "inflight", "ready", "fwait"):
+        for cf in ("cursor", "inflight", "ready", "fwait", "fhead"):
             write.delete_range(cf, L.u32(gid), L.u32(gid + 1))
         write.commit(durable=True)
         del self._groups[name]
@@ -585,21 +607,27 @@ class RocksDBStore(MessageStore):
         busy = {record[5] for _, value in self._scan("inflight", gtq + L.u64(hint), upper)
                 if (record := L.parse_inflight(value))[5] and not record[4] & L.INFLIGHT_DROPPED}
         start = self._start(tid, queue_id)
-        # Waiting messages of groups that are free, starting at a random group so none starves.
+        # Waiting messages of groups that are free, from each group's head (past the tombstones of
+        # what it already delivered), starting at a random group so none starves.
         pivot = gtq + secrets.token_bytes(8)
-        for begin, stop in ((pivot, upper), (gtq, pivot)):
-            iterator = self._cf["fwait"].iter(_upper_bound(stop))
-            iterator.seek(begin)
-            while room > 0 and iterator.valid():
-                _, _, _, hashed, offset = L.parse_gtqho(iterator.key())
-                if hashed in busy:
-                    iterator.seek(L.next_prefix(L.gtqh(gid, tid, queue_id, hashed)))
-                    continue
-                write.delete("fwait", iterator.key())
+        heads = [*self._scan("fhead", pivot, upper), *self._scan("fhead", gtq, pivot)]
+        for group_key, raw in heads:
+            if room <= 0:
+                break
+            hashed = L.parse_gtqh(group_key)[3]
+            if hashed in busy:
+                continue
+            new_head: int | None = None
+            for key, value in self._scan("fwait", group_key + raw, L.next_prefix(group_key)):
+                offset = L.parse_gtqho(key)[4]
+                if room <= 0:
+                    new_head = offset
+                    break
+                write.delete("fwait", key)
                 if offset >= start:
-                    chosen.append((queue_id, offset, L.parse_ready(iterator.value())[0] + 1, hashed))
+                    chosen.append((queue_id, offset, L.parse_ready(value)[0] + 1, hashed))
                     room -= 1
-                iterator.next()
+            write.set_head(group_key, new_head)
         first_new: int | None = None
         held = 0
         if room > 0 and next_offset < self._end(tid, queue_id)[0]:
@@ -617,7 +645,7 @@ class RocksDBStore(MessageStore):
                     first_new = offset
                 hashed = L.group_hash(message_group)
                 if hashed in busy:
-                    write.put("fwait", L.gtqho(gid, tid, queue_id, hashed, offset), L.ready(0, 0))
+                    write.hold(L.gtqh(gid, tid, queue_id, hashed), offset, L.ready(0, 0))
                     held += 1
                     continue
                 chosen.append((queue_id, offset, 1, hashed))
@@ -638,9 +666,11 @@ class RocksDBStore(MessageStore):
                 offset = L.parse_gtqo(key)[3]
                 entry = self._cf["cq"].get(L.tqo(topic_id, queue_id, offset))
                 hashed = L.group_hash(L.decode_entry(entry)[2]) if entry is not None else 0
-                write.put("fwait", L.gtqho(group.group_id, topic_id, queue_id, hashed, offset), value)
+                write.hold(L.gtqh(group.group_id, topic_id, queue_id, hashed), offset, value)
             else:
                 write.put("ready", L.gtqo(group.group_id, topic_id, queue_id, L.parse_gtqho(key)[4]), value)
+        if not to_fifo:
+            write.delete_range("fhead", gtq, L.next_prefix(gtq))
         write.commit()
 
     def _live_inflight(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
@@ -759,7 +789,7 @@ class RocksDBStore(MessageStore):
                                        dead_letter_topic=target[0] if target else None))
                 continue
             if group.fifo:  # back to the head of its message group
-                write.put("fwait", L.gtqho(gid, tid, queue_id, hashed, offset), L.ready(attempt, generation))
+                write.hold(L.gtqh(gid, tid, queue_id, hashed), offset, L.ready(attempt, generation))
             else:
                 write.put("ready", record_key, L.ready(attempt, generation))
             revived.append(Revived(group.name, topic.name, queue_id, offset, attempt))
@@ -830,6 +860,7 @@ class RocksDBStore(MessageStore):
             write.put("cursor", gtq, L.cursor(target, target, dead_lettered))
             write.delete_range("ready", gtq, L.next_prefix(gtq))
             write.delete_range("fwait", gtq, L.next_prefix(gtq))
+            write.delete_range("fhead", gtq, L.next_prefix(gtq))
             for key, value in self._scan("inflight", gtq, L.next_prefix(gtq)):
                 visible_at, attempt, generation, delivered_ms, flags, hashed = L.parse_inflight(value)
                 write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms,
@@ -908,9 +939,10 @@ class RocksDBStore(MessageStore):
                 oldest_inflight = delivered_ms if oldest_inflight is None else min(oldest_inflight, delivered_ms)
             retry_offsets = [L.parse_gtqo(key)[3] for key, _ in self._scan("ready", gtq + L.u64(hint), upper)]
             waiting_offsets: list[int] = []
-            for key, value in self._scan("fwait", gtq, upper):
-                offset = L.parse_gtqho(key)[4]
-                (retry_offsets if L.parse_ready(value)[0] > 0 else waiting_offsets).append(offset)
+            for group_key, head in self._scan("fhead", gtq, upper):
+                for key, value in self._scan("fwait", group_key + head, L.next_prefix(group_key)):
+                    offset = L.parse_gtqho(key)[4]
+                    (retry_offsets if L.parse_ready(value)[0] > 0 else waiting_offsets).append(offset)
             end = self._end(tid, queue_id)[0]
             probes = retry_offsets + waiting_offsets + ([next_offset] if next_offset < end else [])
             entries = cast(list[bytes | None], cq.get([L.tqo(tid, queue_id, o) for o in probes])) if probes else []

@@ -121,3 +121,18 @@ async def test_sends_spread_over_queues_and_receives_visit_them_all(broker: Brok
     assert [o.max_offset for o in offsets] == [2, 2, 2, 2]
     popped = await broker.receive(group, topic, client_id="c", max_messages=32, invisible_ms=10_000, poll_ms=100)
     assert sorted(p.message.message_id for p in popped) == [f"m{i}" for i in range(8)]
+
+
+async def test_an_ack_in_a_fifo_group_wakes_a_receiver_waiting_for_that_message_group(broker: Broker) -> None:
+    topic = await broker.create_topic("fifo-topic", TopicType.FIFO, 1)
+    group = await broker.update_group((await broker.create_group("fifo-group")).name, fifo=True)
+    await broker.send(topic, [NewMessage(f"m{i}", b"x", message_group="A") for i in range(2)])
+    (first,) = await broker.receive(group, topic, client_id="c", max_messages=1, invisible_ms=10_000, poll_ms=1000)
+    waiting = asyncio.create_task(broker.receive(group, topic, client_id="c", max_messages=8, invisible_ms=10_000,
+                                                 poll_ms=10_000))
+    await asyncio.sleep(0.2)
+    assert not waiting.done()  # m1 is held back behind m0
+    started = time.monotonic()
+    assert await broker.ack(group, topic, [first.receipt]) == [None]
+    (second,) = await asyncio.wait_for(waiting, 2)
+    assert second.message.message_id == "m1" and time.monotonic() - started < 1.0

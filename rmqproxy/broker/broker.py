@@ -263,7 +263,7 @@ class Broker:
         for (queue_id, indexes), offsets in zip(by_queue.items(), results, strict=True):
             for index, offset in zip(indexes, offsets, strict=True):
                 placed[index] = (queue_id, offset)
-        self.waiters.notify(topic.name)
+        self.waiters.notify(topic.name, count=len(messages))
         return placed
 
     # -- consuming ---------------------------------------------------------------------------
@@ -305,7 +305,7 @@ class Broker:
             start = next(turn) % topic.queues
             queue_ids = [(start + i) % topic.queues for i in range(topic.queues)]
         while True:
-            seen = self.waiters.version(topic.name)
+            seen = self.waiters.version(topic.name, group.name)
             popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
             if popped:
                 if auto_renew:
@@ -317,7 +317,7 @@ class Broker:
                     self._remember_attempt(attempt_key, popped, invisible)
                 return popped
             remaining = give_up_at - loop.time()
-            if remaining <= 0 or not await self.waiters.wait(topic.name, seen, remaining):
+            if remaining <= 0 or not await self.waiters.wait(topic.name, group.name, seen, remaining):
                 return []
 
     def _remember_attempt(self, key: tuple[str, str, str, str], popped: list[Popped], invisible_ms: int) -> None:
@@ -408,7 +408,12 @@ class Broker:
                     results.append(exc)
             return results
 
-        return await self._executor.run(run)
+        results = await self._executor.run(run)
+        acked = sum(1 for r in results if r is None)
+        if group.fifo and acked:
+            # An ack frees its message group: receivers long-polling for it can have the next one.
+            self.waiters.notify(topic.name, group.name, count=acked)
+        return results
 
     async def change_invisibility(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
                                   invisible_ms: int) -> Receipt:
@@ -424,19 +429,21 @@ class Broker:
         self.renewals.discard(receipt)
         target = await self._executor.run(lambda s, now: s.dead_letter(group.name, topic.name, receipt, now))
         await self._learn_topic(target[0])
-        self.waiters.notify(target[0])
+        self.waiters.notify(target[0], count=1)
+        if group.fifo:
+            self.waiters.notify(topic.name, group.name, count=1)  # the message group moves on
         return target
 
     async def resend_dead_letters(self, group: GroupConfig, message_ids: Sequence[str]) -> dict[str, Resent | None]:
         result = await self._executor.run(lambda s, now: s.resend_dead_letters(group.name, message_ids, now))
         for topic in {r.topic for r in result.values() if r is not None}:
-            self.waiters.notify(topic)
+            self.waiters.notify(topic, group.name)
         return result
 
     async def reset_offset(self, group: GroupConfig, topic: TopicConfig,
                            to: OffsetTarget) -> list[GroupQueueProgress]:
         progress = await self._executor.run(lambda s, now: s.reset_offset(group.name, topic.name, to, now))
-        self.waiters.notify(topic.name)
+        self.waiters.notify(topic.name, group.name)
         return progress
 
     # -- clients -----------------------------------------------------------------------------
@@ -473,9 +480,14 @@ class Broker:
         while True:
             self._revive_wake.clear()
             result = await self._executor.run(self._revive_call())
-            for topic in {r.dead_letter_topic or r.topic for r in result.revived}:
+            receivable: dict[tuple[str, str | None], int] = {}
+            for r in result.revived:
+                # A redelivery is for its group; a dead letter for whoever reads the DLQ topic.
+                key = (r.dead_letter_topic, None) if r.dead_letter_topic else (r.topic, r.group)
+                receivable[key] = receivable.get(key, 0) + 1
+            for (topic, for_group), count in receivable.items():
                 await self._learn_topic(topic)
-                self.waiters.notify(topic)
+                self.waiters.notify(topic, for_group, count=count)
             dead = [r for r in result.revived if r.dead_letter_topic]
             if dead:
                 log.info("dead-lettered %d message(s) whose delivery attempts were used up", len(dead))

@@ -1,46 +1,74 @@
-"""Wakes ReceiveMessage calls that are long-polling a topic, as soon as something arrives.
+"""Wakes ReceiveMessage calls that are long-polling a topic, as soon as something arrives for them.
 
-A waiter remembers the topic's version before it looks in the store, and waits only if the
-version is unchanged; every append, revive or release bumps the version and wakes everyone
-waiting on that topic. So a message that lands between "found nothing" and "start waiting" is
-never missed, and nothing polls with sleeps.
+A waiter remembers its consumer group's version of the topic before it looks in the store, and
+waits only if that version is unchanged; every event bumps the versions it concerns, so a message
+that lands between "found nothing" and "start waiting" is never missed, and nothing polls with
+sleeps.
+
+Events say how many messages they make receivable and for whom, so only that many waiters wake
+(plus one spare, in case a woken waiter is gone): an append of one message to a topic read by
+sixteen long-polling consumers of a group wakes two of them, not sixteen that would all ask the
+store and all but one come back empty.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
+
+_SPARE = 1
 
 
 class Waiters:
     def __init__(self) -> None:
-        self._versions: dict[str, int] = {}
-        self._events: dict[str, asyncio.Event] = {}
+        self._versions: dict[tuple[str, str], int] = {}
+        self._waiting: dict[str, dict[str, deque[asyncio.Future[None]]]] = {}
+        """topic -> consumer group -> waiters, oldest first"""
         self.waiting = 0
         """Calls currently waiting (for metrics and tests)."""
 
-    def version(self, topic: str) -> int:
-        return self._versions.get(topic, 0)
+    def version(self, topic: str, group: str) -> int:
+        # Registered on first read, so an event between this read and wait() bumps it.
+        return self._versions.setdefault((topic, group), 0)
 
-    def notify(self, topic: str) -> None:
-        """Something became receivable in ``topic``."""
-        self._versions[topic] = self._versions.get(topic, 0) + 1
-        event = self._events.pop(topic, None)
-        if event is not None:
-            event.set()
+    def notify(self, topic: str, group: str | None = None, count: int | None = None) -> None:
+        """Something became receivable in ``topic``: for ``group`` only or for every group, and
+        ``count`` messages of it (None: no idea how many, wake every waiter)."""
+        groups = self._waiting.get(topic, {})
+        targets = [g for (t, g) in self._versions if t == topic] if group is None else [group]
+        for name in targets:
+            self._versions[(topic, name)] = self._versions.get((topic, name), 0) + 1
+            queue = groups.get(name)
+            woken = 0
+            while queue and (count is None or woken < count + _SPARE):
+                future = queue.popleft()
+                if not future.done():
+                    future.set_result(None)
+                    woken += 1
 
-    async def wait(self, topic: str, seen_version: int, timeout: float) -> bool:
-        """Wait until ``topic`` changes after ``seen_version``; False if ``timeout`` (s) ran out."""
-        if self.version(topic) != seen_version:
+    async def wait(self, topic: str, group: str, seen_version: int, timeout: float) -> bool:
+        """Wait until ``group``'s view of ``topic`` changes after ``seen_version``; False if
+        ``timeout`` (s) ran out first."""
+        if self.version(topic, group) != seen_version:
             return True
-        event = self._events.get(topic)
-        if event is None:
-            event = self._events[topic] = asyncio.Event()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        by_group = self._waiting.setdefault(topic, {})
+        by_group.setdefault(group, deque()).append(future)
         self.waiting += 1
         try:
             async with asyncio.timeout(timeout):
-                await event.wait()
+                await future
             return True
         except TimeoutError:
             return False
         finally:
             self.waiting -= 1
+            queue = by_group.get(group)
+            if queue is not None:
+                if not future.done():
+                    future.cancel()
+                    queue.remove(future)
+                if not queue:
+                    del by_group[group]
+                    if not by_group:
+                        self._waiting.pop(topic, None)
