@@ -18,11 +18,12 @@ from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
-from rmqproxy.errors import to_grpc_status
+from rmqproxy.errors import ProtocolError, to_grpc_status
+from rmqproxy.filters import compile_filter
 from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
-from storage.base import MessageStore
+from storage.base import EntryFilter, MessageStore
 from storage.model import (
     CustomizedBackoff,
     ExponentialBackoff,
@@ -161,6 +162,23 @@ def inconsistent(subscriptions: list[frozenset[tuple[str, str]]]) -> list[bool]:
     return [count == runner_up or shape != usual for shape in subscriptions]
 
 
+def group_filters(consumers: list[ClientSession]) -> dict[str, EntryFilter | None]:
+    """Per topic, the filter most of the group's online consumers declared: messages it rejects are
+    consumed for the group, so they do not count as its backlog."""
+    declared: dict[str, Counter[tuple[int, str]]] = {}
+    for consumer in consumers:
+        for topic, spec in consumer.filters.items():
+            declared.setdefault(topic, Counter())[spec] += 1
+    result: dict[str, EntryFilter | None] = {}
+    for topic, counts in declared.items():
+        filter_type, expression = counts.most_common(1)[0][0]
+        try:
+            result[topic] = compile_filter(filter_type, expression)
+        except ProtocolError:
+            result[topic] = None
+    return result
+
+
 def consumer_messages(consumers: list[ClientSession]) -> list[api.Consumer]:
     ordered = sorted(consumers, key=lambda c: c.client_id)
     flags = inconsistent([frozenset(c.subscriptions.items()) for c in ordered])
@@ -296,13 +314,14 @@ class AdminService(api_grpc.AdminServicer):
         name = request.name
         consumers = self._broker.clients.consumers(name)
         subscribed = {topic for c in consumers for topic in c.subscriptions}
+        filters = group_filters(consumers)
 
         def describe(store: MessageStore, now: int) -> tuple[Any, ...]:
             group = store.get_group(name)
             if group is None:
                 return ()
             topics = sorted((set(store.group_topics(name)) | subscribed) & {t.name for t in store.list_topics()})
-            return group, [(t, store.progress(name, t)) for t in topics], now
+            return group, [(t, store.progress(name, t, filters.get(t))) for t in topics], now
 
         try:
             found = await self._broker.store(describe)

@@ -69,6 +69,27 @@ EntryFilter = Callable[[QueueEntry], bool]
 consumed by that group."""
 
 
+class TagFilter:
+    """An entry filter that accepts messages whose tag is one of ``tags``. Backends may test the
+    tag on the stored entry's bytes without decoding the entry."""
+
+    __slots__ = ("encoded", "tags")
+
+    def __init__(self, tags: frozenset[str]) -> None:
+        self.tags = tags
+        self.encoded = frozenset(tag.encode() for tag in tags)
+
+    def __call__(self, entry: QueueEntry) -> bool:
+        return entry.tag is not None and entry.tag in self.tags
+
+
+class PopResult(list[Popped]):
+    """What :meth:`MessageStore.pop` delivered; ``more`` is set when it stopped at its scan limit
+    with messages left unexamined (call again rather than wait)."""
+
+    more: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Capabilities:
     persistent: bool
@@ -169,12 +190,15 @@ class MessageStore(abc.ABC):
         invisible_ms: int,
         now_ms: int,
         accept: EntryFilter | None = None,
-    ) -> list[Popped]:
+        scan_limit: int | None = None,
+    ) -> PopResult:
         """Deliver up to ``max_messages`` to the group, visiting the queues in the order given.
 
         In each queue, messages waiting redelivery come first (attempt + 1), then messages never
         delivered to the group (attempt 1). Each delivered message is in flight until
-        ``now_ms + invisible_ms``. Messages ``accept`` rejects are skipped for good.
+        ``now_ms + invisible_ms``. Messages ``accept`` rejects are skipped for good. At most
+        ``scan_limit`` new messages are examined per queue (the result's ``more`` says when it
+        stopped there), so one call stays short however large a filtered-out backlog is.
         TopicNotFound / GroupNotFound / QueueNotFound as appropriate."""
 
     @abc.abstractmethod
@@ -247,5 +271,7 @@ class MessageStore(abc.ABC):
         """Groups that have a position in the topic, by name. TopicNotFound if absent."""
 
     @abc.abstractmethod
-    def progress(self, group: str, topic: str) -> list[GroupQueueProgress]:
-        """The group's position in every queue of the topic. TopicNotFound / GroupNotFound."""
+    def progress(self, group: str, topic: str, accept: EntryFilter | None = None) -> list[GroupQueueProgress]:
+        """The group's position in every queue of the topic. With ``accept``, the backlog counts
+        only messages the filter accepts (it reads the whole backlog to do so: an admin's view,
+        not a hot path). TopicNotFound / GroupNotFound."""

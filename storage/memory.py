@@ -12,7 +12,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from storage.base import Capabilities, EntryFilter, MessageStore, dlq_topic_name
+from storage.base import Capabilities, EntryFilter, MessageStore, PopResult, dlq_topic_name
 from storage.errors import (
     GroupExists,
     GroupNotFound,
@@ -303,13 +303,14 @@ class MemoryStore(MessageStore):
         invisible_ms: int,
         now_ms: int,
         accept: EntryFilter | None = None,
-    ) -> list[Popped]:
+        scan_limit: int | None = None,
+    ) -> PopResult:
         group_config = self._group(group)
         topic_config = self._topic(topic)
         for queue_id in queue_ids:
             self._queue(topic_config, queue_id)
         visible_at = now_ms + invisible_ms
-        popped: list[Popped] = []
+        popped = PopResult()
 
         def deliver(progress: _Progress, slot: _Slot, attempt: int) -> None:
             generation = self._next_generation()
@@ -339,7 +340,12 @@ class MemoryStore(MessageStore):
                     deliver(progress, slot, attempts + 1)
             if len(popped) >= max_messages:
                 continue
+            examined = 0
             while len(popped) < max_messages and progress.next_offset < queue.end:
+                if scan_limit is not None and examined >= scan_limit:
+                    popped.more = True
+                    break
+                examined += 1
                 offset = max(progress.next_offset, queue.base)
                 progress.next_offset = offset + 1
                 slot = queue.slots[offset - queue.base]
@@ -481,7 +487,7 @@ class MemoryStore(MessageStore):
         group_ids = {key[0] for key in self._progress if key[1] == topic_id}
         return sorted(g.name for g in self._groups.values() if g.group_id in group_ids)
 
-    def progress(self, group: str, topic: str) -> list[GroupQueueProgress]:
+    def progress(self, group: str, topic: str, accept: EntryFilter | None = None) -> list[GroupQueueProgress]:
         group_config = self._group(group)
         topic_config = self._topic(topic)
         result = []
@@ -503,5 +509,8 @@ class MemoryStore(MessageStore):
                 oldest_ready_ms=min(ready_times, default=None),
                 oldest_inflight_ms=min((r.delivered_ms for r in inflight.values()), default=None),
                 waiting=len(pending) - retry_ready,
+                backlog=None if accept is None else sum(
+                    1 for slot in queue.slots[next_offset - queue.base:]
+                    if slot.only_group in (None, group_config.group_id) and accept(slot.entry)),
             ))
         return result

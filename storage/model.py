@@ -232,11 +232,15 @@ class GroupQueueProgress:
     """When the longest-held in-flight message was delivered."""
     waiting: int = 0
     """FIFO groups: messages held back behind an earlier message of their message group."""
+    backlog: int | None = None
+    """Never-delivered messages the group would receive, when a filter was applied; None: all of
+    [next_offset, max_offset)."""
 
     @property
     def ready(self) -> int:
         """Backlog the group can receive now: never delivered plus waiting redelivery."""
-        return (self.max_offset - self.next_offset) + self.retry_ready + self.waiting
+        backlog = self.max_offset - self.next_offset if self.backlog is None else self.backlog
+        return backlog + self.retry_ready + self.waiting
 
 
 OffsetTarget = Literal["earliest", "latest"] | int

@@ -266,6 +266,14 @@ def entry_store_ms(value: bytes) -> int:
     return store_ms
 
 
+def entry_tag(value: bytes) -> bytes | None:
+    """The encoded tag of a queue entry, without decoding the rest; None if it has none."""
+    if not value[8] & _HAS_TAG:
+        return None
+    (length,) = _LEN16.unpack_from(value, _ENTRY_HEAD.size)
+    return value[_ENTRY_HEAD.size + 2:_ENTRY_HEAD.size + 2 + length]
+
+
 def entry_only_group(value: bytes) -> int:
     only_group: int = _ENTRY_HEAD.unpack_from(value)[3]
     return only_group

@@ -25,7 +25,7 @@ from typing import Any, cast
 import rocksdict
 
 from storage import rocksdb_layout as L
-from storage.base import Capabilities, EntryFilter, MessageStore, dlq_topic_name
+from storage.base import Capabilities, EntryFilter, MessageStore, PopResult, TagFilter, dlq_topic_name
 from storage.errors import (
     GroupExists,
     GroupNotFound,
@@ -511,7 +511,8 @@ class RocksDBStore(MessageStore):
         invisible_ms: int,
         now_ms: int,
         accept: EntryFilter | None = None,
-    ) -> list[Popped]:
+        scan_limit: int | None = None,
+    ) -> PopResult:
         group_config = self._group(group)
         topic_config = self._topic(topic)
         gid, tid = group_config.group_id, topic_config.topic_id
@@ -521,6 +522,7 @@ class RocksDBStore(MessageStore):
         visible_at = now_ms + invisible_ms
         write = _Write(self)
         chosen: list[tuple[int, int, int, int]] = []  # queue, offset, attempt, message-group hash
+        result = PopResult()
         for queue_id in queue_ids:
             room = max_messages - len(chosen)
             if room <= 0:
@@ -528,12 +530,12 @@ class RocksDBStore(MessageStore):
             self._move_pending(group_config, tid, queue_id, to_fifo=group_config.fifo)
             gtq = L.gtq(gid, tid, queue_id)
             next_offset, hint, dead_lettered, stored = self._cursor(group_config, topic_config, queue_id)
-            if group_config.fifo:
-                new_next, first_new = self._choose_fifo(write, group_config, topic_config, queue_id, next_offset,
-                                                        hint, room, accept, chosen)
-            else:
-                new_next, first_new = self._choose(write, group_config, topic_config, queue_id, next_offset,
-                                                   hint, room, accept, chosen)
+            choose = self._choose_fifo if group_config.fifo else self._choose
+            new_next, first_new = choose(write, group_config, topic_config, queue_id, next_offset, hint, room,
+                                         accept, chosen, scan_limit)
+            if scan_limit is not None and new_next - next_offset >= scan_limit and \
+                    new_next < self._end(tid, queue_id)[0] and len(chosen) < max_messages:
+                result.more = True
             new_hint = hint
             if hint == next_offset:
                 # Nothing was pending below the old next offset: the hint moves to the first
@@ -543,9 +545,8 @@ class RocksDBStore(MessageStore):
                 write.put("cursor", gtq, L.cursor(new_next, new_hint, dead_lettered))
         if not chosen:
             write.commit()
-            return []
+            return result
         records = cast(list[bytes | None], self._cf["msg"].get([L.tqo(tid, q, o) for q, o, _, _ in chosen]))
-        popped = []
         for (queue_id, offset, attempt, hashed), raw in zip(chosen, records, strict=True):
             if raw is None:
                 continue
@@ -553,15 +554,15 @@ class RocksDBStore(MessageStore):
             write.put("inflight", L.gtqo(gid, tid, queue_id, offset),
                       L.inflight(visible_at, attempt, generation, now_ms, 0, hashed))
             write.put("invis", L.invis(visible_at, gid, tid, queue_id, offset), b"")
-            popped.append(Popped(self._message(topic_config, queue_id, offset, raw),
+            result.append(Popped(self._message(topic_config, queue_id, offset, raw),
                                  Receipt(gid, tid, queue_id, offset, generation), attempt, visible_at))
         write.commit()
         self._revive_from = min(self._revive_from, visible_at)
-        return popped
+        return result
 
     def _choose(self, write: _Write, group: GroupConfig, topic: TopicConfig, queue_id: int, next_offset: int,
-                hint: int, room: int, accept: EntryFilter | None,
-                chosen: list[tuple[int, int, int, int]]) -> tuple[int, int | None]:
+                hint: int, room: int, accept: EntryFilter | None, chosen: list[tuple[int, int, int, int]],
+                scan_limit: int | None) -> tuple[int, int | None]:
         """Pick deliveries for a group that is not FIFO: redeliveries first, then new messages.
         Returns the new next offset and the first new offset picked."""
         gid, tid = group.group_id, topic.topic_id
@@ -577,15 +578,22 @@ class RocksDBStore(MessageStore):
             chosen.append((queue_id, offset, L.parse_ready(value)[0] + 1, 0))
             room -= 1
         first_new: int | None = None
-        if room > 0 and next_offset < self._end(tid, queue_id)[0]:
-            for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tq(tid, queue_id + 1)):
+        end = self._end(tid, queue_id)[0]
+        if room > 0 and next_offset < end:
+            stop = end if scan_limit is None else min(end, next_offset + scan_limit)
+            # A tag filter is checked on the entry's bytes: skipping needs no decoding at all.
+            tags = accept.encoded if isinstance(accept, TagFilter) else None
+            for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tqo(tid, queue_id, stop)):
                 if room <= 0:
                     break
                 offset = L.parse_tqo(key)[2]
                 next_offset = offset + 1
                 if L.entry_only_group(value) not in (0, gid):
                     continue  # a dead letter sent back to another group
-                if accept is not None:
+                if tags is not None:
+                    if L.entry_tag(value) not in tags:
+                        continue
+                elif accept is not None:
                     store_ms, tag, message_group, properties = L.decode_entry(value)
                     if not accept(QueueEntry(offset, store_ms, tag, message_group, properties)):
                         continue
@@ -593,11 +601,13 @@ class RocksDBStore(MessageStore):
                     first_new = offset
                 chosen.append((queue_id, offset, 1, 0))
                 room -= 1
+            else:
+                next_offset = stop if room > 0 else next_offset
         return next_offset, first_new
 
     def _choose_fifo(self, write: _Write, group: GroupConfig, topic: TopicConfig, queue_id: int, next_offset: int,
-                     hint: int, room: int, accept: EntryFilter | None,
-                     chosen: list[tuple[int, int, int, int]]) -> tuple[int, int | None]:
+                     hint: int, room: int, accept: EntryFilter | None, chosen: list[tuple[int, int, int, int]],
+                     scan_limit: int | None) -> tuple[int, int | None]:
         """Pick deliveries for a FIFO group: per message group, only while none of its messages is in
         flight, in offset order (waiting ones first); a new message whose group is busy is moved to
         the group's waiting list (at most FIFO_HOLD_PER_POP per call, so one pop stays short)."""
@@ -630,8 +640,10 @@ class RocksDBStore(MessageStore):
             write.set_head(group_key, new_head)
         first_new: int | None = None
         held = 0
-        if room > 0 and next_offset < self._end(tid, queue_id)[0]:
-            for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tq(tid, queue_id + 1)):
+        end = self._end(tid, queue_id)[0]
+        if room > 0 and next_offset < end:
+            stop = end if scan_limit is None else min(end, next_offset + scan_limit)
+            for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tqo(tid, queue_id, stop)):
                 if room <= 0 or held >= FIFO_HOLD_PER_POP:
                     break
                 offset = L.parse_tqo(key)[2]
@@ -918,7 +930,7 @@ class RocksDBStore(MessageStore):
                                L.u32(group.group_id) + L.u32(tid + 1)) is not None
         )
 
-    def progress(self, group: str, topic: str) -> list[GroupQueueProgress]:
+    def progress(self, group: str, topic: str, accept: EntryFilter | None = None) -> list[GroupQueueProgress]:
         group_config = self._group(group)
         topic_config = self._topic(topic)
         gid, tid = group_config.group_id, topic_config.topic_id
@@ -955,8 +967,19 @@ class RocksDBStore(MessageStore):
                 oldest_ready_ms=min(ready_times, default=None),
                 oldest_inflight_ms=oldest_inflight,
                 waiting=len(waiting_offsets),
+                backlog=None if accept is None else self._count_backlog(gid, tid, queue_id, next_offset, end, accept),
             ))
         return result
+
+
+    def _count_backlog(self, gid: int, tid: int, queue_id: int, start: int, end: int, accept: EntryFilter) -> int:
+        count = 0
+        for key, value in self._scan("cq", L.tqo(tid, queue_id, start), L.tqo(tid, queue_id, end)):
+            if L.entry_only_group(value) not in (0, gid):
+                continue
+            store_ms, tag, message_group, properties = L.decode_entry(value)
+            count += accept(QueueEntry(L.parse_tqo(key)[2], store_ms, tag, message_group, properties))
+        return count
 
 
 def _topic_to_json(topic: TopicConfig) -> bytes:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from storage.base import MessageStore
+from storage.base import MessageStore, TagFilter
 from storage.errors import (
     GroupExists,
     GroupNotFound,
@@ -265,6 +265,36 @@ class StoreConformance:
             store.group_topics("zz")
         with pytest.raises(TopicNotFound):
             store.topic_groups("zz")
+
+    def test_a_scan_limit_bounds_one_pop(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        store.append([AppendBatch("t", 0, [msg(i, tag="common" if i < 20 else "rare") for i in range(25)])], T0)
+        rare = TagFilter(frozenset({"rare"}))
+        first = store.pop("g", "t", [0], 32, INVISIBLE, T0, accept=rare, scan_limit=10)
+        assert first == [] and first.more
+        assert store.progress("g", "t")[0].next_offset == 10  # the skipped slice counts as consumed
+        second = store.pop("g", "t", [0], 32, INVISIBLE, T0, accept=rare, scan_limit=10)
+        assert second == [] and second.more
+        third = store.pop("g", "t", [0], 32, INVISIBLE, T0, accept=rare, scan_limit=10)
+        assert [p.message.offset for p in third] == [20, 21, 22, 23, 24] and not third.more
+        assert not store.pop("g", "t", [0], 32, INVISIBLE, T0, accept=rare, scan_limit=10).more
+
+    def test_tag_filter(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        store.append([AppendBatch("t", 0, [msg(0, tag="a"), msg(1), msg(2, tag="b"), msg(3, tag="ab"),
+                                           msg(4, tag="a")])], T0)
+        popped = store.pop("g", "t", [0], 32, INVISIBLE, T0, accept=TagFilter(frozenset({"a", "b"})))
+        assert [p.message.offset for p in popped] == [0, 2, 4]
+
+    def test_progress_counts_only_what_the_filter_accepts(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.NORMAL, 1, T0)
+        store.create_group("g", T0 - 1)
+        store.append([AppendBatch("t", 0, [msg(i, tag="x" if i % 2 else "y") for i in range(10)])], T0)
+        assert store.progress("g", "t")[0].ready == 10
+        assert store.progress("g", "t", accept=TagFilter(frozenset({"x"})))[0].ready == 5
+        assert store.progress("g", "t", accept=lambda e: e.tag == "nope")[0].ready == 0
 
     # -- ack ---------------------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ from rmqproxy.broker.errors import ConsumeDisabled
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.renewal import Renewal, RenewalTracker
 from rmqproxy.clock import Clock
-from storage.base import DLQ_PREFIX, EntryFilter, MessageStore
+from storage.base import DLQ_PREFIX, EntryFilter, MessageStore, PopResult
 from storage.errors import GroupExists, GroupNotFound, InvalidReceipt, TopicExists, TopicNotFound
 from storage.executor import StoreExecutor
 from storage.model import (
@@ -56,6 +56,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 REVIVE_BATCH = 1000
+SCAN_LIMIT = 10_000
+"""New messages one pop examines per queue at most: a filter skipping a huge backlog does it a
+slice at a time, so other calls to the store are never held up for long."""
 SWEEP_INTERVAL_S = 5.0
 
 
@@ -307,6 +310,8 @@ class Broker:
         while True:
             seen = self.waiters.version(topic.name, group.name)
             popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
+            if not popped and popped.more:
+                continue  # the filter skipped a slice of backlog: look further at once
             if popped:
                 if auto_renew:
                     for p in popped:
@@ -365,15 +370,15 @@ class Broker:
         return list(range(index, topic.queues, len(ordered)))
 
     async def _pop(self, group: str, topic: str, queue_ids: list[int], max_messages: int, invisible_ms: int,
-                   accept: EntryFilter | None) -> list[Popped]:
+                   accept: EntryFilter | None) -> PopResult:
         """Pop on the store thread. If the caller is cancelled meanwhile (client gone, deadline),
         whatever was popped for it is released at once instead of waiting out its invisibility."""
         task = asyncio.ensure_future(self._executor.run(
-            lambda s, now: s.pop(group, topic, queue_ids, max_messages, invisible_ms, now, accept)))
+            lambda s, now: s.pop(group, topic, queue_ids, max_messages, invisible_ms, now, accept, SCAN_LIMIT)))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            def release_orphans(done: asyncio.Future[list[Popped]]) -> None:
+            def release_orphans(done: asyncio.Future[PopResult]) -> None:
                 if not done.cancelled() and done.exception() is None and done.result():
                     self.spawn(self.release(group, topic, [p.receipt for p in done.result()]))
             task.add_done_callback(release_orphans)

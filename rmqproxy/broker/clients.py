@@ -21,7 +21,9 @@ class ClientSession:
     topics: frozenset[str] = frozenset()
     """Producers: the topics they publish to."""
     subscriptions: dict[str, str] = field(default_factory=dict)
-    """Consumers: topic -> filter expression as declared."""
+    """Consumers: topic -> filter expression as declared (shown to operators)."""
+    filters: dict[str, tuple[int, str]] = field(default_factory=dict)
+    """Consumers: topic -> (filter type, expression), to count what the group would receive."""
     language: str = ""
     version: str = ""
     address: str = ""

@@ -12,6 +12,7 @@ from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
 from rmqproxy.errors import ProtocolError
+from rmqproxy.filters import compile_filter, describe_filter
 from rmqproxy.handlers.route import check_group_name
 from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
@@ -108,8 +109,16 @@ class ClientHandler:
         session.language = pb.Language.Name(language)
         session.group = group_name
         session.topics = frozenset(t.name for t in settings.publishing.topics)
+        for entry in settings.subscription.subscriptions:
+            # An invalid expression ends the stream with ILLEGAL_FILTER_EXPRESSION, saying where.
+            compile_filter(entry.expression.type, entry.expression.expression)
         session.subscriptions = {
-            entry.topic.name: entry.expression.expression or "*" for entry in settings.subscription.subscriptions
+            entry.topic.name: describe_filter(entry.expression.type, entry.expression.expression)
+            for entry in settings.subscription.subscriptions
+        }
+        session.filters = {
+            entry.topic.name: (entry.expression.type, entry.expression.expression)
+            for entry in settings.subscription.subscriptions
         }
         session.settings = (settings, language)
         return self._answer(settings, language)

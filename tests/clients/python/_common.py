@@ -10,7 +10,13 @@ import sys
 import time
 from typing import Any
 
-from rocketmq import ClientConfiguration, Credentials
+from rocketmq import ClientConfiguration, Credentials, FilterExpression
+from rocketmq.grpc_protocol import FilterType
+
+
+def subscription(tag: str = "*", sql: str | None = None) -> FilterExpression:
+    """A tag subscription, or a SQL92 one when ``sql`` is given."""
+    return FilterExpression(sql, FilterType.SQL) if sql is not None else FilterExpression(tag)
 
 
 def config(address: str, request_timeout: int = 10) -> ClientConfiguration:
@@ -48,5 +54,11 @@ def now() -> float:
 
 
 def error(exc: BaseException) -> dict[str, Any]:
-    """An exception as data: the protocol code the client saw (if any) and its text."""
-    return {"code": getattr(exc, "code", None), "error": repr(exc)}
+    """An exception as data: the protocol code the client saw (if any) and its text, with the
+    exceptions it was raised from or while handling (the client's own cleanup can fail too)."""
+    chain = [repr(exc)]
+    cause = exc.__cause__ or exc.__context__
+    while cause is not None and len(chain) < 5:
+        chain.append(repr(cause))
+        cause = cause.__cause__ or cause.__context__
+    return {"code": getattr(exc, "code", None), "error": " <- ".join(chain)}

@@ -9,8 +9,8 @@ import threading
 import time
 from collections import Counter
 
-from _common import config, emit
-from rocketmq import ConsumeResult, FilterExpression, MessageListener, PushConsumer
+from _common import config, emit, error, subscription
+from rocketmq import ConsumeResult, MessageListener, PushConsumer
 
 
 class Recorder(MessageListener):
@@ -34,10 +34,15 @@ def main() -> None:
     parser.add_argument("--expect", type=int, required=True)
     parser.add_argument("--max-wait", type=float, default=90)
     parser.add_argument("--linger", type=float, default=3)
+    parser.add_argument("--tag", default="*")
+    parser.add_argument("--sql", help="a SQL92 filter instead of a tag expression")
     args = parser.parse_args()
     recorder = Recorder()
-    consumer = PushConsumer(config(args.address), args.group, recorder, {args.topic: FilterExpression()})
-    consumer.startup()
+    consumer = PushConsumer(config(args.address), args.group, recorder, {args.topic: subscription(args.tag, args.sql)})
+    try:
+        consumer.startup()
+    except Exception as exc:
+        emit({"startup_error": error(exc), "counts": {}})
     deadline = time.monotonic() + args.max_wait
     while time.monotonic() < deadline:
         with recorder.lock:

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 
-from _common import config, describe, emit, error, now
-from rocketmq import FilterExpression, SimpleConsumer
+from _common import config, describe, emit, error, now, subscription
+from rocketmq import SimpleConsumer
 
 
 def main() -> None:
@@ -22,9 +22,10 @@ def main() -> None:
     parser.add_argument("--await-duration", type=int, default=5)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--tag", default="*")
+    parser.add_argument("--sql", help="a SQL92 filter instead of a tag expression")
     args = parser.parse_args()
 
-    consumer = SimpleConsumer(config(args.address), args.group, {args.topic: FilterExpression(args.tag)},
+    consumer = SimpleConsumer(config(args.address), args.group, {args.topic: subscription(args.tag, args.sql)},
                               await_duration=args.await_duration)
     consumer.startup()
     received, ack_errors, receive_errors = [], [], []
