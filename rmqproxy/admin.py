@@ -48,7 +48,7 @@ _TYPES = {
 }
 _API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.DELAY: api.DELAY,
               TopicType.TRANSACTION: api.TRANSACTION}
-SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO})
+SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION})
 """Topic types whose message semantics this build implements."""
 
 
@@ -260,7 +260,8 @@ class AdminService(api_grpc.AdminServicer):
             if topic is None:
                 return ()
             groups = store.topic_groups(name)
-            return topic, store.queue_offsets(name), [(g, store.progress(g, name)) for g in groups], now
+            return (topic, store.queue_offsets(name), [(g, store.progress(g, name)) for g in groups], now,
+                    store.timer_stats(name), store.half_stats(name))
 
         try:
             found = await self._broker.store(describe)
@@ -268,13 +269,19 @@ class AdminService(api_grpc.AdminServicer):
             await _abort(context, exc)
         if not found:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"topic {name!r} does not exist")
-        topic, offsets, groups, now = found
-        return api.TopicDescription(
+        topic, offsets, groups, now, timers, halves = found
+        description = api.TopicDescription(
             topic=self._topic_message(topic),
             queues=[api.QueueOffsets(queue_id=o.queue_id, min_offset=o.min_offset, max_offset=o.max_offset)
                     for o in offsets],
             groups=[topic_progress(name, group, progress, now) for group, progress in groups],
+            pending_timers=timers.pending, pending_transactions=halves.pending,
         )
+        if timers.next_due_ms is not None:
+            description.next_timer_due.CopyFrom(_timestamp(timers.next_due_ms))
+        if halves.next_check_ms is not None:
+            description.next_transaction_check.CopyFrom(_timestamp(halves.next_check_ms))
+        return description
 
     async def ListTopics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
         return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()])

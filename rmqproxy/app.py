@@ -26,6 +26,7 @@ from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
 from rmqproxy.handlers.route import RouteHandler
+from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
 from rmqproxy.service import MessagingService
@@ -80,7 +81,9 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
         executor, clock,
         BrokerSettings(auto_create=config.auto_create, default_queues=config.default_queues,
                        auto_renew_invisible_ms=config.auto_renew_invisible_ms,
-                       auto_renew_margin_ms=config.auto_renew_margin_ms, retention_ms=config.retention_ms),
+                       auto_renew_margin_ms=config.auto_renew_margin_ms, retention_ms=config.retention_ms,
+                       transaction_check_interval_ms=config.transaction_check_interval_ms,
+                       transaction_max_checks=config.transaction_max_checks),
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
     )
@@ -92,6 +95,7 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
         ClientHandler(broker, config, clock),
         ProducerHandler(broker, config, clock, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
+        TransactionHandler(broker),
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]

@@ -130,6 +130,15 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--retention", type=_duration_arg, default=72 * 3600_000, metavar="DURATION",
                        help="delete messages older than this, consumed or not, unless their topic sets its own "
                             "(default 72h)")
+    serve.add_argument("--max-delay", type=_duration_arg, default=40 * 86_400_000, metavar="DURATION",
+                       help="how far ahead a scheduled message may be due (default 40d; ILLEGAL_DELIVERY_TIME beyond)")
+    serve.add_argument("--transaction-check-first", type=_duration_arg, default=6_000, metavar="DURATION",
+                       help="when a half message is first checked with its producer, unless the producer set "
+                            "orphaned_transaction_recovery_duration (default 6s)")
+    serve.add_argument("--transaction-check-interval", type=_duration_arg, default=30_000, metavar="DURATION",
+                       help="how often an unresolved half message is checked again (default 30s)")
+    serve.add_argument("--transaction-max-checks", type=int, default=15, metavar="N",
+                       help="checks before an unresolved half message is rolled back (default 15)")
     serve.add_argument("--advertise-address", metavar="HOST:PORT",
                        help="address given to clients in routes when they did not say which one they used")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -269,6 +278,12 @@ def _show(kind: str, action: str, response: Any) -> None:
         topic = data["topic"]
         print(f"topic {topic['name']}: {topic['type'].lower()}, {topic['queues']} queues, retention "
               f"{_dur(topic['effective_retention'])}, created {topic['created']}")
+        if data["pending_timers"] or topic["type"] == "DELAY":
+            print(f"scheduled messages pending: {data['pending_timers']}, next due "
+                  f"{data.get('next_timer_due') or '-'}")
+        if data["pending_transactions"] or topic["type"] == "TRANSACTION":
+            print(f"half messages waiting for their producer: {data['pending_transactions']}, next check "
+                  f"{data.get('next_transaction_check') or '-'}")
         print(_table([(q["queue_id"], q["min_offset"], q["max_offset"]) for q in data["queues"]],
                      ("QUEUE", "MIN OFFSET", "MAX OFFSET")))
         _print_progress(data["groups"], "group")
@@ -401,7 +416,10 @@ def _serve(args: argparse.Namespace) -> int:
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store, flush=args.flush,
                           auto_create=args.auto_create, advertised_address=args.advertise_address,
-                          retention_ms=args.retention)
+                          retention_ms=args.retention, max_delay_ms=args.max_delay,
+                          transaction_first_check_ms=args.transaction_check_first,
+                          transaction_check_interval_ms=args.transaction_check_interval,
+                          transaction_max_checks=args.transaction_max_checks)
     try:
         asyncio.run(run(config))
     except (OSError, StoreError) as exc:

@@ -40,6 +40,14 @@ class ServerConfig:
     client_timeout_ms: int = 60_000
     """A client with no Telemetry stream and no heartbeat for this long is gone."""
     max_retries: int = 16
+    max_delay_ms: int = 40 * 86_400_000
+    """Scheduled messages may be due at most this far ahead (ILLEGAL_DELIVERY_TIME beyond)."""
+    transaction_first_check_ms: int = 6_000
+    """First check of a half message, unless its producer set orphaned_transaction_recovery_duration."""
+    transaction_max_first_check_ms: int = 3600_000
+    transaction_check_interval_ms: int = 30_000
+    transaction_max_checks: int = 15
+    """After this many unanswered checks the half message is rolled back."""
     retention_ms: int = 72 * 3600_000
     """Messages older than this are deleted, consumed or not, unless their topic says otherwise."""
     grace_seconds: float = 5.0

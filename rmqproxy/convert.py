@@ -9,17 +9,18 @@ from google.protobuf.duration_pb2 import Duration
 from rmqproxy import receipt as receipt_codec
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, Resource
 from rmqproxy.validate import effective_type
-from storage.model import NewMessage, Popped
+from storage.model import HalfMessage, NewMessage, Popped
 
 # System properties only the server sets; whatever a producer put there is dropped.
 _SERVER_ONLY = ("store_timestamp", "receipt_handle", "queue_offset", "invisible_duration", "delivery_attempt",
                 "dead_letter_queue")
 
 
-def to_new_message(message: Message, store_host: str, now_ms: int) -> NewMessage:
+def to_new_message(message: Message, store_host: str, now_ms: int, *, deliver_at_ms: int | None = None,
+                   first_check_ms: int | None = None) -> NewMessage:
     """The store's view of a validated message. The payload is the whole wire message, completed
-    with what the server adds at send time (digest, type, store host), so a delivery only has to
-    stamp the per-delivery fields on it."""
+    with what the server adds at send time (digest, type, store host, a corrected delivery time),
+    so a delivery only has to stamp the per-delivery fields on it."""
     sp = message.system_properties
     for name in _SERVER_ONLY:
         sp.ClearField(name)
@@ -32,12 +33,17 @@ def to_new_message(message: Message, store_host: str, now_ms: int) -> NewMessage
     sp.store_host = store_host
     if not sp.HasField("born_timestamp"):
         sp.born_timestamp.FromMilliseconds(now_ms)  # a bare grpcurl send has none
+    if deliver_at_ms is not None:
+        # Consumers see when it was due, in a proper Timestamp whatever the producer wrote.
+        sp.delivery_timestamp.FromMilliseconds(deliver_at_ms)
     return NewMessage(
         message_id=sp.message_id,
         payload=message.SerializeToString(),
         tag=sp.tag if sp.HasField("tag") else None,
         message_group=sp.message_group if sp.HasField("message_group") else None,
         properties=dict(message.user_properties),
+        deliver_at_ms=deliver_at_ms,
+        first_check_ms=first_check_ms,
     )
 
 
@@ -70,6 +76,16 @@ def fill_delivered(target: Message, popped: Popped, invisible_ms: int) -> None:
     sp.receipt_handle = receipt_codec.encode(popped.receipt)
     sp.delivery_attempt = popped.attempt
     sp.invisible_duration.CopyFrom(duration(invisible_ms))
+
+
+def half_message(half: HalfMessage) -> Message:
+    """A half message as the producer's checker sees it (RecoverOrphanedTransactionCommand)."""
+    message = Message()
+    message.ParseFromString(half.message.payload)
+    message.topic.name = half.topic
+    message.system_properties.store_timestamp.FromMilliseconds(half.message.store_ms)
+    message.system_properties.queue_id = half.message.queue_id
+    return message
 
 
 def duration(ms: int) -> Duration:

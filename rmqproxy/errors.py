@@ -24,7 +24,9 @@ from storage.errors import (
     NotFound,
     QueueNotFound,
     StoreClosed,
+    TimerNotFound,
     TopicNotFound,
+    TransactionNotFound,
 )
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,8 @@ _CODES: dict[type[BaseException], Code] = {
     InvalidReceipt: Code.INVALID_RECEIPT_HANDLE,
     StoreClosed: Code.INTERNAL_SERVER_ERROR,
     ConsumeDisabled: Code.FORBIDDEN,
+    TransactionNotFound: Code.INVALID_TRANSACTION_ID,
+    TimerNotFound: Code.NOT_FOUND,
     Unsupported: Code.NOT_IMPLEMENTED,
 }
 

@@ -20,6 +20,7 @@ from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
 from rmqproxy.handlers.route import RouteHandler
+from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
@@ -30,11 +31,12 @@ R = TypeVar("R")
 
 class MessagingService(rpc_grpc.MessagingServiceServicer):
     def __init__(self, route: RouteHandler, client: ClientHandler, producer: ProducerHandler,
-                 consumer: ConsumerHandler) -> None:
+                 consumer: ConsumerHandler, transaction: TransactionHandler) -> None:
         self._route = route
         self._client = client
         self._producer = producer
         self._consumer = consumer
+        self._transaction = transaction
 
     async def _unary(self, context: ServicerContext, response_type: Callable[[], R],
                      call: Callable[[RequestContext], Awaitable[R]]) -> R:
@@ -99,10 +101,12 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):
                                  lambda c: self._producer.send_message(request, c))
 
     async def RecallMessage(self, request: rpc.RecallMessageRequest, context: ServicerContext) -> Any:
-        return self._not_implemented(rpc.RecallMessageResponse, "RecallMessage")
+        return await self._unary(context, rpc.RecallMessageResponse,
+                                 lambda c: self._producer.recall_message(request, c))
 
     async def EndTransaction(self, request: rpc.EndTransactionRequest, context: ServicerContext) -> Any:
-        return self._not_implemented(rpc.EndTransactionResponse, "EndTransaction")
+        return await self._unary(context, rpc.EndTransactionResponse,
+                                 lambda c: self._transaction.end_transaction(request, c))
 
     # -- consumer ----------------------------------------------------------------------------
 

@@ -16,9 +16,16 @@ RESERVED_PROPERTY_KEYS = frozenset({
     "DLQ_ORIGIN_MESSAGE_ID", "SHARDING_KEY", "TRACE_CONTEXT", "TRAN_PREPARED_QUEUE_OFFSET",
     "TRANSACTION_CHECK_TIMES", "CHECK_IMMUNITY_TIME_IN_SECONDS", "INSTANCE_ID", "DLQ_DELIVERY_ATTEMPTS",
 })
+# __STARTDELIVERTIME is allowed on purpose: 4.x clients schedule messages with it.
 """Property names RocketMQ itself uses; a user property may not take them."""
 
 MAX_MESSAGE_ID_LENGTH = 128
+START_DELIVER_TIME = "__STARTDELIVERTIME"
+"""RocketMQ 4.x clients schedule a message with this user property (epoch ms as a string)."""
+MILLIS_AS_SECONDS = 10**11
+"""A Timestamp whose seconds exceed this (the year 5138) is a millisecond count written into the
+seconds field, as the Python client 5.1.2 does with delivery_timestamp; no delivery time allowed
+here is that far away."""
 
 TOPIC_MESSAGE_TYPE = {
     TopicType.NORMAL: MessageType.NORMAL,
@@ -32,10 +39,34 @@ def _has_control_chars(text: str) -> bool:
     return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
 
 
+def delivery_time_ms(message: Message) -> int | None:
+    """When a scheduled message is due (epoch ms), from ``delivery_timestamp`` or the 4.x property
+    ``__STARTDELIVERTIME``; None for a message that is not scheduled."""
+    sp = message.system_properties
+    if sp.HasField("delivery_timestamp"):
+        stamp = sp.delivery_timestamp
+        if stamp.seconds > MILLIS_AS_SECONDS:
+            return int(stamp.seconds)
+        return int(stamp.seconds * 1000 + stamp.nanos // 1_000_000)
+    text = message.user_properties.get(START_DELIVER_TIME)
+    if text is None:
+        return None
+    try:
+        return int(text.strip())
+    except ValueError:
+        raise ProtocolError(Code.ILLEGAL_DELIVERY_TIME,
+                            f"{START_DELIVER_TIME} must be epoch milliseconds, not {text[:40]!r}") from None
+
+
 def effective_type(message: Message) -> MessageType:
-    """The message's type; when a client (grpcurl, say) leaves it out, inferred as clients do."""
+    """The message's type; when a client (grpcurl, say) leaves it out, inferred as clients do.
+    A message scheduled with the 4.x property ``__STARTDELIVERTIME`` is a DELAY message."""
     declared = message.system_properties.message_type
-    if declared != MessageType.MESSAGE_TYPE_UNSPECIFIED:
+    if declared not in (MessageType.MESSAGE_TYPE_UNSPECIFIED, MessageType.NORMAL):
+        return declared
+    if START_DELIVER_TIME in message.user_properties:
+        return MessageType.DELAY
+    if declared == MessageType.NORMAL:
         return declared
     if message.system_properties.message_group:
         return MessageType.FIFO
@@ -44,7 +75,7 @@ def effective_type(message: Message) -> MessageType:
     return MessageType.NORMAL
 
 
-def validate_message(message: Message, topic_type: TopicType, config: ServerConfig) -> None:
+def validate_message(message: Message, topic_type: TopicType, config: ServerConfig, now_ms: int) -> None:
     """Raise ProtocolError for the first rule the message breaks."""
     sp = message.system_properties
     if not sp.message_id.strip():
@@ -91,7 +122,14 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
             Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
             f"a {MessageType.Name(message_type)} message cannot be sent to {topic_type.value} topic "
             f"{message.topic.name!r}, which accepts {MessageType.Name(expected)} messages")
-    if message_type == MessageType.DELAY or sp.HasField("delivery_timestamp"):
-        raise ProtocolError(Code.NOT_IMPLEMENTED, "delayed messages are not supported yet")
-    if message_type == MessageType.TRANSACTION:
-        raise ProtocolError(Code.NOT_IMPLEMENTED, "transactional messages are not supported yet")
+    due = delivery_time_ms(message)
+    if message_type == MessageType.DELAY:
+        if due is None:
+            raise ProtocolError(Code.ILLEGAL_DELIVERY_TIME, "a DELAY message needs a delivery_timestamp")
+        if due > now_ms + config.max_delay_ms:
+            raise ProtocolError(Code.ILLEGAL_DELIVERY_TIME,
+                                f"delivery time is {(due - now_ms) / 86_400_000:.1f} days away; the limit is "
+                                f"{config.max_delay_ms / 86_400_000:g} days")
+    elif due is not None:
+        raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+                            f"a {MessageType.Name(message_type)} message cannot have a delivery time")

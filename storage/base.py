@@ -30,6 +30,12 @@ one delivery at a time: while a message of a group is in flight, the group's lat
 order. An expired delivery goes back to the head of its group and is delivered again first.
 Messages without a message group are never held back.
 
+Scheduled messages: a message appended with ``deliver_at_ms`` in the future is kept as a timer
+(ordered by due time, so the due ones are one bounded scan) and appended to its queue by
+:meth:`MessageStore.fire_timers` once due; until then :meth:`MessageStore.recall` can cancel it.
+Transactional half messages (``first_check_ms``) are kept aside until
+:meth:`MessageStore.end_transaction` commits them into their queue or drops them.
+
 Dead letters: when a delivery that used the group's last attempt expires, or when the client
 asks (:meth:`MessageStore.dead_letter`), the message moves, in the same write, to the group's
 dead-letter topic ``%DLQ%<group>`` (created on first use, one queue), with its origin kept.
@@ -43,8 +49,11 @@ from dataclasses import dataclass
 
 from storage.model import (
     AppendBatch,
+    FireResult,
     GroupConfig,
     GroupQueueProgress,
+    HalfMessage,
+    HalfStats,
     OffsetTarget,
     Popped,
     QueueEntry,
@@ -53,6 +62,7 @@ from storage.model import (
     Resent,
     ReviveResult,
     StoredMessage,
+    TimerStats,
     TopicConfig,
     TopicType,
 )
@@ -162,13 +172,16 @@ class MessageStore(abc.ABC):
     def append(
         self, batches: Sequence[AppendBatch], now_ms: int, *, durable: bool = True
     ) -> list[list[int]]:
-        """Append every batch in one atomic write; return the offsets given, per batch.
+        """Append every batch in one atomic write; per batch and message, the offset given.
 
         Offsets in a queue are consecutive from 0. Store timestamps never decrease within a queue
-        (``max(now_ms, previous)``). With ``durable`` the write is on stable storage before this
-        returns (fsync); without it, it survives a crash of this process but maybe not of the
-        machine. TopicNotFound / QueueNotFound if any batch names a missing topic or queue, in
-        which case nothing is written."""
+        (``max(now_ms, previous)``). A message with ``deliver_at_ms`` later than ``now_ms`` becomes
+        a timer instead, and the number returned for it is its timer id (its offset comes when it
+        fires); one with ``first_check_ms`` becomes a half message, and the number returned is its
+        transaction id. With ``durable`` the write is on stable storage before this returns
+        (fsync); without it, it survives a crash of this process but maybe not of the machine.
+        TopicNotFound / QueueNotFound if any batch names a missing topic or queue, in which case
+        nothing is written."""
 
     @abc.abstractmethod
     def get_message(self, topic: str, queue_id: int, offset: int) -> StoredMessage | None:
@@ -177,6 +190,43 @@ class MessageStore(abc.ABC):
     @abc.abstractmethod
     def queue_offsets(self, topic: str) -> list[QueueOffsets]:
         """Min and max offset of every queue of the topic. TopicNotFound if absent."""
+
+    # -- scheduled messages ------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def fire_timers(self, now_ms: int, limit: int) -> FireResult:
+        """Append up to ``limit`` scheduled messages due at ``now_ms`` to their queues (each in the
+        same write that removes its timer), earliest first; and when the next one falls due."""
+
+    @abc.abstractmethod
+    def recall(self, topic: str, timer_id: int, due_ms: int, now_ms: int) -> str:
+        """Cancel a scheduled message (given its timer id and due time) that has not fallen due; its
+        message id. TimerNotFound if it was delivered, recalled before, or never existed."""
+
+    @abc.abstractmethod
+    def timer_stats(self, topic: str) -> TimerStats:
+        """How many scheduled messages of the topic are pending, and the next due time."""
+
+    # -- transactional half messages ---------------------------------------------------------
+
+    @abc.abstractmethod
+    def end_transaction(self, topic: str, transaction_id: int, commit: bool, now_ms: int) -> tuple[str, int | None]:
+        """Commit (append to its queue, one write) or roll back (drop) a half message; its message
+        id and, when committed, its offset. TransactionNotFound if unknown or already ended."""
+
+    @abc.abstractmethod
+    def due_checks(self, now_ms: int, limit: int) -> tuple[list[HalfMessage], int | None]:
+        """Half messages whose next check is due (up to ``limit``, earliest first), and when the
+        next check after those falls due."""
+
+    @abc.abstractmethod
+    def reschedule_check(self, topic: str, transaction_id: int, next_check_ms: int, checks: int) -> None:
+        """Record that the half message was checked ``checks`` times and is next due then.
+        TransactionNotFound if it ended meanwhile."""
+
+    @abc.abstractmethod
+    def half_stats(self, topic: str) -> HalfStats:
+        """How many half messages of the topic wait for a verdict, and the next check time."""
 
     # -- consumption -------------------------------------------------------------------------
 

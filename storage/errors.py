@@ -11,6 +11,8 @@ The tree, so callers can catch at the level they care about::
     │   ├── TopicExists
     │   └── GroupExists
     ├── InvalidReceipt          stale, superseded, expired or unknown receipt
+    ├── TimerNotFound           a scheduled message already delivered, recalled, or unknown
+    ├── TransactionNotFound     a half message already committed, rolled back, or unknown
     ├── StoreClosed
     ├── StoreOpenFailed         the data directory cannot be opened (locked, unreadable)
     └── IncompatibleFormat      on-disk format version this code cannot read
@@ -76,6 +78,16 @@ class InvalidReceipt(StoreError):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"receipt handle is {reason}" + (f": {detail}" if detail else ""))
         self.reason = reason
+
+
+class TimerNotFound(StoreError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+
+
+class TransactionNotFound(StoreError):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
 
 
 class StoreClosed(StoreError):

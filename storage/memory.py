@@ -19,14 +19,20 @@ from storage.errors import (
     InvalidReceipt,
     QueueNotFound,
     StoreClosed,
+    TimerNotFound,
     TopicExists,
     TopicNotFound,
+    TransactionNotFound,
 )
 from storage.model import (
     AppendBatch,
     DeadLetter,
+    Fired,
+    FireResult,
     GroupConfig,
     GroupQueueProgress,
+    HalfMessage,
+    HalfStats,
     OffsetTarget,
     Popped,
     QueueEntry,
@@ -36,6 +42,7 @@ from storage.model import (
     Revived,
     ReviveResult,
     StoredMessage,
+    TimerStats,
     TopicConfig,
     TopicType,
 )
@@ -78,6 +85,21 @@ class _Inflight:
 
 
 @dataclass
+class _Held:
+    """A scheduled message (timer) or a transactional half message."""
+
+    topic_id: int
+    queue_id: int
+    message_id: str
+    payload: bytes
+    entry: QueueEntry
+    created_ms: int
+    due_ms: int
+    """Timers: when it is delivered. Half messages: when its next check is due."""
+    checks: int = 0
+
+
+@dataclass
 class _Progress:
     next_offset: int
     inflight: dict[int, _Inflight] = field(default_factory=dict)
@@ -107,6 +129,9 @@ class MemoryStore(MessageStore):
         self._generation = 0
         self._queues: dict[tuple[int, int], _Queue] = {}
         self._progress: dict[tuple[int, int, int], _Progress] = {}
+        self._timers: dict[int, _Held] = {}
+        self._halves: dict[int, _Held] = {}
+        self._next_held_id = 1
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -231,6 +256,9 @@ class MemoryStore(MessageStore):
             del self._queues[(topic.topic_id, queue_id)]
         for key in [k for k in self._progress if k[1] == topic.topic_id]:
             del self._progress[key]
+        for held in (self._timers, self._halves):
+            for held_id in [k for k, h in held.items() if h.topic_id == topic.topic_id]:
+                del held[held_id]
 
     def create_group(self, name: str, now_ms: int, *, from_beginning: bool = False) -> GroupConfig:
         self._check_open()
@@ -270,12 +298,103 @@ class MemoryStore(MessageStore):
         topics = [self._topic(b.topic) for b in batches]
         for batch, topic in zip(batches, topics, strict=True):
             self._queue(topic, batch.queue_id)
-        return [
-            [self._put(topic, batch.queue_id, now_ms, m.message_id, m.payload,
-                       QueueEntry(0, 0, m.tag, m.message_group, dict(m.properties)))
-             for m in batch.messages]
-            for batch, topic in zip(batches, topics, strict=True)
-        ]
+        results = []
+        for batch, topic in zip(batches, topics, strict=True):
+            placed = []
+            for m in batch.messages:
+                entry = QueueEntry(0, 0, m.tag, m.message_group, dict(m.properties))
+                if m.deliver_at_ms is not None and m.deliver_at_ms > now_ms:
+                    placed.append(self._hold(self._timers, topic, batch.queue_id, m.message_id, m.payload, entry,
+                                             now_ms, m.deliver_at_ms))
+                elif m.first_check_ms is not None:
+                    placed.append(self._hold(self._halves, topic, batch.queue_id, m.message_id, m.payload, entry,
+                                             now_ms, m.first_check_ms))
+                else:
+                    placed.append(self._put(topic, batch.queue_id, now_ms, m.message_id, m.payload, entry))
+            results.append(placed)
+        return results
+
+    def _hold(self, held: dict[int, _Held], topic: TopicConfig, queue_id: int, message_id: str, payload: bytes,
+              entry: QueueEntry, now_ms: int, due_ms: int) -> int:
+        held_id = self._next_held_id
+        self._next_held_id += 1
+        held[held_id] = _Held(topic.topic_id, queue_id, message_id, payload, entry, now_ms, due_ms)
+        return held_id
+
+    def _release(self, held: _Held, now_ms: int) -> tuple[TopicConfig, int] | None:
+        """Append a timer or half message to its queue; (topic, offset), or None if its topic is gone."""
+        topic = next((t for t in self._topics.values() if t.topic_id == held.topic_id), None)
+        if topic is None:
+            return None
+        return topic, self._put(topic, held.queue_id, now_ms, held.message_id, held.payload, held.entry)
+
+    # -- scheduled messages ------------------------------------------------------------------
+
+    def fire_timers(self, now_ms: int, limit: int) -> FireResult:
+        self._check_open()
+        due = sorted((h.due_ms, timer_id) for timer_id, h in self._timers.items())
+        fired: list[Fired] = []
+        for due_ms, timer_id in due:
+            if due_ms > now_ms or len(fired) >= limit:
+                return FireResult(fired, due_ms)
+            held = self._timers.pop(timer_id)
+            placed = self._release(held, now_ms)
+            if placed is not None:
+                fired.append(Fired(placed[0].name, held.queue_id, placed[1], held.message_id, due_ms))
+        return FireResult(fired, None)
+
+    def recall(self, topic: str, timer_id: int, due_ms: int, now_ms: int) -> str:
+        config = self._topic(topic)
+        held = self._timers.get(timer_id)
+        if held is None or held.topic_id != config.topic_id or held.due_ms != due_ms:
+            raise TimerNotFound(f"no scheduled message {timer_id} pending in topic {topic!r}")
+        del self._timers[timer_id]
+        return held.message_id
+
+    def timer_stats(self, topic: str) -> TimerStats:
+        topic_id = self._topic(topic).topic_id
+        dues = [h.due_ms for h in self._timers.values() if h.topic_id == topic_id]
+        return TimerStats(len(dues), min(dues, default=None))
+
+    # -- transactional half messages ---------------------------------------------------------
+
+    def end_transaction(self, topic: str, transaction_id: int, commit: bool, now_ms: int) -> tuple[str, int | None]:
+        config = self._topic(topic)
+        held = self._halves.get(transaction_id)
+        if held is None or held.topic_id != config.topic_id:
+            raise TransactionNotFound(f"no transaction {transaction_id} pending in topic {topic!r}")
+        del self._halves[transaction_id]
+        if not commit:
+            return held.message_id, None
+        placed = self._release(held, now_ms)
+        return held.message_id, None if placed is None else placed[1]
+
+    def due_checks(self, now_ms: int, limit: int) -> tuple[list[HalfMessage], int | None]:
+        self._check_open()
+        topics = {t.topic_id: t.name for t in self._topics.values()}
+        due = sorted((h.due_ms, txn) for txn, h in self._halves.items() if h.topic_id in topics)
+        found: list[HalfMessage] = []
+        for due_ms, txn in due:
+            if due_ms > now_ms or len(found) >= limit:
+                return found, due_ms
+            held = self._halves[txn]
+            message = StoredMessage(topics[held.topic_id], held.queue_id, -1, held.created_ms, held.message_id,
+                                    held.payload)
+            found.append(HalfMessage(topics[held.topic_id], txn, message, held.checks, held.due_ms))
+        return found, None
+
+    def reschedule_check(self, topic: str, transaction_id: int, next_check_ms: int, checks: int) -> None:
+        config = self._topic(topic)
+        held = self._halves.get(transaction_id)
+        if held is None or held.topic_id != config.topic_id:
+            raise TransactionNotFound(f"no transaction {transaction_id} pending in topic {topic!r}")
+        held.due_ms = next_check_ms
+        held.checks = checks
+
+    def half_stats(self, topic: str) -> HalfStats:
+        topic_id = self._topic(topic).topic_id
+        dues = [h.due_ms for h in self._halves.values() if h.topic_id == topic_id]
+        return HalfStats(len(dues), min(dues, default=None))
 
     def get_message(self, topic: str, queue_id: int, offset: int) -> StoredMessage | None:
         self._check_open()

@@ -106,6 +106,11 @@ class NewMessage:
     tag: str | None = None
     message_group: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
+    deliver_at_ms: int | None = None
+    """A scheduled message: kept as a timer until then, appended to its queue when it falls due."""
+    first_check_ms: int | None = None
+    """A transactional half message: kept aside, invisible, until committed (or rolled back);
+    the server asks its producer about it from this time on."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,3 +261,45 @@ class Resent:
     topic: str
     queue_id: int
     offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class Fired:
+    """A scheduled message that fell due and was appended to its queue."""
+
+    topic: str
+    queue_id: int
+    offset: int
+    message_id: str
+    deliver_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class FireResult:
+    fired: list[Fired]
+    next_due_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimerStats:
+    pending: int
+    next_due_ms: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class HalfMessage:
+    """A transactional message waiting for its producer's verdict."""
+
+    topic: str
+    transaction_id: int
+    message: StoredMessage
+    """Its content (queue id and offset not assigned yet: 0 and -1)."""
+    checks: int
+    """How often its producer was asked so far."""
+    next_check_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class HalfStats:
+    pending: int
+    next_check_ms: int | None

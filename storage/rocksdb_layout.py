@@ -28,6 +28,10 @@ Column families::
     fwait     G T Q H O                   -> attempts so far | generation
               (FIFO groups: messages held back behind their message group's delivery in flight, and
               expired FIFO deliveries, per message-group hash H (u64) in offset order)
+    timer     due_ms T id                 -> held message (queue, entry, record): a scheduled message
+    ttimer    T due_ms id                 -> ""        (per-topic order, for describe)
+    half      T id                        -> half message: queue, checks, next check, entry, record
+    hcheck    next_check_ms T id          -> ""        (half messages by when to ask the producer)
     fhead     G T Q H                     -> u64 lowest offset waiting in fwait for that message group
               (one key per waiting message group: reads seek straight to a group's head instead
               of walking the tombstones its earlier, delivered entries left)
@@ -51,7 +55,8 @@ from collections.abc import Mapping
 
 FORMAT_VERSION = 1
 
-COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready", "fwait", "fhead")
+COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready", "fwait", "fhead",
+                   "timer", "ttimer", "half", "hcheck")
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
@@ -76,6 +81,8 @@ META_FORMAT = b"format"
 META_SEQ_TOPIC = b"seq/topic"
 META_SEQ_GROUP = b"seq/group"
 META_SEQ_GENERATION = b"seq/generation"
+META_TIMERS = b"timers/"
+"""+ T: u64 count of the topic's pending scheduled messages."""
 META_TOPIC = b"topic/"
 META_GROUP = b"group/"
 
@@ -186,6 +193,42 @@ def gtqh(group_id: int, topic_id: int, queue_id: int, hashed: int) -> bytes:
 
 def gtqho(group_id: int, topic_id: int, queue_id: int, hashed: int, offset: int) -> bytes:
     return _GTQHO.pack(group_id, topic_id, queue_id, hashed, offset)
+
+
+_TIME_T_ID = struct.Struct(">QIQ")
+_T_TIME_ID = struct.Struct(">IQQ")
+_T_ID = struct.Struct(">IQ")
+_HELD_HEAD = struct.Struct(">IIQI")
+
+
+def time_t_id(at_ms: int, topic_id: int, held_id: int) -> bytes:
+    return _TIME_T_ID.pack(at_ms, topic_id, held_id)
+
+
+def parse_time_t_id(key: bytes) -> tuple[int, int, int]:
+    at_ms, topic_id, held_id = _TIME_T_ID.unpack(key)
+    return at_ms, topic_id, held_id
+
+
+def t_time_id(topic_id: int, at_ms: int, held_id: int) -> bytes:
+    return _T_TIME_ID.pack(topic_id, at_ms, held_id)
+
+
+def t_id(topic_id: int, held_id: int) -> bytes:
+    return _T_ID.pack(topic_id, held_id)
+
+
+def encode_held(queue_id: int, checks: int, next_check_ms: int, entry: bytes, record: bytes) -> bytes:
+    """A message held back (timer or half message): queue u32 | checks u32 | next check u64 |
+    entry length u32 | queue entry | message record."""
+    return _HELD_HEAD.pack(queue_id, checks, next_check_ms, len(entry)) + entry + record
+
+
+def decode_held(value: bytes) -> tuple[int, int, int, bytes, bytes]:
+    """(queue id, checks, next check, queue entry, message record)."""
+    queue_id, checks, next_check_ms, length = _HELD_HEAD.unpack_from(value)
+    start = _HELD_HEAD.size
+    return queue_id, checks, next_check_ms, value[start:start + length], value[start + length:]
 
 
 def parse_gtqh(key: bytes) -> tuple[int, int, int, int]:

@@ -34,16 +34,22 @@ from storage.errors import (
     QueueNotFound,
     StoreClosed,
     StoreOpenFailed,
+    TimerNotFound,
     TopicExists,
     TopicNotFound,
+    TransactionNotFound,
 )
 from storage.model import (
     AppendBatch,
     CustomizedBackoff,
     DeadLetter,
     ExponentialBackoff,
+    Fired,
+    FireResult,
     GroupConfig,
     GroupQueueProgress,
+    HalfMessage,
+    HalfStats,
     OffsetTarget,
     Popped,
     QueueEntry,
@@ -54,6 +60,7 @@ from storage.model import (
     Revived,
     ReviveResult,
     StoredMessage,
+    TimerStats,
     TopicConfig,
     TopicType,
 )
@@ -109,6 +116,10 @@ class _Write:
         self.generation_limit: int | None = None
         self.heads: dict[bytes, int | None] = {}
         """fhead changes in this batch (read back by later steps of the same change)."""
+        self.timer_counts: dict[int, int] = {}
+        """topic id -> pending scheduled messages, as changed by this batch."""
+        self.earliest_timer: int | None = None
+        self.earliest_check: int | None = None
 
     def put(self, cf: str, key: bytes, value: bytes) -> None:
         self.batch.put(key, value, self.store._handle[cf])
@@ -152,6 +163,30 @@ class _Write:
         else:
             self.put("fhead", group_key, L.u64(offset))
 
+    def count_timers(self, topic_id: int, delta: int) -> None:
+        if topic_id not in self.timer_counts:
+            raw = self.store._cf["meta"].get(L.META_TIMERS + L.u32(topic_id))
+            self.timer_counts[topic_id] = 0 if raw is None else L.read_u64(raw)
+        self.timer_counts[topic_id] = max(0, self.timer_counts[topic_id] + delta)
+        self.put("meta", L.META_TIMERS + L.u32(topic_id), L.u64(self.timer_counts[topic_id]))
+
+    def schedule(self, topic: TopicConfig, queue_id: int, due_ms: int, entry: bytes, record: bytes) -> int:
+        timer_id = self.generation()
+        self.put("timer", L.time_t_id(due_ms, topic.topic_id, timer_id), L.encode_held(queue_id, 0, 0, entry, record))
+        self.put("ttimer", L.t_time_id(topic.topic_id, due_ms, timer_id), b"")
+        self.count_timers(topic.topic_id, 1)
+        self.earliest_timer = due_ms if self.earliest_timer is None else min(self.earliest_timer, due_ms)
+        return timer_id
+
+    def set_aside(self, topic: TopicConfig, queue_id: int, check_ms: int, checks: int, entry: bytes,
+                  record: bytes, txn: int | None = None) -> int:
+        """Store (or rewrite) a half message due for a check at ``check_ms``."""
+        txn = self.generation() if txn is None else txn
+        self.put("half", L.t_id(topic.topic_id, txn), L.encode_held(queue_id, checks, check_ms, entry, record))
+        self.put("hcheck", L.time_t_id(check_ms, topic.topic_id, txn), b"")
+        self.earliest_check = check_ms if self.earliest_check is None else min(self.earliest_check, check_ms)
+        return txn
+
     def hold(self, group_key: bytes, offset: int, value: bytes) -> None:
         """Put a message on its FIFO group's waiting list (keeping the group's head right)."""
         self.put("fwait", group_key + L.u64(offset), value)
@@ -168,6 +203,10 @@ class _Write:
             store._register_topic(topic)
         if self.generation_limit is not None:
             store._generation_limit = self.generation_limit
+        if self.earliest_timer is not None:
+            store._timer_from = min(store._timer_from, self.earliest_timer)
+        if self.earliest_check is not None:
+            store._check_from = min(store._check_from, self.earliest_check)
 
 
 class RocksDBStore(MessageStore):
@@ -198,6 +237,8 @@ class RocksDBStore(MessageStore):
         """(topic id, queue) -> (next offset, last store_ms)"""
         self._queue_start: dict[tuple[int, int], int] = {}
         self._revive_from = 0
+        self._timer_from = 0
+        self._check_from = 0
         raw = self._cf["meta"].get(L.META_SEQ_GENERATION)
         # Generations below the persisted limit may have been handed out before a crash: skip them.
         self._next_generation = L.read_u64(raw) if raw is not None else 1
@@ -413,8 +454,11 @@ class RocksDBStore(MessageStore):
         tid = topic.topic_id
         write = _Write(self)
         write.delete("meta", L.META_TOPIC + name.encode())
-        for cf in ("cq", "msg"):
+        for cf in ("cq", "msg", "ttimer", "half"):
             write.delete_range(cf, L.u32(tid), L.u32(tid + 1))
+        write.delete("meta", L.META_TIMERS + L.u32(tid))
+        # Keys of timer and hcheck start with a time: they are left behind, and firing or checking
+        # drops those whose topic is gone.
         for group_id in self._groups_by_id:
             for cf in ("cursor", "inflight", "ready", "fwait", "fhead"):
                 write.delete_range(cf, L.u32(group_id) + L.u32(tid), L.u32(group_id) + L.u32(tid + 1))
@@ -477,11 +521,20 @@ class RocksDBStore(MessageStore):
                 raise QueueNotFound(item.topic, item.queue_id)
             topics.append(topic)
         write = _Write(self)
-        results = [
-            [write.append(topic, item.queue_id, now_ms, m.message_id, m.payload,
-                          L.encode_entry(0, m.tag, m.message_group, m.properties)) for m in item.messages]
-            for item, topic in zip(batches, topics, strict=True)
-        ]
+        results = []
+        for item, topic in zip(batches, topics, strict=True):
+            placed = []
+            for m in item.messages:
+                entry = L.encode_entry(0, m.tag, m.message_group, m.properties)
+                if m.deliver_at_ms is not None and m.deliver_at_ms > now_ms:
+                    record = L.encode_message(now_ms, m.message_id, m.payload)
+                    placed.append(write.schedule(topic, item.queue_id, m.deliver_at_ms, entry, record))
+                elif m.first_check_ms is not None:
+                    record = L.encode_message(now_ms, m.message_id, m.payload)
+                    placed.append(write.set_aside(topic, item.queue_id, m.first_check_ms, 0, entry, record))
+                else:
+                    placed.append(write.append(topic, item.queue_id, now_ms, m.message_id, m.payload, entry))
+            results.append(placed)
         write.commit(durable=durable)
         return results
 
@@ -904,6 +957,111 @@ class RocksDBStore(MessageStore):
             for cf in ("cq", "msg"):
                 self._cf[cf].compact_range(L.tq(topic_id, queue_id), L.tqo(topic_id, queue_id, cut))
         return deleted
+
+    # -- scheduled messages ------------------------------------------------------------------
+
+    def _topic_by_id(self, topic_id: int) -> TopicConfig | None:
+        return self._topics_by_id.get(topic_id)
+
+    def fire_timers(self, now_ms: int, limit: int) -> FireResult:
+        self._check_open()
+        write = _Write(self)
+        fired: list[Fired] = []
+        next_due: int | None = None
+        for key, value in self._scan("timer", L.u64(self._timer_from), _NO_UPPER):
+            due_ms, topic_id, timer_id = L.parse_time_t_id(key)
+            if due_ms > now_ms or len(fired) >= limit:
+                next_due = due_ms
+                break
+            write.delete("timer", key)
+            topic = self._topic_by_id(topic_id)
+            if topic is None:
+                continue  # its topic was deleted
+            write.delete("ttimer", L.t_time_id(topic_id, due_ms, timer_id))
+            write.count_timers(topic_id, -1)
+            queue_id, _, _, entry, record = L.decode_held(value)
+            _, message_id, payload, _ = L.decode_message(record)
+            offset = write.append(topic, queue_id, now_ms, message_id, payload, entry)
+            fired.append(Fired(topic.name, queue_id, offset, message_id, due_ms))
+        write.commit()
+        self._timer_from = next_due if next_due is not None else now_ms + 1
+        return FireResult(fired, next_due)
+
+    def recall(self, topic: str, timer_id: int, due_ms: int, now_ms: int) -> str:
+        config = self._topic(topic)
+        key = L.time_t_id(due_ms, config.topic_id, timer_id)
+        value = self._cf["timer"].get(key)
+        if value is None:
+            raise TimerNotFound(f"no scheduled message {timer_id} pending in topic {topic!r}")
+        write = _Write(self)
+        write.delete("timer", key)
+        write.delete("ttimer", L.t_time_id(config.topic_id, due_ms, timer_id))
+        write.count_timers(config.topic_id, -1)
+        write.commit(durable=True)
+        return L.message_id_of(L.decode_held(value)[4])
+
+    def timer_stats(self, topic: str) -> TimerStats:
+        config = self._topic(topic)
+        raw = self._cf["meta"].get(L.META_TIMERS + L.u32(config.topic_id))
+        first = self._first_key("ttimer", L.u32(config.topic_id), L.u32(config.topic_id + 1))
+        return TimerStats(0 if raw is None else L.read_u64(raw), None if first is None else L.read_u64(first[4:12]))
+
+    # -- transactional half messages ---------------------------------------------------------
+
+    def _half(self, topic: str, transaction_id: int) -> tuple[TopicConfig, bytes, tuple[int, int, int, bytes, bytes]]:
+        config = self._topic(topic)
+        key = L.t_id(config.topic_id, transaction_id)
+        value = self._cf["half"].get(key)
+        if value is None:
+            raise TransactionNotFound(f"no transaction {transaction_id} pending in topic {topic!r}")
+        return config, key, L.decode_held(value)
+
+    def end_transaction(self, topic: str, transaction_id: int, commit: bool, now_ms: int) -> tuple[str, int | None]:
+        config, key, (queue_id, _, next_check, entry, record) = self._half(topic, transaction_id)
+        _, message_id, payload, _ = L.decode_message(record)
+        write = _Write(self)
+        write.delete("half", key)
+        write.delete("hcheck", L.time_t_id(next_check, config.topic_id, transaction_id))
+        offset = write.append(config, queue_id, now_ms, message_id, payload, entry) if commit else None
+        write.commit(durable=True)
+        return message_id, offset
+
+    def due_checks(self, now_ms: int, limit: int) -> tuple[list[HalfMessage], int | None]:
+        self._check_open()
+        found: list[HalfMessage] = []
+        next_due: int | None = None
+        stale = _Write(self)
+        for key, _ in self._scan("hcheck", L.u64(self._check_from), _NO_UPPER):
+            check_ms, topic_id, txn = L.parse_time_t_id(key)
+            if check_ms > now_ms or len(found) >= limit:
+                next_due = check_ms
+                break
+            topic = self._topic_by_id(topic_id)
+            value = self._cf["half"].get(L.t_id(topic_id, txn)) if topic is not None else None
+            if topic is None or value is None or L.decode_held(value)[2] != check_ms:
+                stale.delete("hcheck", key)  # its topic or transaction is gone, or it moved on
+                continue
+            queue_id, checks, _, _, record = L.decode_held(value)
+            store_ms, message_id, payload, _ = L.decode_message(record)
+            message = StoredMessage(topic.name, queue_id, -1, store_ms, message_id, payload)
+            found.append(HalfMessage(topic.name, txn, message, checks, check_ms))
+        stale.commit()
+        if not found:
+            self._check_from = next_due if next_due is not None else now_ms + 1
+        return found, next_due
+
+    def reschedule_check(self, topic: str, transaction_id: int, next_check_ms: int, checks: int) -> None:
+        config, _, (queue_id, _, old_check, entry, record) = self._half(topic, transaction_id)
+        write = _Write(self)
+        write.delete("hcheck", L.time_t_id(old_check, config.topic_id, transaction_id))
+        write.set_aside(config, queue_id, next_check_ms, checks, entry, record, transaction_id)
+        write.commit()
+
+    def half_stats(self, topic: str) -> HalfStats:
+        config = self._topic(topic)
+        checks = [L.decode_held(value)[2] for _, value in
+                  self._scan("half", L.u32(config.topic_id), L.u32(config.topic_id + 1))]
+        return HalfStats(len(checks), min(checks, default=None))
 
     # -- reading progress --------------------------------------------------------------------
 

@@ -20,17 +20,22 @@ from storage.errors import (
     InvalidReceipt,
     QueueNotFound,
     StoreClosed,
+    TimerNotFound,
     TopicExists,
     TopicNotFound,
+    TransactionNotFound,
 )
 from storage.model import (
     AppendBatch,
     DeadLetter,
     ExponentialBackoff,
+    Fired,
+    HalfStats,
     NewMessage,
     Popped,
     QueueEntry,
     Receipt,
+    TimerStats,
     TopicType,
 )
 
@@ -770,6 +775,123 @@ class StoreConformance:
         store.update_group(dataclasses.replace(group, fifo=False))
         assert self.names(store.pop("g", "t", [0], 32, 1000, T0 + 2002)) == ["A1", "A2"]
 
+    # -- scheduled messages ------------------------------------------------------------------
+
+    @staticmethod
+    def later(i: int, at_ms: int) -> NewMessage:
+        return dataclasses.replace(msg(i, tag="later"), deliver_at_ms=at_ms)
+
+    def test_a_scheduled_message_waits_until_it_is_due(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.DELAY, 2, T0)
+        store.create_group("g", T0 - 1)
+        (timer_id,) = store.append([AppendBatch("t", 1, [self.later(1, T0 + 5000)])], T0)[0]
+        assert timer_id > 0 and store.queue_offsets("t")[1].max_offset == 0
+        assert store.timer_stats("t") == TimerStats(1, T0 + 5000)
+        assert store.pop("g", "t", [0, 1], 32, INVISIBLE, T0 + 4999) == []
+        early = store.fire_timers(T0 + 4999, 100)
+        assert early.fired == [] and early.next_due_ms == T0 + 5000
+        result = store.fire_timers(T0 + 5003, 100)
+        assert result.fired == [Fired("t", 1, 0, msg(1).message_id, T0 + 5000)] and result.next_due_ms is None
+        (popped,) = store.pop("g", "t", [0, 1], 32, INVISIBLE, T0 + 5004)
+        assert (popped.message.message_id, popped.message.store_ms, popped.message.payload) == (
+            msg(1).message_id, T0 + 5003, msg(1).payload)
+        assert store.timer_stats("t") == TimerStats(0, None)
+
+    def test_a_delivery_time_in_the_past_delivers_at_once(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.DELAY, 1, T0)
+        assert store.append([AppendBatch("t", 0, [self.later(1, T0 - 10), self.later(2, T0)])], T0)[0] == [0, 1]
+        assert store.timer_stats("t").pending == 0
+
+    def test_timers_fire_in_due_order_within_a_limit(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.DELAY, 1, T0)
+        store.append([AppendBatch("t", 0, [self.later(i, T0 + due) for i, due in ((1, 300), (2, 100), (3, 200))])],
+                     T0)
+        first = store.fire_timers(T0 + 1000, 2)
+        assert [f.message_id for f in first.fired] == [msg(2).message_id, msg(3).message_id]
+        assert first.next_due_ms == T0 + 300
+        assert [f.offset for f in first.fired] == [0, 1]
+        assert [f.message_id for f in store.fire_timers(T0 + 1000, 2).fired] == [msg(1).message_id]
+
+    def test_recall_cancels_a_pending_scheduled_message(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.DELAY, 1, T0)
+        store.create_topic("u", TopicType.DELAY, 1, T0)
+        (kept, recalled) = store.append([AppendBatch("t", 0, [self.later(1, T0 + 100), self.later(2, T0 + 100)])],
+                                        T0)[0]
+        with pytest.raises(TimerNotFound):
+            store.recall("u", recalled, T0 + 100, T0 + 1)  # another topic's handle
+        with pytest.raises(TimerNotFound):
+            store.recall("t", recalled, T0 + 99, T0 + 1)  # the wrong due time
+        assert store.recall("t", recalled, T0 + 100, T0 + 1) == msg(2).message_id
+        with pytest.raises(TimerNotFound):
+            store.recall("t", recalled, T0 + 100, T0 + 2)
+        assert [f.message_id for f in store.fire_timers(T0 + 100, 10).fired] == [msg(1).message_id]
+        with pytest.raises(TimerNotFound):
+            store.recall("t", kept, T0 + 100, T0 + 101)  # already delivered
+        assert store.queue_offsets("t")[0].max_offset == 1
+
+    def test_deleting_a_topic_drops_its_timers_and_half_messages(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.DELAY, 1, T0)
+        store.append([AppendBatch("t", 0, [self.later(1, T0 + 100),
+                                           dataclasses.replace(msg(2), first_check_ms=T0 + 100)])], T0)
+        store.delete_topic("t")
+        assert store.fire_timers(T0 + 1000, 10).fired == []
+        assert store.due_checks(T0 + 1000, 10) == ([], None)
+
+    # -- transactional half messages ---------------------------------------------------------
+
+    @staticmethod
+    def half(i: int, check_ms: int) -> NewMessage:
+        return dataclasses.replace(msg(i, tag="txn"), first_check_ms=check_ms)
+
+    def test_a_half_message_stays_invisible_until_committed(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.TRANSACTION, 1, T0)
+        store.create_group("g", T0 - 1)
+        (txn,) = store.append([AppendBatch("t", 0, [self.half(1, T0 + 6000)])], T0)[0]
+        assert store.queue_offsets("t")[0].max_offset == 0
+        assert store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1) == []
+        assert store.half_stats("t") == HalfStats(1, T0 + 6000)
+        assert store.end_transaction("t", txn, True, T0 + 10) == (msg(1).message_id, 0)
+        (popped,) = store.pop("g", "t", [0], 32, INVISIBLE, T0 + 11)
+        assert (popped.message.message_id, popped.message.payload, popped.message.store_ms) == (
+            msg(1).message_id, msg(1).payload, T0 + 10)
+        with pytest.raises(TransactionNotFound):
+            store.end_transaction("t", txn, True, T0 + 12)
+        assert store.half_stats("t") == HalfStats(0, None)
+
+    def test_a_rolled_back_half_message_is_never_seen(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.TRANSACTION, 1, T0)
+        store.create_topic("u", TopicType.TRANSACTION, 1, T0)
+        store.create_group("g", T0 - 1)
+        (txn,) = store.append([AppendBatch("t", 0, [self.half(1, T0 + 6000)])], T0)[0]
+        with pytest.raises(TransactionNotFound):
+            store.end_transaction("u", txn, True, T0 + 1)
+        assert store.end_transaction("t", txn, False, T0 + 1) == (msg(1).message_id, None)
+        with pytest.raises(TransactionNotFound):
+            store.end_transaction("t", txn, False, T0 + 2)
+        assert store.pop("g", "t", [0], 32, INVISIBLE, T0 + 3) == []
+        assert store.queue_offsets("t")[0].max_offset == 0
+
+    def test_half_message_checks_come_due_and_can_be_rescheduled(self, store: MessageStore) -> None:
+        store.create_topic("t", TopicType.TRANSACTION, 2, T0)
+        (first, second) = store.append([AppendBatch("t", 1, [self.half(1, T0 + 6000), self.half(2, T0 + 3000)])],
+                                       T0)[0]
+        due, next_ms = store.due_checks(T0 + 2999, 10)
+        assert due == [] and next_ms == T0 + 3000
+        due, next_ms = store.due_checks(T0 + 6000, 1)
+        assert [(h.transaction_id, h.checks, h.next_check_ms) for h in due] == [(second, 0, T0 + 3000)]
+        assert next_ms == T0 + 6000
+        (half,) = due
+        assert (half.topic, half.message.message_id, half.message.payload, half.message.queue_id) == (
+            "t", msg(2).message_id, msg(2).payload, 1)
+        store.reschedule_check("t", second, T0 + 36_000, 1)
+        due, next_ms = store.due_checks(T0 + 6000, 10)
+        assert [h.transaction_id for h in due] == [first] and next_ms == T0 + 36_000
+        assert [(h.transaction_id, h.checks) for h in store.due_checks(T0 + 36_000, 10)[0]] == [
+            (first, 0), (second, 1)]
+        store.end_transaction("t", second, False, T0 + 36_001)
+        with pytest.raises(TransactionNotFound):
+            store.reschedule_check("t", second, T0 + 66_000, 2)
+
     # -- retention ---------------------------------------------------------------------------
 
     def test_retention_deletes_old_messages_consumed_or_not(self, store: MessageStore) -> None:
@@ -877,5 +999,26 @@ class StoreConformance:
             assert store.pop("g", "t", [0], 32, INVISIBLE, T0 + 1) == []
             store.ack("g", "t", a1.receipt, T0 + 2)
             assert self.names(store.pop("g", "t", [0], 32, INVISIBLE, T0 + 3)) == ["A2"]
+        finally:
+            store.close()
+
+    def test_reopen_keeps_timers_and_half_messages(self) -> None:
+        store = self.open_store()
+        store.create_topic("t", TopicType.DELAY, 1, T0)
+        store.create_topic("x", TopicType.TRANSACTION, 1, T0)
+        (timer_id,) = store.append([AppendBatch("t", 0, [self.later(1, T0 + 5000)])], T0)[0]
+        (txn,) = store.append([AppendBatch("x", 0, [self.half(2, T0 + 6000)])], T0)[0]
+        store.reschedule_check("x", txn, T0 + 7000, 3)
+        store = self.reopen(store)
+        try:
+            assert store.timer_stats("t") == TimerStats(1, T0 + 5000)
+            assert store.half_stats("x") == HalfStats(1, T0 + 7000)
+            # Fell due while the store was closed: fires at once now.
+            assert [f.message_id for f in store.fire_timers(T0 + 60_000, 10).fired] == [msg(1).message_id]
+            assert [(h.transaction_id, h.checks) for h in store.due_checks(T0 + 60_000, 10)[0]] == [(txn, 3)]
+            assert store.end_transaction("x", txn, True, T0 + 60_001) == (msg(2).message_id, 0)
+            # Ids are not reused after reopen.
+            (again,) = store.append([AppendBatch("t", 0, [self.later(3, T0 + 90_000)])], T0 + 60_002)[0]
+            assert again not in (timer_id, txn)
         finally:
             store.close()

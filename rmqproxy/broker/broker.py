@@ -10,7 +10,11 @@ Background tasks (started by :meth:`Broker.start`):
   set), then makes due messages receivable again and wakes waiting receivers;
 * renew: extends auto-renewed deliveries shortly before they fall due;
 * sweep: every few seconds, treats silent clients without a Telemetry stream as gone;
-* retention: every so often, deletes messages older than their topic's retention.
+* retention: every so often, deletes messages older than their topic's retention;
+* timers: sleeps until the next scheduled message falls due (or an earlier one is sent), then
+  appends the due ones to their queues and wakes receivers;
+* transaction checks: asks a live producer about half messages left unresolved, on schedule, and
+  rolls a half message back once its checks are used up.
 
 Retry policy: a delivery whose invisibility runs out comes back (attempt + 1) until the group's
 max retries + 1 deliveries were made; the revive of the last one moves the message to the
@@ -30,18 +34,27 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-from rmqproxy.broker.clients import ClientRegistry
+from rmqproxy.broker.clients import ClientRegistry, ClientSession
 from rmqproxy.broker.errors import ConsumeDisabled
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.renewal import Renewal, RenewalTracker
 from rmqproxy.clock import Clock
 from storage.base import DLQ_PREFIX, EntryFilter, MessageStore, PopResult
-from storage.errors import GroupExists, GroupNotFound, InvalidReceipt, TopicExists, TopicNotFound
+from storage.errors import (
+    GroupExists,
+    GroupNotFound,
+    InvalidReceipt,
+    TimerNotFound,
+    TopicExists,
+    TopicNotFound,
+    TransactionNotFound,
+)
 from storage.executor import StoreExecutor
 from storage.model import (
     AppendBatch,
     GroupConfig,
     GroupQueueProgress,
+    HalfMessage,
     NewMessage,
     OffsetTarget,
     Popped,
@@ -72,6 +85,8 @@ class BrokerSettings:
     """How long messages are kept when their topic does not say."""
     retention_check_ms: int = 60_000
     """How often retention runs (at most; a short retention makes it run more often)."""
+    transaction_check_interval_ms: int = 30_000
+    transaction_max_checks: int = 15
 
 
 class Broker:
@@ -93,6 +108,15 @@ class Broker:
         self._spawned: set[asyncio.Task[None]] = set()
         self._group_listeners: list[Callable[[GroupConfig], None]] = []
         self._attempts: dict[tuple[str, str, str, str], tuple[float, list[tuple[Receipt, int]]]] = {}
+        self._timer_wake = asyncio.Event()
+        self._timer_at: int | None = None
+        self._check_wake = asyncio.Event()
+        self._check_at: int | None = None
+        self._ask_producer: Callable[[ClientSession, HalfMessage], None] | None = None
+        self._check_turn = itertools.count()
+        self._awaiting_producer: dict[str, dict[int, int]] = {}
+        """topic -> transaction -> checks so far: half messages due for a check with no producer of
+        their topic online; checked as soon as one connects."""
         """(client, group, topic, attempt id) -> (forget at, deliveries): see receive()."""
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -106,6 +130,8 @@ class Broker:
             asyncio.create_task(self._forever("renew", self._renew_loop)),
             asyncio.create_task(self._forever("sweep", self._sweep_loop)),
             asyncio.create_task(self._forever("retention", self._retention_loop)),
+            asyncio.create_task(self._forever("timers", self._timer_loop)),
+            asyncio.create_task(self._forever("transaction checks", self._check_loop)),
         ]
 
     async def stop(self) -> None:
@@ -266,8 +292,65 @@ class Broker:
         for (queue_id, indexes), offsets in zip(by_queue.items(), results, strict=True):
             for index, offset in zip(indexes, offsets, strict=True):
                 placed[index] = (queue_id, offset)
-        self.waiters.notify(topic.name, count=len(messages))
+        now = self._clock.now_ms()
+        visible = 0
+        for message in messages:
+            if message.first_check_ms is not None:
+                self._schedule(message.first_check_ms, checks=True)
+            elif message.deliver_at_ms is not None and message.deliver_at_ms > now:
+                self._schedule(message.deliver_at_ms, checks=False)
+            else:
+                visible += 1
+        if visible:
+            self.waiters.notify(topic.name, count=visible)
         return placed
+
+    # -- scheduled and transactional messages ------------------------------------------------
+
+    def _schedule(self, at_ms: int, *, checks: bool) -> None:
+        """Make the timer (or transaction check) task wake by ``at_ms``."""
+        if checks:
+            if self._check_at is None or at_ms < self._check_at:
+                self._check_at = at_ms
+                self._check_wake.set()
+        elif self._timer_at is None or at_ms < self._timer_at:
+            self._timer_at = at_ms
+            self._timer_wake.set()
+
+    async def recall(self, topic: TopicConfig, timer_id: int, due_ms: int) -> str:
+        """Cancel a scheduled message before it is due; its message id."""
+        try:
+            return await self._executor.run(lambda s, now: s.recall(topic.name, timer_id, due_ms, now))
+        except TimerNotFound:
+            if due_ms <= self._clock.now_ms():
+                raise TimerNotFound("too late to recall: the scheduled message was already delivered") from None
+            raise TimerNotFound("no such scheduled message is pending (recalled already?)") from None
+
+    async def end_transaction(self, topic: TopicConfig, transaction: int, commit: bool) -> tuple[str, int | None]:
+        """Commit (the message becomes visible) or roll back a half message."""
+        result = await self._executor.run(lambda s, now: s.end_transaction(topic.name, transaction, commit, now))
+        self._awaiting_producer.get(topic.name, {}).pop(transaction, None)
+        if commit:
+            self.waiters.notify(topic.name, count=1)
+        return result
+
+    def on_transaction_check(self, ask: Callable[[ClientSession, HalfMessage], None]) -> None:
+        """Register how to ask a producer about a half message (the protocol layer sends a
+        RecoverOrphanedTransactionCommand on its Telemetry stream)."""
+        self._ask_producer = ask
+
+    def producers_online(self, topics: frozenset[str]) -> None:
+        """A producer of these topics connected: half messages waiting for one are checked now."""
+        if any(self._awaiting_producer.get(t) for t in topics):
+            self._schedule(self._clock.now_ms(), checks=True)
+
+    def _producer_for(self, topic: str) -> ClientSession | None:
+        """A live producer of the topic to ask about a half message (a different one each time)."""
+        candidates = [s for s in self.clients.all() if s.client_type == "PRODUCER" and topic in s.topics
+                      and s.streams]
+        if not candidates:
+            return None
+        return candidates[next(self._check_turn) % len(candidates)]
 
     # -- consuming ---------------------------------------------------------------------------
 
@@ -553,6 +636,71 @@ class Broker:
             deleted = await self._executor.run(expire)
             if deleted:
                 log.info("retention deleted %d message(s)", deleted)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            self._timer_wake.clear()
+            result = await self._executor.run(lambda s, now: s.fire_timers(now, REVIVE_BATCH))
+            counts: dict[str, int] = {}
+            for fired in result.fired:
+                counts[fired.topic] = counts.get(fired.topic, 0) + 1
+            for topic, count in counts.items():
+                self.waiters.notify(topic, count=count)
+            if len(result.fired) >= REVIVE_BATCH:
+                continue
+            self._timer_at = result.next_due_ms
+            await self._sleep_until(result.next_due_ms, self._timer_wake)
+
+    async def _sleep_until(self, at_ms: int | None, wake: asyncio.Event) -> None:
+        timeout = None if at_ms is None else max(0.0, (at_ms - self._clock.now_ms()) / 1000)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await wake.wait()
+
+    async def _check_loop(self) -> None:
+        """Ask producers about half messages nobody resolved (first after their check time, then
+        every interval); roll back those whose checks are used up. Half messages of a topic with no
+        producer online wait, uncounted, until one connects."""
+        interval, most = self.settings.transaction_check_interval_ms, self.settings.transaction_max_checks
+        while True:
+            self._check_wake.clear()
+            now = self._clock.now_ms()
+            for topic, waiting in list(self._awaiting_producer.items()):
+                if waiting and self._producer_for(topic) is not None:
+                    self._awaiting_producer.pop(topic)
+                    for transaction, checks in waiting.items():
+                        with contextlib.suppress(TransactionNotFound, TopicNotFound):
+                            await self._reschedule_check(topic, transaction, now, checks)
+            due, next_at = await self._executor.run(lambda s, now: s.due_checks(now, REVIVE_BATCH))
+            if due:  # each one handled below is rescheduled one interval on
+                next_at = now + interval if next_at is None else min(next_at, now + interval)
+            for half in due:
+                try:
+                    if half.checks >= most:
+                        await self._roll_back(half)
+                        log.info("rolled back transaction %d of topic %s after %d unanswered checks",
+                                 half.transaction_id, half.topic, half.checks)
+                        continue
+                    producer = self._producer_for(half.topic)
+                    checks = half.checks
+                    if producer is None:
+                        self._awaiting_producer.setdefault(half.topic, {})[half.transaction_id] = checks
+                    elif self._ask_producer is not None:
+                        self._ask_producer(producer, half)
+                        checks += 1
+                    await self._reschedule_check(half.topic, half.transaction_id, now + interval, checks)
+                except (TransactionNotFound, TopicNotFound):
+                    continue  # resolved meanwhile
+            if len(due) >= REVIVE_BATCH:
+                continue
+            self._check_at = next_at
+            await self._sleep_until(next_at, self._check_wake)
+
+    async def _reschedule_check(self, topic: str, transaction: int, at_ms: int, checks: int) -> None:
+        await self._executor.run(lambda s, now: s.reschedule_check(topic, transaction, at_ms, checks))
+
+    async def _roll_back(self, half: HalfMessage) -> None:
+        await self._executor.run(lambda s, now: s.end_transaction(half.topic, half.transaction_id, False, now))
 
     async def _sweep_loop(self) -> None:
         while True:

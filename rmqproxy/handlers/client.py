@@ -7,17 +7,20 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from rmqproxy import handles
 from rmqproxy.broker.broker import Broker
+from rmqproxy.broker.clients import ClientSession
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
+from rmqproxy.convert import half_message
 from rmqproxy.errors import ProtocolError
 from rmqproxy.filters import compile_filter, describe_filter
 from rmqproxy.handlers.route import check_group_name
 from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
-from storage.model import GroupConfig
+from storage.model import GroupConfig, HalfMessage
 
 log = logging.getLogger(__name__)
 _END = object()
@@ -30,6 +33,17 @@ class ClientHandler:
         self._config = config
         self._clock = clock
         broker.on_group_update(self._push_settings)
+        broker.on_transaction_check(self._ask_producer)
+
+    def _ask_producer(self, session: ClientSession, half: HalfMessage) -> None:
+        """Ask a producer to resolve a half message: RecoverOrphanedTransactionCommand on one of its
+        Telemetry streams; it answers with EndTransaction (source SOURCE_SERVER_CHECK)."""
+        topic = self._broker.find_topic(half.topic)
+        if topic is None or not session.streams:
+            return
+        command = rpc.RecoverOrphanedTransactionCommand(
+            message=half_message(half), transaction_id=handles.encode_transaction(topic.topic_id, half.transaction_id))
+        session.streams[0].put_nowait(rpc.TelemetryCommand(recover_orphaned_transaction_command=command))
 
     def _answer(self, settings: pb.Settings, language: int) -> pb.Settings:
         group = self._broker.find_group(settings.subscription.group.name)
@@ -121,6 +135,8 @@ class ClientHandler:
             for entry in settings.subscription.subscriptions
         }
         session.settings = (settings, language)
+        if client_type == pb.ClientType.PRODUCER:
+            self._broker.producers_online(session.topics)
         return self._answer(settings, language)
 
     async def heartbeat(self, request: rpc.HeartbeatRequest, ctx: RequestContext) -> rpc.HeartbeatResponse:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rmqproxy import handles
 from rmqproxy.broker.broker import Broker
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
@@ -11,7 +12,8 @@ from rmqproxy.errors import ProtocolError
 from rmqproxy.handlers.route import check_topic_name
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
-from rmqproxy.validate import validate_message
+from rmqproxy.validate import delivery_time_ms, effective_type, validate_message
+from storage.model import NewMessage
 
 
 class ProducerHandler:
@@ -31,14 +33,41 @@ class ProducerHandler:
         check_topic_name(topic_name)
         topic = await self._broker.topic(topic_name)
         # All or nothing: one bad message refuses the request before anything is stored.
-        for message in messages:
-            validate_message(message, topic.type, self._config)
-        ids = [m.system_properties.message_id for m in messages]
         now = self._clock.now_ms()
-        new = [to_new_message(m, self._store_host, now) for m in messages]
+        for message in messages:
+            validate_message(message, topic.type, self._config, now)
+        ids = [m.system_properties.message_id for m in messages]
+        new = [self._new_message(m, now) for m in messages]
         placed = await self._broker.send(topic, new)
         ok = pb.Status(code=pb.Code.OK, message="OK")
-        return rpc.SendMessageResponse(status=ok, entries=[
-            rpc.SendResultEntry(status=ok, message_id=message_id, offset=offset)
-            for message_id, (_, offset) in zip(ids, placed, strict=True)
-        ])
+        response = rpc.SendMessageResponse(status=ok)
+        for message_id, stored, (_, number) in zip(ids, new, placed, strict=True):
+            entry = response.entries.add(status=ok, message_id=message_id)
+            if stored.first_check_ms is not None:
+                entry.transaction_id = handles.encode_transaction(topic.topic_id, number)
+            elif stored.deliver_at_ms is not None and stored.deliver_at_ms > now:
+                entry.recall_handle = handles.encode_recall(topic.topic_id, stored.deliver_at_ms, number)
+            else:
+                entry.offset = number
+        return response
+
+    def _new_message(self, message: pb.Message, now_ms: int) -> NewMessage:
+        config = self._config
+        first_check = None
+        if effective_type(message) == pb.MessageType.TRANSACTION:
+            sp = message.system_properties
+            wait = config.transaction_first_check_ms
+            if sp.HasField("orphaned_transaction_recovery_duration"):
+                asked = sp.orphaned_transaction_recovery_duration.ToMilliseconds()
+                wait = min(max(asked, 0), config.transaction_max_first_check_ms)
+            first_check = now_ms + wait
+        return to_new_message(message, self._store_host, now_ms, deliver_at_ms=delivery_time_ms(message),
+                              first_check_ms=first_check)
+
+    async def recall_message(self, request: rpc.RecallMessageRequest, ctx: RequestContext) -> rpc.RecallMessageResponse:
+        """Cancel a scheduled message before it is due; NOT_FOUND once delivered or recalled."""
+        check_topic_name(request.topic.name)
+        topic = await self._broker.topic(request.topic.name)
+        due_ms, timer_id = handles.decode_recall(request.recall_handle, topic.topic_id)
+        message_id = await self._broker.recall(topic, timer_id, due_ms)
+        return rpc.RecallMessageResponse(status=pb.Status(code=pb.Code.OK, message="OK"), message_id=message_id)

@@ -127,14 +127,22 @@ class TopicProgress(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., group: _Optional[str] = ..., queues: _Optional[_Iterable[_Union[QueueProgress, _Mapping]]] = ..., ready: _Optional[int] = ..., inflight: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_ready_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., oldest_inflight_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class TopicDescription(_message.Message):
-    __slots__ = ("topic", "queues", "groups")
+    __slots__ = ("topic", "queues", "groups", "pending_timers", "next_timer_due", "pending_transactions", "next_transaction_check")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
+    PENDING_TIMERS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TIMER_DUE_FIELD_NUMBER: _ClassVar[int]
+    PENDING_TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_TRANSACTION_CHECK_FIELD_NUMBER: _ClassVar[int]
     topic: Topic
     queues: _containers.RepeatedCompositeFieldContainer[QueueOffsets]
     groups: _containers.RepeatedCompositeFieldContainer[TopicProgress]
-    def __init__(self, topic: _Optional[_Union[Topic, _Mapping]] = ..., queues: _Optional[_Iterable[_Union[QueueOffsets, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[TopicProgress, _Mapping]]] = ...) -> None: ...
+    pending_timers: int
+    next_timer_due: _timestamp_pb2.Timestamp
+    pending_transactions: int
+    next_transaction_check: _timestamp_pb2.Timestamp
+    def __init__(self, topic: _Optional[_Union[Topic, _Mapping]] = ..., queues: _Optional[_Iterable[_Union[QueueOffsets, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[TopicProgress, _Mapping]]] = ..., pending_timers: _Optional[int] = ..., next_timer_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_transactions: _Optional[int] = ..., next_transaction_check: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ListTopicsRequest(_message.Message):
     __slots__ = ()
