@@ -14,7 +14,7 @@ from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
 from rmqproxy.convert import half_message
-from rmqproxy.errors import ProtocolError
+from rmqproxy.errors import ProtocolError, to_status
 from rmqproxy.filters import compile_filter, describe_filter
 from rmqproxy.handlers.route import check_group_name
 from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
@@ -95,7 +95,16 @@ class ClientHandler:
         try:
             async for command in requests:
                 if command.HasField("settings"):
-                    answer = await self.on_settings(command.settings, ctx)
+                    try:
+                        answer = await self.on_settings(command.settings, ctx)
+                    except Exception as exc:
+                        # Refused settings are answered with a status and no settings, and the stream
+                        # stays open: that is how a client learns its startup failed (the Node client
+                        # rejects startup() with the code). Ending the stream instead makes clients
+                        # reconnect and resend the same settings every second, forever.
+                        code, message = to_status(exc)
+                        outbox.put_nowait(rpc.TelemetryCommand(status=pb.Status(code=code, message=message)))
+                        continue
                     outbox.put_nowait(rpc.TelemetryCommand(status=OK, settings=answer))
                 # Other commands are the client's answers to server requests (stack traces,
                 # message verification) that this server does not send yet.
