@@ -12,6 +12,7 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from rmqproxy.broker import store_calls as calls
 from rmqproxy.broker.broker import Broker
 from rmqproxy.broker.clients import ClientSession
 from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
@@ -23,7 +24,7 @@ from rmqproxy.filters import compile_filter
 from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
-from storage.base import EntryFilter, MessageStore
+from storage.base import EntryFilter
 from storage.model import (
     CustomizedBackoff,
     ExponentialBackoff,
@@ -254,17 +255,8 @@ class AdminService(api_grpc.AdminServicer):
 
     async def DescribeTopic(self, request: api.DescribeTopicRequest, context: ServicerContext) -> Any:
         name = request.name
-
-        def describe(store: MessageStore, now: int) -> tuple[Any, ...]:
-            topic = store.get_topic(name)
-            if topic is None:
-                return ()
-            groups = store.topic_groups(name)
-            return (topic, store.queue_offsets(name), [(g, store.progress(g, name)) for g in groups], now,
-                    store.timer_stats(name), store.half_stats(name))
-
         try:
-            found = await self._broker.store(describe)
+            found = await self._broker.store(calls.describe_topic, name)
         except Exception as exc:
             await _abort(context, exc)
         if not found:
@@ -323,15 +315,8 @@ class AdminService(api_grpc.AdminServicer):
         subscribed = {topic for c in consumers for topic in c.subscriptions}
         filters = group_filters(consumers)
 
-        def describe(store: MessageStore, now: int) -> tuple[Any, ...]:
-            group = store.get_group(name)
-            if group is None:
-                return ()
-            topics = sorted((set(store.group_topics(name)) | subscribed) & {t.name for t in store.list_topics()})
-            return group, [(t, store.progress(name, t, filters.get(t))) for t in topics], now
-
         try:
-            found = await self._broker.store(describe)
+            found = await self._broker.store(calls.describe_group, name, subscribed, filters)
         except Exception as exc:
             await _abort(context, exc)
         if not found:

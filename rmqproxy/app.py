@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from dataclasses import dataclass
@@ -30,9 +31,9 @@ from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
 from rmqproxy.service import MessagingService
-from storage.base import MessageStore
-from storage.executor import StoreExecutor
+from storage.executor import StoreExecutor, StoreUnavailable, ThreadExecutor
 from storage.memory import MemoryStore
+from storage.process_executor import ProcessExecutor
 from storage.rocksdb_store import RocksDBStore
 
 log = logging.getLogger("rmqproxy")
@@ -52,10 +53,17 @@ GRPC_OPTIONS = [
 ]
 
 
-def open_store(config: ServerConfig) -> MessageStore:
+def open_executor(config: ServerConfig, clock: Clock) -> StoreExecutor:
+    """The store, and the worker that runs its calls: its own process for RocksDB, unless told
+    otherwise (see storage/executor.py)."""
+    durable = config.flush == "sync"
     if config.store == "memory":
-        return MemoryStore()
-    return RocksDBStore(config.data_dir)
+        return ThreadExecutor(MemoryStore(), clock.now_ms, durable=durable)
+    if not config.store_process:
+        return ThreadExecutor(RocksDBStore(config.data_dir), clock.now_ms, durable=durable)
+    executor = ProcessExecutor(functools.partial(RocksDBStore, config.data_dir), clock.now_ms, durable=durable)
+    log.info("store process %d opened %s", executor.pid, config.data_dir)
+    return executor
 
 
 @dataclass
@@ -76,7 +84,7 @@ class Server:
 
 async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
     clock = clock or SystemClock()
-    executor = StoreExecutor(open_store(config), clock.now_ms, durable=config.flush == "sync")
+    executor = open_executor(config, clock)
     broker = Broker(
         executor, clock,
         BrokerSettings(auto_create=config.auto_create, default_queues=config.default_queues,
@@ -125,10 +133,22 @@ async def run(config: ServerConfig) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
     server = await start(config)
+    failure: list[BaseException] = []
+
+    def store_failed(exc: BaseException) -> None:  # on the store's worker thread
+        failure.append(exc)
+        loop.call_soon_threadsafe(stopping.set)
+
+    server.executor.on_failure = store_failed
     where = "in memory" if config.store == "memory" else f"data in {config.data_dir}"
     log.info("rmqproxy listening on %s:%d (%s, flush %s, auto-create %s, retention %s)", config.host, server.port,
              where, config.flush, "on" if config.auto_create else "off", format_duration(config.retention_ms))
     await stopping.wait()
+    if failure:
+        # Nothing can be stored or delivered any more: exit (non-zero) so a supervisor restarts us.
+        log.critical("the store failed (%s); stopping", failure[0])
     log.info("stopping")
     await server.stop()
     log.info("stopped")
+    if failure:
+        raise StoreUnavailable(f"the store failed: {failure[0]}")

@@ -124,6 +124,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--flush", choices=("sync", "async"), default="sync", help=(
         "sync (default): a send is acknowledged once fsynced (concurrent sends share one fsync); "
         "async: once written to the OS, which survives a crash of the server but not of the machine"))
+    serve.add_argument("--store-thread", action="store_true", help=(
+        "run the RocksDB store on a thread of the server process instead of in a process of its own "
+        "(slower: a RocksDB write holds Python's GIL, fsync included, and stalls the server meanwhile)"))
     serve.add_argument("--auto-create", action="store_true",
                        help="create unknown topics (normal, 8 queues) and groups on first use (default: off, "
                             "unknown ones get TOPIC_NOT_FOUND / CONSUMER_GROUP_NOT_FOUND)")
@@ -415,6 +418,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store, flush=args.flush,
+                          store_process=not args.store_thread,
                           auto_create=args.auto_create, advertised_address=args.advertise_address,
                           retention_ms=args.retention, max_delay_ms=args.max_delay,
                           transaction_first_check_ms=args.transaction_check_first,

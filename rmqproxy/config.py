@@ -19,6 +19,9 @@ class ServerConfig:
     flush: Literal["sync", "async"] = "sync"
     """sync: a send is acknowledged after fsync (group-committed); async: after the write reached
     the OS (survives a crash of the server process, not of the machine)."""
+    store_process: bool = True
+    """Run the RocksDB store in a process of its own (see storage/executor.py); False keeps it on
+    a thread of the server process. The memory store is always on a thread."""
     auto_create: bool = False
     advertised_address: str | None = None
     """host:port put in routes when the client did not say which address it used."""

@@ -28,6 +28,7 @@ from storage.errors import (
     TopicNotFound,
     TransactionNotFound,
 )
+from storage.executor import StoreUnavailable
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")
@@ -41,6 +42,9 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.code, self.message))  # picklable: may come from the store process
+
 
 _CODES: dict[type[BaseException], Code] = {
     TopicNotFound: Code.TOPIC_NOT_FOUND,
@@ -50,6 +54,7 @@ _CODES: dict[type[BaseException], Code] = {
     AlreadyExists: Code.BAD_REQUEST,
     InvalidReceipt: Code.INVALID_RECEIPT_HANDLE,
     StoreClosed: Code.INTERNAL_SERVER_ERROR,
+    StoreUnavailable: Code.INTERNAL_SERVER_ERROR,
     ConsumeDisabled: Code.FORBIDDEN,
     TransactionNotFound: Code.INVALID_TRANSACTION_ID,
     TimerNotFound: Code.NOT_FOUND,
@@ -61,6 +66,7 @@ _GRPC: dict[type[BaseException], grpc.StatusCode] = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unsupported: grpc.StatusCode.UNIMPLEMENTED,
     StoreClosed: grpc.StatusCode.UNAVAILABLE,
+    StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
 }
 
 _GRPC_FOR_CODE: dict[Code, grpc.StatusCode] = {

@@ -40,10 +40,15 @@ def parse_tags(expression: str) -> frozenset[str] | None:
 class SqlEntryFilter:
     """Matches a queue entry against a compiled SQL92 expression."""
 
-    __slots__ = ("sql",)
+    __slots__ = ("expression", "sql")
 
-    def __init__(self, sql: SqlFilter) -> None:
+    def __init__(self, expression: str, sql: SqlFilter) -> None:
+        self.expression = expression
         self.sql = sql
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Sent to the store process as its text and compiled there (once: compiles are cached).
+        return (_compile, (FilterType.SQL, self.expression))
 
     def __call__(self, entry: QueueEntry) -> bool:
         properties: Mapping[str, str] = entry.properties
@@ -56,7 +61,7 @@ class SqlEntryFilter:
 def _compile(filter_type: int, expression: str) -> EntryFilter | None:
     if filter_type == FilterType.SQL:
         try:
-            return SqlEntryFilter(compile_sql(expression))
+            return SqlEntryFilter(expression, compile_sql(expression))
         except SqlFilterError as exc:
             raise ProtocolError(Code.ILLEGAL_FILTER_EXPRESSION, f"invalid SQL92 filter: {exc}") from exc
     tags = parse_tags(expression)

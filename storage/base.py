@@ -89,6 +89,9 @@ class TagFilter:
         self.tags = tags
         self.encoded = frozenset(tag.encode() for tag in tags)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (TagFilter, (self.tags,))
+
     def __call__(self, entry: QueueEntry) -> bool:
         return entry.tag is not None and entry.tag in self.tags
 

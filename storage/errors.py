@@ -27,6 +27,18 @@ from __future__ import annotations
 class StoreError(Exception):
     """Base class of every error raised by a store backend."""
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Rebuilt without calling __init__ (whose arguments differ from ``args``), so an error
+        # crosses from the store process to the server intact, attributes and all.
+        return (_restore, (type(self), self.args, self.__dict__))
+
+
+def _restore(cls: type[StoreError], args: tuple[object, ...], state: dict[str, object]) -> StoreError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(state)
+    return error
+
 
 class NotFound(StoreError):
     pass

@@ -13,7 +13,7 @@ from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.clock import SystemClock
-from storage.executor import StoreExecutor
+from storage.executor import ThreadExecutor as StoreExecutor
 from storage.memory import MemoryStore
 from storage.model import GroupConfig, NewMessage, TopicConfig, TopicType
 

@@ -8,7 +8,8 @@ import threading
 import pytest
 
 from storage.errors import TopicNotFound
-from storage.executor import StoreExecutor
+from storage.executor import StoreUnavailable
+from storage.executor import ThreadExecutor as StoreExecutor
 from storage.memory import MemoryStore
 from storage.model import AppendBatch, NewMessage, TopicType
 
@@ -74,5 +75,5 @@ async def test_close_finishes_queued_work_then_closes_the_store() -> None:
     result = await ex.append(batch("t", 3))
     assert result == [0, 1, 2]
     ex.close()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StoreUnavailable):
         await ex.append(batch("t", 1))

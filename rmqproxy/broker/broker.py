@@ -34,16 +34,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from rmqproxy.broker import store_calls as calls
 from rmqproxy.broker.clients import ClientRegistry, ClientSession
 from rmqproxy.broker.errors import ConsumeDisabled
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.renewal import Renewal, RenewalTracker
 from rmqproxy.clock import Clock
-from storage.base import DLQ_PREFIX, EntryFilter, MessageStore, PopResult
+from storage.base import DLQ_PREFIX, EntryFilter, PopResult
 from storage.errors import (
     GroupExists,
     GroupNotFound,
-    InvalidReceipt,
     TimerNotFound,
     TopicExists,
     TopicNotFound,
@@ -60,7 +60,6 @@ from storage.model import (
     Popped,
     Receipt,
     Resent,
-    ReviveResult,
     TopicConfig,
     TopicType,
 )
@@ -122,7 +121,7 @@ class Broker:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        topics, groups = await self._executor.run(lambda s, now: (s.list_topics(), s.list_groups()))
+        topics, groups = await self._executor.run(calls.topics_and_groups)
         self._topics = {t.name: t for t in topics}
         self._groups = {g.name: g for g in groups}
         self._tasks = [
@@ -165,9 +164,10 @@ class Broker:
         self._spawned.add(task)
         task.add_done_callback(self._spawned.discard)
 
-    async def store(self, fn: Callable[[MessageStore, int], T]) -> T:
-        """Run a read-only store call (describe, lookups) on the store thread."""
-        return await self._executor.run(fn)
+    async def store(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a read-only store call (describe, lookups): ``fn(store, now_ms, *args)``, a
+        module-level function (see storage/executor.py)."""
+        return await self._executor.run(fn, *args)
 
     # -- topics and groups -------------------------------------------------------------------
 
@@ -216,30 +216,30 @@ class Broker:
             return self._groups[name]
 
     async def create_topic(self, name: str, type: TopicType, queues: int) -> TopicConfig:
-        topic = await self._executor.run(lambda s, now: s.create_topic(name, type, queues, now))
+        topic = await self._executor.run(calls.create_topic, name, type, queues)
         self._topics[name] = topic
         return topic
 
     async def _learn_topic(self, name: str) -> None:
         """Pick up a topic the store created by itself (a dead-letter topic)."""
         if name not in self._topics:
-            topic = await self._executor.run(lambda s, now: s.get_topic(name))
+            topic = await self._executor.run(calls.get_topic, name)
             if topic is not None:
                 self._topics[name] = topic
 
     async def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
-        topic = await self._executor.run(lambda s, now: s.set_topic_retention(name, retention_ms))
+        topic = await self._executor.run(calls.set_topic_retention, name, retention_ms)
         self._topics[name] = topic
         return topic
 
     async def delete_topic(self, name: str) -> None:
-        await self._executor.run(lambda s, now: s.delete_topic(name))
+        await self._executor.run(calls.delete_topic, name)
         self._topics.pop(name, None)
         self._queue_turn.pop(name, None)
         self.waiters.notify(name)  # waiting receivers find out the topic is gone
 
     async def create_group(self, name: str, *, from_beginning: bool = False) -> GroupConfig:
-        group = await self._executor.run(lambda s, now: s.create_group(name, now, from_beginning=from_beginning))
+        group = await self._executor.run(calls.create_group, name, from_beginning)
         self._groups[name] = group
         return group
 
@@ -253,14 +253,14 @@ class Broker:
         if current is None:
             raise GroupNotFound(name)
         wanted = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
-        group = await self._executor.run(lambda s, now: s.update_group(wanted))
+        group = await self._executor.run(calls.update_group, wanted)
         self._groups[name] = group
         for listener in self._group_listeners:
             listener(group)
         return group
 
     async def delete_group(self, name: str) -> None:
-        await self._executor.run(lambda s, now: s.delete_group(name))
+        await self._executor.run(calls.delete_group, name)
         self._groups.pop(name, None)
 
     # -- producing ---------------------------------------------------------------------------
@@ -285,9 +285,13 @@ class Broker:
         for index, message in enumerate(messages):
             queue_id = shared if message.message_group is None else self.queue_for(topic, message.message_group)
             by_queue.setdefault(queue_id, []).append(index)
-        results = await asyncio.gather(*(
-            self._executor.append(AppendBatch(topic.name, queue_id, [messages[i] for i in indexes]))
-            for queue_id, indexes in by_queue.items()))
+        if len(by_queue) == 1:  # the usual case: no task or gather needed
+            ((queue_id, indexes),) = by_queue.items()
+            results = [await self._executor.append(AppendBatch(topic.name, queue_id, list(messages)))]
+        else:
+            results = await asyncio.gather(*(
+                self._executor.append(AppendBatch(topic.name, queue_id, [messages[i] for i in indexes]))
+                for queue_id, indexes in by_queue.items()))
         placed: list[tuple[int, int]] = [(0, 0)] * len(messages)
         for (queue_id, indexes), offsets in zip(by_queue.items(), results, strict=True):
             for index, offset in zip(indexes, offsets, strict=True):
@@ -320,7 +324,7 @@ class Broker:
     async def recall(self, topic: TopicConfig, timer_id: int, due_ms: int) -> str:
         """Cancel a scheduled message before it is due; its message id."""
         try:
-            return await self._executor.run(lambda s, now: s.recall(topic.name, timer_id, due_ms, now))
+            return await self._executor.run(calls.recall, topic.name, timer_id, due_ms)
         except TimerNotFound:
             if due_ms <= self._clock.now_ms():
                 raise TimerNotFound("too late to recall: the scheduled message was already delivered") from None
@@ -328,7 +332,7 @@ class Broker:
 
     async def end_transaction(self, topic: TopicConfig, transaction: int, commit: bool) -> tuple[str, int | None]:
         """Commit (the message becomes visible) or roll back a half message."""
-        result = await self._executor.run(lambda s, now: s.end_transaction(topic.name, transaction, commit, now))
+        result = await self._executor.run(calls.end_transaction, topic.name, transaction, commit)
         self._awaiting_producer.get(topic.name, {}).pop(transaction, None)
         if commit:
             self.waiters.notify(topic.name, count=1)
@@ -423,20 +427,7 @@ class Broker:
         (their invisibility is extended as if freshly received)."""
         _, deliveries = self._attempts.pop(key)
         group, topic = key[1], key[2]
-
-        def redeliver(store: MessageStore, now: int) -> list[Popped]:
-            again = []
-            for receipt, attempt in deliveries:
-                try:
-                    store.change_invisibility(group, topic, receipt, invisible_ms, now, renew=True)
-                except (InvalidReceipt, GroupNotFound, TopicNotFound):
-                    continue
-                message = store.get_message(topic, receipt.queue_id, receipt.offset)
-                if message is not None:
-                    again.append(Popped(message, receipt, attempt, now + invisible_ms))
-            return again
-
-        again = await self._executor.run(redeliver)
+        again = await self._executor.run(calls.redeliver, group, topic, deliveries, invisible_ms)
         if again:
             self._attempts[key] = (asyncio.get_running_loop().time() + invisible_ms / 1000,
                                    [(p.receipt, p.attempt) for p in again])
@@ -457,7 +448,7 @@ class Broker:
         """Pop on the store thread. If the caller is cancelled meanwhile (client gone, deadline),
         whatever was popped for it is released at once instead of waiting out its invisibility."""
         task = asyncio.ensure_future(self._executor.run(
-            lambda s, now: s.pop(group, topic, queue_ids, max_messages, invisible_ms, now, accept, SCAN_LIMIT)))
+            calls.pop, group, topic, queue_ids, max_messages, invisible_ms, accept, SCAN_LIMIT))
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
@@ -471,13 +462,7 @@ class Broker:
         """Make deliveries visible again now (the consumer will not process them)."""
         for receipt in receipts:
             self.renewals.discard(receipt)
-
-        def run(store: MessageStore, now: int) -> None:
-            for receipt in receipts:
-                with contextlib.suppress(InvalidReceipt, GroupNotFound, TopicNotFound):
-                    store.change_invisibility(group, topic, receipt, 0, now, renew=True)
-
-        await self._executor.run(run)
+        await self._executor.run(calls.release, group, topic, list(receipts))
         self._schedule_revive(self._clock.now_ms())
 
     async def ack(self, group: GroupConfig, topic: TopicConfig,
@@ -485,18 +470,7 @@ class Broker:
         """Acknowledge deliveries; per receipt, None or the error that refused it."""
         for receipt in receipts:
             self.renewals.discard(receipt)
-
-        def run(store: MessageStore, now: int) -> list[Exception | None]:
-            results: list[Exception | None] = []
-            for receipt in receipts:
-                try:
-                    store.ack(group.name, topic.name, receipt, now)
-                    results.append(None)
-                except Exception as exc:
-                    results.append(exc)
-            return results
-
-        results = await self._executor.run(run)
+        results = await self._executor.run(calls.ack, group.name, topic.name, list(receipts))
         acked = sum(1 for r in results if r is None)
         if group.fifo and acked:
             # An ack frees its message group: receivers long-polling for it can have the next one.
@@ -507,15 +481,14 @@ class Broker:
                                   invisible_ms: int) -> Receipt:
         """The client sets the delivery's invisible duration itself (and so stops auto-renewal)."""
         self.renewals.discard(receipt)
-        new = await self._executor.run(
-            lambda s, now: s.change_invisibility(group.name, topic.name, receipt, invisible_ms, now))
+        new = await self._executor.run(calls.change_invisibility, group.name, topic.name, receipt, invisible_ms)
         self._schedule_revive(self._clock.now_ms() + invisible_ms)
         return new
 
     async def dead_letter(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt) -> tuple[str, int]:
         """Move a delivered message to the group's dead-letter topic at the client's request."""
         self.renewals.discard(receipt)
-        target = await self._executor.run(lambda s, now: s.dead_letter(group.name, topic.name, receipt, now))
+        target = await self._executor.run(calls.dead_letter, group.name, topic.name, receipt)
         await self._learn_topic(target[0])
         self.waiters.notify(target[0], count=1)
         if group.fifo:
@@ -523,14 +496,14 @@ class Broker:
         return target
 
     async def resend_dead_letters(self, group: GroupConfig, message_ids: Sequence[str]) -> dict[str, Resent | None]:
-        result = await self._executor.run(lambda s, now: s.resend_dead_letters(group.name, message_ids, now))
+        result = await self._executor.run(calls.resend_dead_letters, group.name, list(message_ids))
         for topic in {r.topic for r in result.values() if r is not None}:
             self.waiters.notify(topic, group.name)
         return result
 
     async def reset_offset(self, group: GroupConfig, topic: TopicConfig,
                            to: OffsetTarget) -> list[GroupQueueProgress]:
-        progress = await self._executor.run(lambda s, now: s.reset_offset(group.name, topic.name, to, now))
+        progress = await self._executor.run(calls.reset_offset, group.name, topic.name, to)
         self.waiters.notify(topic.name, group.name)
         return progress
 
@@ -555,19 +528,12 @@ class Broker:
             self._revive_at = at_ms
             self._revive_wake.set()
 
-    def _revive_call(self) -> Callable[[MessageStore, int], ReviveResult]:
-        """A revive store call with each group's delivery limit as it stands now."""
-        limits = {name: group.max_attempts for name, group in self._groups.items()}
-
-        def revive(store: MessageStore, now: int) -> ReviveResult:
-            return store.revive_expired(now, REVIVE_BATCH, lambda group: limits.get(group, 1 << 30))
-
-        return revive
-
     async def _revive_loop(self) -> None:
         while True:
             self._revive_wake.clear()
-            result = await self._executor.run(self._revive_call())
+            # Each group's delivery limit as it stands now.
+            limits = {name: group.max_attempts for name, group in self._groups.items()}
+            result = await self._executor.run(calls.revive_expired, REVIVE_BATCH, limits)
             receivable: dict[tuple[str, str | None], int] = {}
             for r in result.revived:
                 # A redelivery is for its group; a dead letter for whoever reads the DLQ topic.
@@ -606,19 +572,9 @@ class Broker:
 
     async def _renew(self, due: list[Renewal]) -> None:
         invisible = self.settings.auto_renew_invisible_ms
-
-        def run(store: MessageStore, now: int) -> list[int | None]:
-            results: list[int | None] = []
-            for renewal in due:
-                try:
-                    store.change_invisibility(renewal.group, renewal.topic, renewal.receipt, invisible, now,
-                                              renew=True)
-                    results.append(now + invisible)
-                except (InvalidReceipt, GroupNotFound, TopicNotFound):
-                    results.append(None)
-            return results
-
-        for renewal, visible_at in zip(due, await self._executor.run(run), strict=True):
+        deliveries = [(r.group, r.topic, r.receipt) for r in due]
+        renewed = await self._executor.run(calls.renew, deliveries, invisible)
+        for renewal, visible_at in zip(due, renewed, strict=True):
             if visible_at is None:
                 self.renewals.discard(renewal.receipt)
             else:
@@ -628,19 +584,14 @@ class Broker:
         interval = max(1.0, min(self.settings.retention_check_ms, self.settings.retention_ms // 4) / 1000)
         while True:
             await asyncio.sleep(interval)
-            default = self.settings.retention_ms
-
-            def expire(store: MessageStore, now: int, default: int = default) -> int:
-                return store.delete_expired(now, default)
-
-            deleted = await self._executor.run(expire)
+            deleted = await self._executor.run(calls.delete_expired, self.settings.retention_ms)
             if deleted:
                 log.info("retention deleted %d message(s)", deleted)
 
     async def _timer_loop(self) -> None:
         while True:
             self._timer_wake.clear()
-            result = await self._executor.run(lambda s, now: s.fire_timers(now, REVIVE_BATCH))
+            result = await self._executor.run(calls.fire_timers, REVIVE_BATCH)
             counts: dict[str, int] = {}
             for fired in result.fired:
                 counts[fired.topic] = counts.get(fired.topic, 0) + 1
@@ -671,7 +622,7 @@ class Broker:
                     for transaction, checks in waiting.items():
                         with contextlib.suppress(TransactionNotFound, TopicNotFound):
                             await self._reschedule_check(topic, transaction, now, checks)
-            due, next_at = await self._executor.run(lambda s, now: s.due_checks(now, REVIVE_BATCH))
+            due, next_at = await self._executor.run(calls.due_checks, REVIVE_BATCH)
             if due:  # each one handled below is rescheduled one interval on
                 next_at = now + interval if next_at is None else min(next_at, now + interval)
             for half in due:
@@ -697,10 +648,10 @@ class Broker:
             await self._sleep_until(next_at, self._check_wake)
 
     async def _reschedule_check(self, topic: str, transaction: int, at_ms: int, checks: int) -> None:
-        await self._executor.run(lambda s, now: s.reschedule_check(topic, transaction, at_ms, checks))
+        await self._executor.run(calls.reschedule_check, topic, transaction, at_ms, checks)
 
     async def _roll_back(self, half: HalfMessage) -> None:
-        await self._executor.run(lambda s, now: s.end_transaction(half.topic, half.transaction_id, False, now))
+        await self._executor.run(calls.end_transaction, half.topic, half.transaction_id, False)
 
     async def _sweep_loop(self) -> None:
         while True:

@@ -1,0 +1,249 @@
+"""The store in a process of its own (see storage/executor.py for why).
+
+The server process keeps the event loop and a thread that ships each round of calls to the
+store process over a pipe and waits for the outcomes (a blocking read, which lets go of the GIL).
+The store process opens the store, runs rounds with ``execute_round`` and answers. Calls,
+arguments, results and errors cross the pipe pickled: calls are module-level functions,
+sent by name.
+
+Life cycle: the store process is started from the server's main thread and asks the kernel to
+kill it when that thread's process dies (PR_SET_PDEATHSIG), so a SIGKILLed server leaves no
+store process behind, and the store is crash-consistent as RocksDB keeps it. It ignores
+SIGINT and SIGTERM: the server stops it, after the last call, by closing the store properly.
+Opening waits a few seconds for the data directory's lock, which a store process that was just
+killed may still hold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import pickle
+import signal
+import sys
+import time
+from collections.abc import Callable
+
+from storage.base import MessageStore
+from storage.errors import StoreError, StoreOpenFailed
+from storage.executor import MAX_MERGE, Outcome, Pending, StoreExecutor, execute_round
+
+log = logging.getLogger(__name__)
+
+_PR_SET_PDEATHSIG = 1
+_STOP = "stop"
+LOCK_WAIT_S = 10.0
+"""How long opening waits for the data directory's lock to be released."""
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # not fatal: the closed pipe ends the loop as well
+            pass
+
+
+def _open(opener: Callable[[], MessageStore], lock_wait_s: float) -> MessageStore:
+    deadline = time.monotonic() + lock_wait_s
+    while True:
+        try:
+            return opener()
+        except StoreOpenFailed as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _portable(outcomes: list[Outcome]) -> bytes:
+    """The outcomes pickled; an error that cannot be pickled is replaced by a StoreError saying
+    what it was (a result that cannot be pickled is a bug in the call, reported the same way)."""
+    try:
+        return pickle.dumps(outcomes, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        fixed: list[Outcome] = []
+        for ok, value in outcomes:
+            try:
+                pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+                fixed.append((ok, value))
+            except Exception as exc:
+                fixed.append((False, StoreError(f"store call answered with what cannot be sent back: "
+                                                f"{type(value).__name__}: {value} ({exc})")))
+        return pickle.dumps(fixed, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _serve(conn: multiprocessing.connection.Connection, opener: Callable[[], MessageStore],
+           clock: Callable[[], int], durable: bool, log_level: int, lock_wait_s: float) -> None:
+    """The store process: open, then answer rounds until told to stop or the server is gone."""
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[store]: %(message)s")
+    try:
+        store = _open(opener, lock_wait_s)
+    except BaseException as exc:
+        conn.send_bytes(pickle.dumps((False, exc)))
+        return
+    conn.send_bytes(pickle.dumps((True, os.getpid())))
+    try:
+        while True:
+            try:
+                raw = conn.recv_bytes()
+            except (EOFError, OSError):
+                return  # the server went away
+            try:
+                ops = pickle.loads(raw)
+            except Exception as exc:
+                conn.send_bytes(pickle.dumps(StoreError(f"store process cannot read a call: {exc}"))
+                                + (0).to_bytes(4, "little"))
+                continue
+            if ops == _STOP:
+                return
+            outcomes, merged = execute_round(store, clock, durable, ops)
+            for ok, value in outcomes:
+                if not ok and not isinstance(value, StoreError):
+                    log.error("store call failed", exc_info=value)
+            conn.send_bytes(_portable(outcomes) + merged.to_bytes(4, "little"))
+    finally:
+        store.close()
+
+
+class ProcessExecutor(StoreExecutor):
+    """The store in a child process. The event loop talks to it directly: a round of calls is
+    pickled and written to the pipe as soon as the previous round's answer is in (one round in
+    flight, so everything submitted meanwhile forms the next round: group commit), and the
+    answer is read when the pipe becomes readable. No thread in between: no GIL hand-offs and no
+    wake-ups of the loop from another thread."""
+
+    def __init__(self, opener: Callable[[], MessageStore], clock: Callable[[], int], *, durable: bool = True,
+                 lock_wait_s: float = LOCK_WAIT_S) -> None:
+        super().__init__(durable=durable)
+        context = multiprocessing.get_context("spawn")  # no fork: the parent has threads and gRPC state
+        self._conn, child = context.Pipe(duplex=True)
+        self.process = context.Process(target=_serve, name="rmqproxy-store",
+                                       args=(child, opener, clock, durable, logging.getLogger().level, lock_wait_s),
+                                       daemon=True)
+        self.process.start()
+        child.close()
+        ok, value = pickle.loads(self._conn.recv_bytes())
+        if not ok:
+            self.process.join(5)
+            raise value
+        self.pid: int = value
+        self._pending: list[Pending] = []
+        self._in_flight: list[Pending] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- on the event loop ----------------------------------------------------------------------
+
+    def _submit(self, item: Pending) -> None:
+        self._pending.append(item)
+        if self._in_flight is None:
+            self._send_round()
+
+    def _send_round(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._loop.add_reader(self._conn.fileno(), self._on_answer)
+        take = self._pending[:MAX_MERGE]
+        del self._pending[:MAX_MERGE]
+        payload = self._pickle_round(take)
+        if payload is None:  # nothing in it could be sent
+            if self._pending:
+                self._send_round()
+            return
+        try:
+            self._conn.send_bytes(payload)
+        except OSError as exc:
+            self._in_flight = take
+            self._broken(exc)
+            return
+        self._in_flight = take
+
+    def _pickle_round(self, take: list[Pending]) -> bytes | None:
+        """The round pickled; a call that cannot be pickled (a closure) fails alone and is dropped
+        from ``take``."""
+        try:
+            return pickle.dumps([p.op for p in take], protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:
+            kept = []
+            for item in take:
+                try:
+                    pickle.dumps(item.op, protocol=pickle.HIGHEST_PROTOCOL)
+                    kept.append(item)
+                except Exception as exc:
+                    if not item.future.done():
+                        item.future.set_exception(
+                            TypeError(f"store call cannot be sent to the store process: {exc}"))
+            take[:] = kept
+            return pickle.dumps([p.op for p in kept], protocol=pickle.HIGHEST_PROTOCOL) if kept else None
+
+    def _on_answer(self) -> None:
+        try:
+            raw = self._conn.recv_bytes()
+        except (EOFError, OSError) as exc:
+            self._broken(exc)
+            return
+        self._settle(raw)
+        if self._pending:
+            self._send_round()
+
+    def _settle(self, raw: bytes) -> None:
+        done = self._in_flight or []
+        self._in_flight = None
+        answer = pickle.loads(raw[:-4])
+        self.merged_writes += int.from_bytes(raw[-4:], "little")
+        outcomes: list[Outcome] = [(False, answer)] * len(done) if isinstance(answer, BaseException) else answer
+        for item, (ok, value) in zip(done, outcomes, strict=True):
+            if item.future.done():  # cancelled meanwhile
+                continue
+            if ok:
+                item.future.set_result(value)
+            else:
+                item.future.set_exception(value)
+
+    def _broken(self, exc: BaseException) -> None:
+        """The store process is gone: every call waiting or in flight fails, and so will later ones."""
+        if self._loop is not None:
+            self._loop.remove_reader(self._conn.fileno())
+        unavailable = self._failed(StoreError(f"the store process is gone (exit code {self.process.exitcode})"))
+        del exc
+        for item in [*(self._in_flight or []), *self._pending]:
+            if not item.future.done():
+                item.future.set_exception(unavailable)
+        self._in_flight = None
+        self._pending = []
+
+    # -- shutting down --------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Finish what was submitted (waiting for it here), then stop the store process, which
+        closes the store."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._loop is not None and self._failure is None:
+            self._loop.remove_reader(self._conn.fileno())
+        while self._failure is None and (self._in_flight is not None or self._pending):
+            try:
+                if self._in_flight is None:
+                    self._send_round()
+                    continue
+                self._settle(self._conn.recv_bytes())
+            except (EOFError, OSError) as exc:
+                self._broken(exc)
+        if self.process.is_alive() and self._failure is None:
+            with contextlib.suppress(OSError):
+                self._conn.send_bytes(pickle.dumps(_STOP))
+        self.process.join(30)
+        if self.process.is_alive():
+            log.error("the store process did not stop; killing it")
+            self.process.kill()
+            self.process.join(5)
+        self._conn.close()
