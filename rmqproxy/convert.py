@@ -7,8 +7,7 @@ import hashlib
 from google.protobuf.duration_pb2 import Duration
 
 from rmqproxy import receipt as receipt_codec
-from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, Resource
-from rmqproxy.validate import effective_type
+from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, MessageType, Resource
 from storage.model import HalfMessage, NewMessage, Popped
 
 # System properties only the server sets; whatever a producer put there is dropped.
@@ -16,15 +15,15 @@ _SERVER_ONLY = ("store_timestamp", "receipt_handle", "queue_offset", "invisible_
                 "dead_letter_queue")
 
 
-def to_new_message(message: Message, store_host: str, now_ms: int, *, deliver_at_ms: int | None = None,
-                   first_check_ms: int | None = None) -> NewMessage:
+def to_new_message(message: Message, message_type: MessageType, store_host: str, now_ms: int, *,
+                   deliver_at_ms: int | None = None, first_check_ms: int | None = None) -> NewMessage:
     """The store's view of a validated message. The payload is the whole wire message, completed
     with what the server adds at send time (digest, type, store host, a corrected delivery time),
     so a delivery only has to stamp the per-delivery fields on it."""
     sp = message.system_properties
     for name in _SERVER_ONLY:
         sp.ClearField(name)
-    sp.message_type = effective_type(message)
+    sp.message_type = message_type
     if sp.body_encoding == Encoding.ENCODING_UNSPECIFIED:
         sp.body_encoding = Encoding.IDENTITY
     if not sp.HasField("body_digest") or sp.body_digest.type == DigestType.DIGEST_TYPE_UNSPECIFIED:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rmqproxy.config import ServerConfig
 from rmqproxy.errors import ProtocolError
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code, Message, MessageType
@@ -35,8 +37,18 @@ TOPIC_MESSAGE_TYPE = {
 }
 
 
+_CONTROL_CHAR = re.compile("[\x00-\x1f\x7f]")
+
+# Plain ints: each MessageType.X is a Python-level attribute lookup on the enum wrapper, and these
+# are read for every message sent.
+_UNSPECIFIED = int(MessageType.MESSAGE_TYPE_UNSPECIFIED)
+_NORMAL = int(MessageType.NORMAL)
+_FIFO = int(MessageType.FIFO)
+_DELAY = int(MessageType.DELAY)
+
+
 def _has_control_chars(text: str) -> bool:
-    return any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in text)
+    return _CONTROL_CHAR.search(text) is not None
 
 
 def delivery_time_ms(message: Message) -> int | None:
@@ -61,22 +73,25 @@ def delivery_time_ms(message: Message) -> int | None:
 def effective_type(message: Message) -> MessageType:
     """The message's type; when a client (grpcurl, say) leaves it out, inferred as clients do.
     A message scheduled with the 4.x property ``__STARTDELIVERTIME`` is a DELAY message."""
-    declared = message.system_properties.message_type
-    if declared not in (MessageType.MESSAGE_TYPE_UNSPECIFIED, MessageType.NORMAL):
+    sp = message.system_properties
+    declared: MessageType = sp.message_type
+    if declared != _NORMAL and declared != _UNSPECIFIED:
         return declared
-    if START_DELIVER_TIME in message.user_properties:
+    if message.user_properties and START_DELIVER_TIME in message.user_properties:
         return MessageType.DELAY
-    if declared == MessageType.NORMAL:
+    if declared == _NORMAL:
         return declared
-    if message.system_properties.message_group:
+    if sp.message_group:
         return MessageType.FIFO
-    if message.system_properties.HasField("delivery_timestamp"):
+    if sp.HasField("delivery_timestamp"):
         return MessageType.DELAY
     return MessageType.NORMAL
 
 
-def validate_message(message: Message, topic_type: TopicType, config: ServerConfig, now_ms: int) -> None:
-    """Raise ProtocolError for the first rule the message breaks."""
+def validate_message(message: Message, topic_type: TopicType, config: ServerConfig,
+                     now_ms: int) -> tuple[MessageType, int | None]:
+    """Raise ProtocolError for the first rule the message breaks; otherwise its effective type and,
+    for a scheduled message, when it is due (epoch ms)."""
     sp = message.system_properties
     if not sp.message_id.strip():
         raise ProtocolError(Code.ILLEGAL_MESSAGE_ID, "message id is blank")
@@ -123,7 +138,7 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
             f"a {MessageType.Name(message_type)} message cannot be sent to {topic_type.value} topic "
             f"{message.topic.name!r}, which accepts {MessageType.Name(expected)} messages")
     due = delivery_time_ms(message)
-    if message_type == MessageType.DELAY:
+    if message_type == _DELAY:
         if due is None:
             raise ProtocolError(Code.ILLEGAL_DELIVERY_TIME, "a DELAY message needs a delivery_timestamp")
         if due > now_ms + config.max_delay_ms:
@@ -133,3 +148,4 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
     elif due is not None:
         raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
                             f"a {MessageType.Name(message_type)} message cannot have a delivery time")
+    return message_type, due

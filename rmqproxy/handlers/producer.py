@@ -12,8 +12,11 @@ from rmqproxy.errors import ProtocolError
 from rmqproxy.handlers.route import check_topic_name
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
-from rmqproxy.validate import delivery_time_ms, effective_type, validate_message
+from rmqproxy.validate import validate_message
 from storage.model import NewMessage
+
+_OK = pb.Status(code=pb.Code.OK, message="OK")
+_TRANSACTION = int(pb.MessageType.TRANSACTION)
 
 
 class ProducerHandler:
@@ -34,15 +37,16 @@ class ProducerHandler:
         topic = await self._broker.topic(topic_name)
         # All or nothing: one bad message refuses the request before anything is stored.
         now = self._clock.now_ms()
-        for message in messages:
-            validate_message(message, topic.type, self._config, now)
+        config = self._config
+        checked = [validate_message(m, topic.type, config, now) for m in messages]
         ids = [m.system_properties.message_id for m in messages]
-        new = [self._new_message(m, now) for m in messages]
+        new = [self._new_message(m, message_type, due, now)
+               for m, (message_type, due) in zip(messages, checked, strict=True)]
         placed = await self._broker.send(topic, new)
-        ok = pb.Status(code=pb.Code.OK, message="OK")
-        response = rpc.SendMessageResponse(status=ok)
+        response = rpc.SendMessageResponse(status=_OK)
+        entries = response.entries
         for message_id, stored, (_, number) in zip(ids, new, placed, strict=True):
-            entry = response.entries.add(status=ok, message_id=message_id)
+            entry = entries.add(status=_OK, message_id=message_id)
             if stored.first_check_ms is not None:
                 entry.transaction_id = handles.encode_transaction(topic.topic_id, number)
             elif stored.deliver_at_ms is not None and stored.deliver_at_ms > now:
@@ -51,17 +55,18 @@ class ProducerHandler:
                 entry.offset = number
         return response
 
-    def _new_message(self, message: pb.Message, now_ms: int) -> NewMessage:
-        config = self._config
+    def _new_message(self, message: pb.Message, message_type: pb.MessageType, due: int | None,
+                     now_ms: int) -> NewMessage:
         first_check = None
-        if effective_type(message) == pb.MessageType.TRANSACTION:
+        if message_type == _TRANSACTION:
+            config = self._config
             sp = message.system_properties
             wait = config.transaction_first_check_ms
             if sp.HasField("orphaned_transaction_recovery_duration"):
                 asked = sp.orphaned_transaction_recovery_duration.ToMilliseconds()
                 wait = min(max(asked, 0), config.transaction_max_first_check_ms)
             first_check = now_ms + wait
-        return to_new_message(message, self._store_host, now_ms, deliver_at_ms=delivery_time_ms(message),
+        return to_new_message(message, message_type, self._store_host, now_ms, deliver_at_ms=due,
                               first_check_ms=first_check)
 
     async def recall_message(self, request: rpc.RecallMessageRequest, ctx: RequestContext) -> rpc.RecallMessageResponse:
