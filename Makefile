@@ -10,13 +10,16 @@ NODE_CLIENT := tests/clients/node
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: help serve install install-test test lint bench clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: help serve install install-test peers test lint bench clean
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
 	@echo "make test     install test dependencies and run lint + the whole test suite"
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
-	@echo "make bench    run the benchmarks (see benchmarks/README.md)"
+	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
+	@echo "make peers    install NATS and RabbitMQ from Debian's packages (the benchmarks' peers)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,7 +38,14 @@ $(NODE_CLIENT)/node_modules/.package-lock.json: $(NODE_CLIENT)/package-lock.json
 
 install: $(VENV)/.installed
 
-install-test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json
+# The benchmarks' peers, from Debian's packages (their tests start private instances on loopback).
+peers:
+	@if command -v nats-server >/dev/null && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then :; else \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+			nats-server rabbitmq-server; fi
+
+install-test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json peers
 
 serve: install
 	$(BIN)/rmqproxy serve $(SERVE_ARGS)

@@ -90,9 +90,9 @@ async def run(count: int, size: int) -> None:
                 tag = pb.FilterExpression(type=pb.FilterType.TAG, expression="rare")
                 sql = pb.FilterExpression(type=pb.FilterType.SQL, expression="kind = 'rare'")
                 rows = []
-                for group, expression in (("by-tag", tag), ("by-sql", sql)):
-                    latency, got = await receive_one(stub, "filtered", group, expression)
-                    rows.append((group, expression.expression, got, latency, count / latency))
+                for group, filter_expression in (("by-tag", tag), ("by-sql", sql)):
+                    latency, got = await receive_one(stub, "filtered", group, filter_expression)
+                    rows.append((group, filter_expression.expression, got, latency, count / latency))
                 # A caught-up consumer waiting when the next rare message arrives.
                 await receive_one(stub, "filtered", "waiting", tag)
                 waiting = asyncio.create_task(receive_one(stub, "filtered", "waiting", tag))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,3 +107,20 @@ def send_request(topic: str, body: bytes, count: int, start: int = 0) -> rpc.Sen
 def async_stub(address: str) -> tuple[grpc.aio.Channel, rpc_grpc.MessagingServiceStub]:
     channel = grpc.aio.insecure_channel(address)
     return channel, rpc_grpc.MessagingServiceStub(channel)  # type: ignore[no-untyped-call]
+
+
+def csv_list(kind: type, allowed: Sequence[str] | None = None) -> Callable[[str], list[object]]:
+    """An argparse type: a comma-separated list of ``kind`` (ints may use _ as in 1_000_000)."""
+    def parse(text: str) -> list[object]:
+        values: list[object] = [kind(part.strip().replace("_", "")) if kind is int else part.strip()
+                  for part in text.split(",") if part.strip()]
+        if allowed is not None:
+            unknown = [v for v in values if v not in allowed]
+            if unknown:
+                raise argparse.ArgumentTypeError(f"unknown {', '.join(map(str, unknown))}; "
+                                                 f"choose from {', '.join(allowed)}")
+        if not values:
+            raise argparse.ArgumentTypeError("empty list")
+        return values
+
+    return parse

@@ -1,0 +1,238 @@
+"""The servers a benchmark run measures, each started and stopped by the run itself on loopback:
+
+* ``rmqproxy``: ``rmqproxy serve`` on the embedded RocksDB store, ``--flush sync`` (a send is
+  acknowledged once its write-ahead log record is fsynced);
+* ``rmqproxy-async``: the same with ``--flush async`` (acknowledged once written to the OS);
+* ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
+* ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
+* ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms.
+
+Also the sampler of a server's CPU and memory (its whole process tree: RabbitMQ runs under a
+shell script and epmd).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grpc
+import psutil
+
+from benchmarks.harness import REPO, Server, free_port
+from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
+from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
+
+TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "echo", "nats", "rabbitmq")
+DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
+DESCRIPTIONS = {
+    "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer)",
+    "rmqproxy-async": "rmqproxy, RocksDB, --flush async (written to the OS before the answer)",
+    "rmqproxy-thread": "rmqproxy, RocksDB, --flush sync, --store-thread (the store on a thread, not a process)",
+    "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
+    "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
+    "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
+}
+
+
+def missing(target: str) -> str | None:
+    """Why ``target`` cannot run on this machine, or None."""
+    if target == "nats" and shutil.which("nats-server") is None:
+        return "nats-server is not installed (make bench-deps)"
+    if target == "rabbitmq":
+        from benchmarks.peers import RABBIT_BIN
+
+        if not Path(RABBIT_BIN).exists():
+            return "rabbitmq-server is not installed (make bench-deps)"
+    return None
+
+
+@dataclass
+class Running:
+    name: str
+    kind: str
+    """The driver kind: rmqproxy (also for echo), nats or rabbitmq."""
+    address: str
+    pid: int
+    stop: Callable[[], None]
+    prepare: Callable[[Sequence[str], Sequence[str], int], None]
+    """Create topics (with this many queues each) and consumer groups."""
+
+
+class EchoServer:
+    def __init__(self, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EchoServer:
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.echo", "--port", str(self.port)],
+                                            stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if "echo listening on" in self.log.read_text(errors="replace"):
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"echo server exited:\n{self.log.read_text(errors='replace')}")
+            time.sleep(0.05)
+        raise TimeoutError("echo server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
+
+
+def rmqproxy_prepare(address: str) -> Callable[[Sequence[str], Sequence[str], int], None]:
+    def prepare(topics: Sequence[str], groups: Sequence[str], queues: int) -> None:
+        asyncio.run(_admin_create(address, topics, groups, queues))
+
+    return prepare
+
+
+async def _admin_create(address: str, topics: Sequence[str], groups: Sequence[str], queues: int,
+                        parallel: int = 64) -> None:
+    """Through the admin API, many at a time (10,000 topics one CLI call each would take minutes)."""
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = admin_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
+        requests: list[object] = [admin.CreateTopicRequest(name=t, type=admin.NORMAL, queues=queues) for t in topics]
+        requests += [admin.CreateGroupRequest(name=g) for g in groups]
+        limit = asyncio.Semaphore(parallel)
+
+        async def one(request: object) -> None:
+            async with limit:
+                try:
+                    if isinstance(request, admin.CreateTopicRequest):
+                        await stub.CreateTopic(request, timeout=60)
+                    else:
+                        await stub.CreateGroup(request, timeout=60)
+                except grpc.aio.AioRpcError as exc:
+                    if exc.code() != grpc.StatusCode.ALREADY_EXISTS:  # prepared before: fine
+                        raise
+
+        await asyncio.gather(*(one(r) for r in requests))
+
+
+def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Running:
+    """Start ``name`` with its data under ``workdir`` (created)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    if name.startswith("rmqproxy"):
+        flush = "async" if name == "rmqproxy-async" else "sync"
+        extra = ("--store-thread",) if name == "rmqproxy-thread" else ()
+        data = workdir / "data"
+        data.mkdir(exist_ok=True)
+        server = Server(data, ("--flush", flush, *extra, *server_args)).start()
+        return Running(name, "rmqproxy", server.address, server.pid(), server.stop, rmqproxy_prepare(server.address))
+    if name == "echo":
+        echo = EchoServer(workdir / "echo.log").start()
+        assert echo.process is not None
+        return Running(name, "rmqproxy", f"127.0.0.1:{echo.port}", echo.process.pid, echo.stop,
+                       lambda topics, groups, queues: None)
+    if name == "nats":
+        from benchmarks.peers import NatsServer, nats_setup
+
+        nats = NatsServer(workdir / "nats").start()
+
+        def nats_prepare(topics: Sequence[str], groups: Sequence[str], queues: int) -> None:
+            for group in groups:
+                asyncio.run(nats_setup(nats.address, list(topics), group))
+
+        return Running(name, "nats", nats.address, nats.pid(), nats.stop, nats_prepare)
+    if name == "rabbitmq":
+        from benchmarks.peers import RabbitServer, rabbit_setup
+
+        rabbit = RabbitServer(workdir / "rabbitmq").start()
+
+        def rabbit_prepare(topics: Sequence[str], groups: Sequence[str], queues: int) -> None:
+            for group in groups:
+                asyncio.run(rabbit_setup(rabbit.address, list(topics), group))
+
+        return Running(name, "rabbitmq", rabbit.address, rabbit.pid(), rabbit.stop, rabbit_prepare)
+    raise ValueError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
+
+
+@dataclass
+class Usage:
+    cpu_percent: float
+    """Average over the span, in percent of one core (200 = two cores busy)."""
+    peak_rss: int
+    """Largest resident set seen in the span (bytes, the whole process tree)."""
+
+
+@dataclass
+class Sampler:
+    """CPU time and resident memory of a process and its descendants, sampled every ``interval``
+    seconds in a thread; ``usage(a, b)`` reads the span between two wall-clock times afterwards."""
+
+    pid: int
+    interval: float = 0.2
+    samples: list[tuple[float, float, int]] = field(default_factory=list)
+    """(wall-clock time, CPU seconds used so far, RSS bytes)."""
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _known: dict[int, psutil.Process] = field(default_factory=dict)
+    _cpu_of_gone: float = 0.0
+    _cpu_seen: dict[int, float] = field(default_factory=dict)
+
+    def _tree(self) -> list[psutil.Process]:
+        try:
+            root = self._known.setdefault(self.pid, psutil.Process(self.pid))
+            found = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return []
+        # The same Process objects each time: psutil checks a pid was not reused through them.
+        return [self._known.setdefault(p.pid, p) for p in found]
+
+    def sample(self) -> tuple[float, float, int]:
+        cpu, rss = 0.0, 0
+        alive = set()
+        for process in self._tree():
+            try:
+                times = process.cpu_times()
+                used = times.user + times.system + times.children_user + times.children_system
+                rss += process.memory_info().rss
+            except psutil.Error:
+                continue
+            alive.add(process.pid)
+            self._cpu_seen[process.pid] = used
+            cpu += used
+        for pid in [p for p in self._cpu_seen if p not in alive]:
+            self._cpu_of_gone += self._cpu_seen.pop(pid)  # a child that exited keeps its share
+        taken = (time.time(), cpu + self._cpu_of_gone, rss)
+        self.samples.append(taken)
+        return taken
+
+    def start(self) -> Sampler:
+        self.sample()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.sample()
+
+    def usage(self, begin: float, end: float) -> Usage:
+        inside = [s for s in self.samples if begin <= s[0] <= end]
+        before = [s for s in self.samples if s[0] <= begin]
+        after = [s for s in self.samples if s[0] >= end]
+        first = before[-1] if before else self.samples[0]
+        last = after[0] if after else self.samples[-1]
+        cpu = 100.0 * (last[1] - first[1]) / max(1e-6, last[0] - first[0])
+        peak = max(s[2] for s in [first, *inside, last])
+        return Usage(cpu, peak)
