@@ -27,6 +27,7 @@ import pickle
 import signal
 import sys
 import time
+import traceback
 from collections.abc import Callable
 
 from storage.base import MessageStore
@@ -108,7 +109,8 @@ def _serve(conn: multiprocessing.connection.Connection, opener: Callable[[], Mes
             outcomes, merged = execute_round(store, clock, durable, ops)
             for ok, value in outcomes:
                 if not ok and not isinstance(value, StoreError):
-                    log.error("store call failed", exc_info=value)
+                    # A traceback does not survive pickling: keep it as a note, for the server's log.
+                    value.add_note("raised in the store process:\n" + "".join(traceback.format_exception(value)))
             conn.send_bytes(_portable(outcomes) + merged.to_bytes(4, "little"))
     finally:
         store.close()
@@ -212,8 +214,9 @@ class ProcessExecutor(StoreExecutor):
         """The store process is gone: every call waiting or in flight fails, and so will later ones."""
         if self._loop is not None:
             self._loop.remove_reader(self._conn.fileno())
-        unavailable = self._failed(StoreError(f"the store process is gone (exit code {self.process.exitcode})"))
-        del exc
+        self.process.join(1)  # reap it, so its exit code is known
+        unavailable = self._failed(StoreError(
+            f"the store process is gone (exit code {self.process.exitcode}; {type(exc).__name__} on its pipe)"))
         for item in [*(self._in_flight or []), *self._pending]:
             if not item.future.done():
                 item.future.set_exception(unavailable)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
+
+import psutil
 
 from tests.serverproc import ServerProcess, python_client
 
@@ -74,3 +77,50 @@ def test_graceful_restart_keeps_topics_groups_and_progress(server: ServerProcess
     assert positions() == before
     rest = python_client("simple_consume", server.address, topic, group, "--expect", "20", "--ack")
     assert len(rest["received"]) == 20
+
+
+def _store_process(server: ServerProcess) -> psutil.Process:
+    assert server.process is not None
+    children = [c for c in psutil.Process(server.process.pid).children()
+                if "multiprocessing.spawn" in " ".join(c.cmdline())]
+    assert len(children) == 1, children
+    return children[0]
+
+
+def test_a_killed_server_takes_its_store_process_with_it(server: ServerProcess, name: str) -> None:
+    topic = f"{name}-t"
+    server.cli("topic", "create", topic)
+    store = _store_process(server)
+    server.kill()
+    store.wait(10)  # gone: killed by the kernel with its parent (PR_SET_PDEATHSIG)
+    assert not store.is_running()
+    server.start()  # at once: the data directory's lock went with the store process
+    assert [t["name"] for t in server.cli_json("topic", "list")["topics"]] == [topic]
+
+
+def test_the_server_exits_when_its_store_process_dies(tmp_path: Path, name: str) -> None:
+    server = ServerProcess(tmp_path / "data", tmp_path / "server.log").start()
+    try:
+        topic, group = f"{name}-t", f"{name}-g"
+        server.cli("topic", "create", topic)
+        server.cli("group", "create", group)
+        produced = python_client("produce", server.address, topic, "20")
+        assert len(produced["sent"]) == 20
+        _store_process(server).kill()
+        # The server notices at once (the store pipe closes) and stops with status 1, for a
+        # supervisor to restart it, instead of serving errors forever. Calls in flight at that
+        # moment get UNAVAILABLE (tests/test_store_process.py).
+        assert server.process is not None
+        assert server.process.wait(30) == 1
+        log = server.log()
+        assert "the store failed" in log and "the store process is gone" in log
+        server.process = None
+        # Nothing acknowledged was lost.
+        server.start()
+        consumed = python_client("simple_consume", server.address, topic, group, "--expect", "20", "--ack",
+                                 "--max-wait", "60")
+        received = sorted(m["message_id"] for m in consumed["received"])
+        assert received == sorted(s["message_id"] for s in produced["sent"])
+    finally:
+        if server.process is not None:
+            server.stop()

@@ -36,6 +36,10 @@ def fail_with_protocol_error(store: MessageStore, now: int) -> None:
     raise ProtocolError(Code.BAD_REQUEST, "refused on purpose")
 
 
+def buggy(store: MessageStore, now: int) -> None:
+    raise ValueError("a bug in a store call")
+
+
 def exit_now(store: MessageStore, now: int) -> None:
     os._exit(3)  # the store process dies in the middle of a round
 
@@ -65,6 +69,13 @@ async def test_store_errors_arrive_whole(executor: ProcessExecutor) -> None:
     with pytest.raises(ProtocolError) as refused:
         await executor.run(fail_with_protocol_error)
     assert (refused.value.code, refused.value.message) == (Code.BAD_REQUEST, "refused on purpose")
+
+
+async def test_an_unexpected_error_keeps_where_it_was_raised(executor: ProcessExecutor) -> None:
+    with pytest.raises(ValueError, match="a bug in a store call") as caught:
+        await executor.run(buggy)
+    notes = "".join(getattr(caught.value, "__notes__", []))
+    assert "raised in the store process" in notes and "in buggy" in notes
 
 
 async def test_appends_are_group_committed_and_answered_separately(executor: ProcessExecutor) -> None:
