@@ -212,7 +212,14 @@ async def _breadth_probe(address: str, topics: list[str], groups: list[str], cal
 
         routes = await _timed(calls, 4, route)
         # Receive latency: a message waiting in a random topic, received by a random group.
-        picks = [(rng.choice(topics), rng.choice(groups)) for _ in range(calls // 4)]
+        # Distinct pairs: a group's one receive takes every message waiting in its topic, so a
+        # repeated pair would find nothing the second time.
+        wanted = min(calls // 4, len(topics) * len(groups))
+        chosen: set[tuple[str, str]] = set()
+        while len(chosen) < wanted:
+            chosen.add((rng.choice(topics), rng.choice(groups)))
+        picks = sorted(chosen)
+        rng.shuffle(picks)
         for topic, _ in picks:
             await stub.SendMessage(rpc.SendMessageRequest(messages=[_message(topic, 256)]), metadata=meta,
                                    timeout=30)
