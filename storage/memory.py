@@ -13,15 +13,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from storage.base import Capabilities, EntryFilter, MessageStore, PopResult, dlq_topic_name
+from storage.catalog import CatalogMixin
 from storage.errors import (
     GroupExists,
-    GroupNotFound,
     InvalidReceipt,
     QueueNotFound,
-    StoreClosed,
     TimerNotFound,
     TopicExists,
-    TopicNotFound,
     TransactionNotFound,
 )
 from storage.model import (
@@ -117,7 +115,7 @@ class _Progress:
         return min([self.next_offset, *self.live_inflight(), *self.ready, *self.waiting])
 
 
-class MemoryStore(MessageStore):
+class MemoryStore(CatalogMixin, MessageStore):
     capabilities = Capabilities(persistent=False)
 
     def __init__(self) -> None:
@@ -134,24 +132,6 @@ class MemoryStore(MessageStore):
         self._next_held_id = 1
 
     # -- helpers -----------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosed()
-
-    def _topic(self, name: str) -> TopicConfig:
-        self._check_open()
-        topic = self._topics.get(name)
-        if topic is None:
-            raise TopicNotFound(name)
-        return topic
-
-    def _group(self, name: str) -> GroupConfig:
-        self._check_open()
-        group = self._groups.get(name)
-        if group is None:
-            raise GroupNotFound(name)
-        return group
 
     def _queue(self, topic: TopicConfig, queue_id: int) -> _Queue:
         if not 0 <= queue_id < topic.queues:
@@ -236,14 +216,6 @@ class MemoryStore(MessageStore):
             self._queues[(topic.topic_id, queue_id)] = _Queue()
         return topic
 
-    def get_topic(self, name: str) -> TopicConfig | None:
-        self._check_open()
-        return self._topics.get(name)
-
-    def list_topics(self) -> list[TopicConfig]:
-        self._check_open()
-        return sorted(self._topics.values(), key=lambda t: t.name)
-
     def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
         topic = dataclasses.replace(self._topic(name), retention_ms=retention_ms)
         self._topics[name] = topic
@@ -268,14 +240,6 @@ class MemoryStore(MessageStore):
         self._next_group_id += 1
         self._groups[name] = group
         return group
-
-    def get_group(self, name: str) -> GroupConfig | None:
-        self._check_open()
-        return self._groups.get(name)
-
-    def list_groups(self) -> list[GroupConfig]:
-        self._check_open()
-        return sorted(self._groups.values(), key=lambda g: g.name)
 
     def update_group(self, config: GroupConfig) -> GroupConfig:
         current = self._group(config.name)

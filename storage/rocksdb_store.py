@@ -26,17 +26,15 @@ import rocksdict
 
 from storage import rocksdb_layout as L
 from storage.base import Capabilities, EntryFilter, MessageStore, PopResult, TagFilter, dlq_topic_name
+from storage.catalog import CatalogMixin
 from storage.errors import (
     GroupExists,
-    GroupNotFound,
     IncompatibleFormat,
     InvalidReceipt,
     QueueNotFound,
-    StoreClosed,
     StoreOpenFailed,
     TimerNotFound,
     TopicExists,
-    TopicNotFound,
     TransactionNotFound,
 )
 from storage.model import (
@@ -209,7 +207,7 @@ class _Write:
             store._check_from = min(store._check_from, self.earliest_check)
 
 
-class RocksDBStore(MessageStore):
+class RocksDBStore(CatalogMixin, MessageStore):
     capabilities = Capabilities(persistent=True)
 
     def __init__(self, path: str) -> None:
@@ -286,24 +284,6 @@ class RocksDBStore(MessageStore):
         for key, _ in self._scan(cf, start, end):
             return key
         return None
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise StoreClosed()
-
-    def _topic(self, name: str) -> TopicConfig:
-        self._check_open()
-        topic = self._topics.get(name)
-        if topic is None:
-            raise TopicNotFound(name)
-        return topic
-
-    def _group(self, name: str) -> GroupConfig:
-        self._check_open()
-        group = self._groups.get(name)
-        if group is None:
-            raise GroupNotFound(name)
-        return group
 
     def _next_id(self, write: _Write, key: bytes) -> int:
         raw = self._cf["meta"].get(key)
@@ -435,14 +415,6 @@ class RocksDBStore(MessageStore):
         write.commit(durable=True)
         return topic
 
-    def get_topic(self, name: str) -> TopicConfig | None:
-        self._check_open()
-        return self._topics.get(name)
-
-    def list_topics(self) -> list[TopicConfig]:
-        self._check_open()
-        return sorted(self._topics.values(), key=lambda t: t.name)
-
     def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
         topic = dataclasses.replace(self._topic(name), retention_ms=retention_ms)
         self._cf["meta"].put(L.META_TOPIC + name.encode(), _topic_to_json(topic), self._sync)
@@ -481,14 +453,6 @@ class RocksDBStore(MessageStore):
         write.commit(durable=True)
         self._register_group(group)
         return group
-
-    def get_group(self, name: str) -> GroupConfig | None:
-        self._check_open()
-        return self._groups.get(name)
-
-    def list_groups(self) -> list[GroupConfig]:
-        self._check_open()
-        return sorted(self._groups.values(), key=lambda g: g.name)
 
     def update_group(self, config: GroupConfig) -> GroupConfig:
         current = self._group(config.name)
