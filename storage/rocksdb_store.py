@@ -87,11 +87,23 @@ _WRITE_BUFFER = {"msg": 16 * MiB, "cq": 8 * MiB}
 _SMALL_WRITE_BUFFER = 4 * MiB
 
 
-def _options(cf: str | None = None) -> rocksdict.Options:
+# One block cache for all column families, holding their index and filter blocks too. Left to
+# the defaults, every column family gets a cache of its own and every open table file keeps its
+# index in memory outside any cache, so the server's memory grew with the stored backlog (RSS
+# 161 -> 245 MiB from 1 M to 10 M messages); with this it is bounded by the cache's capacity.
+BLOCK_CACHE = 64 * MiB
+
+
+def _options(cache: rocksdict.Cache, cf: str | None = None) -> rocksdict.Options:
     options = rocksdict.Options(raw_mode=True)
     options.create_if_missing(True)
     options.create_missing_column_families(True)
     options.set_max_background_jobs(2)
+    table = rocksdict.BlockBasedOptions()
+    table.set_block_cache(cache)
+    table.set_cache_index_and_filter_blocks(True)
+    table.set_pin_l0_filter_and_index_blocks_in_cache(True)  # the hot, newest files stay fast
+    options.set_block_based_table_factory(table)
     if cf is None:
         options.set_max_total_wal_size(64 * MiB)  # flush old memtables rather than keep old logs
     else:
@@ -214,8 +226,10 @@ class RocksDBStore(CatalogMixin, MessageStore):
         self.path = path
         try:
             os.makedirs(path, exist_ok=True)
+            cache = rocksdict.Cache(BLOCK_CACHE)
             self._db = rocksdict.Rdict(
-                path, options=_options(), column_families={name: _options(name) for name in L.COLUMN_FAMILIES}
+                path, options=_options(cache),
+                column_families={name: _options(cache, name) for name in L.COLUMN_FAMILIES},
             )
         except Exception as exc:  # rocksdict raises bare Exception (e.g. the LOCK is held)
             raise StoreOpenFailed(path, str(exc)) from exc
