@@ -44,6 +44,12 @@ def run_command(args: argparse.Namespace) -> int:
         return 2
     rows: list[Row] = []
     started = time.time()
+    settings = {
+        "size": f"{args.size} B", "batch": args.batch, "duration": f"{args.duration:g} s",
+        "warm-up": f"{args.warmup:g} s", "load processes": args.processes, "topics": args.topics,
+        "queues per topic": args.queues, "repeats": args.repeat, "receive backlog": args.backlog,
+    }
+    stem = args.name or time.strftime("run-%Y%m%d-%H%M%S")
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as scratch:
         for repeat in range(1, args.repeat + 1):
             for workload_kind in args.workloads:
@@ -51,14 +57,9 @@ def run_command(args: argparse.Namespace) -> int:
                 for target in targets:
                     workdir = Path(scratch) / f"{repeat}-{workload_kind}-{target}"
                     rows += _measure(target, workload_kind, repeat, args, workdir)
-    settings = {
-        "size": f"{args.size} B", "batch": args.batch, "duration": f"{args.duration:g} s",
-        "warm-up": f"{args.warmup:g} s", "load processes": args.processes, "topics": args.topics,
-        "queues per topic": args.queues, "repeats": args.repeat, "receive backlog": args.backlog,
-    }
-    stem = args.name or time.strftime("run-%Y%m%d-%H%M%S")
-    written = write(args.out, stem, "rmqproxy side by side", settings, rows, OURS, DESCRIPTIONS,
-                    {"elapsed_s": round(time.time() - started, 1)})
+            # Written after every repeat: a long run cut short still leaves what it measured.
+            written = write(args.out, stem, "rmqproxy side by side", settings, rows, OURS, DESCRIPTIONS,
+                            {"elapsed_s": round(time.time() - started, 1), "repeats_done": repeat})
     print(written[1].read_text())
     for path in written:
         print(f"wrote {path}")
