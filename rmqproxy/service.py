@@ -38,7 +38,7 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):
         self._producer = producer
         self._consumer = consumer
         self._transaction = transaction
-        self._peers = peers or PeerTable()
+        self._peers = peers if peers is not None else PeerTable()
 
     async def _unary(self, context: ServicerContext, response_type: Callable[[], R],
                      call: Callable[[RequestContext], Awaitable[R]]) -> R:
