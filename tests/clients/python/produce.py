@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import config, emit, error
+from _common import config, emit, error, tls
 from rocketmq import Message, Producer
 
 
@@ -30,7 +30,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100)
     args = parser.parse_args()
 
-    producer = Producer(config(args.address), (args.topic,))
+    producer = Producer(config(args.address), (args.topic,), tls_enable=tls())
     producer.startup()
     sent, errors, futures = [], [], []
     for index in range(args.count):
