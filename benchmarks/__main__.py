@@ -28,7 +28,8 @@ from benchmarks.report import Row, write
 from benchmarks.targets import DEFAULT_TARGETS, DESCRIPTIONS, TARGETS, Sampler, missing, start
 
 RESULTS = Path(__file__).resolve().parent / "results"
-OURS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread")
+OURS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing",
+        "rmqproxy-asyncio")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -77,7 +78,7 @@ def _measure(target: str, workload_kind: str, repeat: int, args: argparse.Namesp
             topics = tuple(f"bench-{workload_kind}-c{concurrency}-t{i}" for i in range(args.topics))
             group = f"bench-{workload_kind}-c{concurrency}-g"
             server.prepare(topics, [group], args.queues)
-            driver_target = Target(server.kind, server.address, topics, group, args.size)
+            driver_target = Target(server.kind, server.address, topics, group, args.size, server.tls_ca)
             workload = Workload(workload_kind, concurrency, args.duration, args.warmup, args.batch, args.backlog,
                                 args.processes)
             label = f"[{repeat}/{args.repeat}] {target} {workload_kind} c={concurrency}"
