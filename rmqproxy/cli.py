@@ -166,8 +166,8 @@ def _parser() -> argparse.ArgumentParser:
         "a new connection must show whether it speaks TLS or HTTP/2 (and finish a TLS handshake) within "
         "this, or it is closed (default 10s)"))
     serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
-        "uvloop (default): about a sixth less CPU per call than asyncio's own loop, whose relaying of "
-        "permissive connections also costs about five times as much; asyncio: the standard library's loop"))
+        "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
+        "library's loop (figures in benchmarks/README.md)"))
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)

@@ -139,6 +139,15 @@ def test_the_self_signed_certificate_survives_a_restart(server_with: Callable[..
     assert health(server.address, cert_path(server)) == SERVING
 
 
+def test_sighup_without_tls_is_logged_not_fatal(server_with: Callable[..., ServerProcess]) -> None:
+    server = server_with("--tls-mode", "disabled", "--store", "memory")
+    mark = LogMark(server)
+    assert server.process is not None
+    server.process.send_signal(signal.SIGHUP)
+    assert _eventually(lambda: any("SIGHUP: no certificate to reload" in line for line in mark.lines()))
+    assert health(server.address) == SERVING
+
+
 def _serve(tmp_path: Path, *args: str) -> tuple[int, list[str]]:
     result = subprocess.run([sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", "0",
                              "--data-dir", str(tmp_path / "data"), "--store", "memory", *args],

@@ -73,16 +73,17 @@ class Front:
         if self.relay is not None:
             await self.relay.serve(self._sockets)
             self._sockets = []
-        if self.certificates is not None:
-            loop = asyncio.get_running_loop()
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGHUP, self.reload_now)
-            if self.settings.reload_seconds > 0:
-                self._reload_task = loop.create_task(self._reload_every(self.settings.reload_seconds))
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            # Also without TLS: SIGHUP's default action would end the server.
+            loop.add_signal_handler(signal.SIGHUP, self.reload_now)
+        if self.certificates is not None and self.settings.reload_seconds > 0:
+            self._reload_task = loop.create_task(self._reload_every(self.settings.reload_seconds))
 
     def reload_now(self) -> None:
-        assert self.certificates is not None
-        if not self.certificates.reload(force=True):
+        if self.certificates is None:
+            log.info("SIGHUP: no certificate to reload (--tls-mode disabled)")
+        elif not self.certificates.reload(force=True):
             log.info("SIGHUP: the TLS certificate in %s is unchanged", self.certificates.cert_path)
 
     async def _reload_every(self, seconds: float) -> None:
@@ -105,9 +106,8 @@ class Front:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._reload_task
             self._reload_task = None
-        if self.certificates is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
         if self.relay is not None:
             await self.relay.close()
         for sock in self._sockets:
