@@ -157,10 +157,11 @@ async def run(config: ServerConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
-    raised = ports.raise_open_files_limit()
-    if raised:
-        log.info("open files limit raised from %d to %d (one per connection)", *raised)
     server = await start(config)
+    raised = ports.raise_open_files_limit()  # after the port check, whose refusal is the only line
+    if raised:
+        log.info("open files limit raised from %d to %d (each connection takes one, three behind the relay)",
+                 *raised)
     failure: list[BaseException] = []
 
     def store_failed(exc: BaseException) -> None:  # on the store's worker thread

@@ -5,6 +5,7 @@ address behind the permissive relay, and that a port already in use stops a seco
 from __future__ import annotations
 
 import re
+import resource
 import socket
 import subprocess
 import sys
@@ -152,11 +153,17 @@ def test_handlers_see_the_clients_own_address(servers: dict[str, ServerProcess],
     assert len(addresses) == 1 and addresses <= ours, (addresses, ours)
 
 
+def _low_open_files_limit() -> None:
+    """In the child: a soft limit below the hard one, so the server has a limit to raise (and log)."""
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(1024, hard), hard))
+
+
 def _serve_again(server: ServerProcess, tmp_path: Path, *args: str) -> tuple[int, list[str], float]:
     began = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port",
                              str(server.port), "--data-dir", str(tmp_path / "other"), *args],
-                            capture_output=True, text=True, cwd=REPO, timeout=60)
+                            capture_output=True, text=True, cwd=REPO, timeout=60, preexec_fn=_low_open_files_limit)
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     return result.returncode, lines, time.monotonic() - began
 
@@ -185,3 +192,22 @@ def test_a_port_taken_by_another_program_fails_at_once(tmp_path: Path, mode: str
         occupied = ServerProcess(tmp_path / "unused", tmp_path / "unused.log", port=port)
         code, lines, _ = _serve_again(occupied, tmp_path, "--tls-mode", mode)
     assert code == 1 and len(lines) == 1 and re.search(rf"port {port} is already in use", lines[0])
+
+
+def test_the_open_files_limit_is_raised_to_the_hard_limit_at_start(tmp_path: Path) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 1024:
+        pytest.skip(f"the hard limit on open files is {hard}: nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # inherited by the server
+    try:
+        server = ServerProcess(tmp_path / "data", tmp_path / "server.log", extra_args=("--store", "memory")).start()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        assert server.process is not None
+        limits = Path(f"/proc/{server.process.pid}/limits").read_text()
+        line = next(line for line in limits.splitlines() if line.startswith("Max open files"))
+        assert line.split()[3:5] == [str(hard), str(hard)]
+        assert f"open files limit raised from 1024 to {hard}" in server.log()
+    finally:
+        assert server.stop() == 0
