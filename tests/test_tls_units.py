@@ -3,6 +3,7 @@ relay, certificates (made, read, checked, reloaded) and the port check."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import socket
 from pathlib import Path
@@ -180,3 +181,21 @@ def test_listen_shares_the_port_with_own_workers_but_check_free_sees_it_taken() 
     finally:
         for sock in sockets:
             sock.close()
+
+
+async def test_connections_accepted_on_the_listen_sockets_send_small_writes_at_once() -> None:
+    # asyncio sets TCP_NODELAY only on sockets whose proto is IPPROTO_TCP: without it, relayed
+    # replies waited for the client's delayed ACK (40 ms per receive at concurrency 1).
+    sockets = ports.listen("127.0.0.1", 0)
+    assert all(sock.proto == socket.IPPROTO_TCP for sock in sockets)
+    accepted: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    class Probe(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            sock = transport.get_extra_info("socket")
+            accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+    server = await asyncio.get_running_loop().create_server(Probe, sock=sockets[0])
+    with socket.create_connection(sockets[0].getsockname()[:2]):
+        assert await asyncio.wait_for(accepted, 10) != 0
+    server.close()

@@ -51,7 +51,9 @@ def addresses(host: str, port: int) -> list[tuple[int, tuple[str, int]]]:
 
 
 def _socket(family: int, *, reuse_port: bool) -> socket.socket:
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # proto named explicitly: asyncio turns TCP_NODELAY on only for sockets whose proto is
+    # IPPROTO_TCP, and accepted sockets inherit it (with 0, relayed replies waited for delayed ACKs).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if reuse_port and hasattr(socket, "SO_REUSEPORT"):

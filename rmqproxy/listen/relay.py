@@ -160,6 +160,9 @@ class _Client(asyncio.Protocol):
         transport = cast(asyncio.Transport, transport)
         self._transport = transport
         self.peer = format_peer(transport.get_extra_info("peername"))
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # small HTTP/2 frames must not wait for the peer's delayed ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._timer = asyncio.get_running_loop().call_later(self.front.handshake_timeout, self._expired)
         self.front.pending.add(self)
 
