@@ -52,9 +52,9 @@ java-client:
 $(JAVA_RUNNER): $(JAVA_CLIENT)/pom.xml $(wildcard $(JAVA_CLIENT)/src/main/java/*/*/*.java)
 	cd $(JAVA_CLIENT) && { mvn -q -B -o package >/dev/null 2>&1 || mvn -q -B package; }
 
-# A class-data archive of the runner's start-up (JDK 13+): the JVM loads the client's classes from it,
-# a third of the CPU a run otherwise costs (see tests/clients/java/README.md). Made by one run that finds
-# no server; a JVM that cannot use it (another JDK, a newer jar) ignores it.
+# A class-data archive of the runner's start-up (JDK 13+): loading the client's classes from it saves a
+# quarter to a third of a run's CPU (tests/clients/java/README.md says how to use it). Made by one run
+# that finds no server; a JVM that cannot use it (another JDK, a rebuilt jar) ignores it.
 $(JAVA_CDS): $(JAVA_RUNNER)
 	java -XX:ArchiveClassesAtExit=$@ -jar $< produce --endpoint 127.0.0.1:9 --topic cds-training --count 1 \
 		--request-timeout-ms 300 >/dev/null 2>&1 || test -s $@
