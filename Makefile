@@ -7,12 +7,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 NODE_CLIENT := tests/clients/node
+GO_CLIENT := tests/clients/go
+RUST_CLIENT := tests/clients/rust
+# Where compiled client runners' dependencies are kept between fresh clones on one machine.
+RMQ_CLIENT_CACHE ?= $(HOME)/.cache/rmqproxy
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help serve install install-test peers test lint bench clean
+.PHONY: help serve install install-test peers test lint bench clean go-client rust-client
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
@@ -20,6 +24,7 @@ help:
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages (the benchmarks' peers)"
+	@echo "make go-client / rust-client   build the Go / Rust client runners (tests/clients/SCENARIOS.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +52,19 @@ peers:
 
 install-test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json peers
 
+# The Go and Rust client runners; skipped (with a message) where the toolchain is missing. Go keeps
+# its module and build caches per user; Cargo's target directory lives in RMQ_CLIENT_CACHE so a
+# fresh clone reuses the compiled dependencies.
+go-client:
+	@if command -v go >/dev/null; then \
+		cd $(GO_CLIENT) && go build -mod=readonly -o bin/rmq-go-runner . ; \
+	else echo "go-client: no Go toolchain (go) on PATH, not built"; fi
+
+rust-client:
+	@if command -v cargo >/dev/null; then \
+		cd $(RUST_CLIENT) && CARGO_TARGET_DIR=$(RMQ_CLIENT_CACHE)/rust-target cargo build --release --locked; \
+	else echo "rust-client: no Rust toolchain (cargo) on PATH, not built"; fi
+
 serve: install
 	$(BIN)/rmqproxy serve $(SERVE_ARGS)
 
@@ -62,4 +80,4 @@ bench: install-test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(NODE_CLIENT)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_CLIENT)/node_modules $(GO_CLIENT)/bin .pytest_cache .mypy_cache .ruff_cache
