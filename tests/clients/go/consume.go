@@ -107,7 +107,7 @@ func runSimpleConsume(c *common, args []string) (any, error) {
 	}
 	setRequestTimeout(consumer, c.requestTimeout())
 	if err := consumer.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start the simple consumer: %w", err)
+		return nil, &startError{"simple consumer", err}
 	}
 	defer consumer.GracefulStop()
 
@@ -278,7 +278,7 @@ func runPushConsume(c *common, args []string) (any, error) {
 	}
 	setRequestTimeout(consumer, c.requestTimeout())
 	if err := consumer.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start the push consumer: %w", err)
+		return nil, &startError{"push consumer", err}
 	}
 	select {
 	case <-l.done:

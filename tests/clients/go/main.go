@@ -119,8 +119,22 @@ func emit(result any) {
 	os.Stdout.Write(append(data, '\n'))
 }
 
+// startError is a client that could not start: the scenario did not run. The runner exits 1
+// but still prints {"start_error": {"code", "error"}} so a test can tell why.
+type startError struct {
+	what string
+	err  error
+}
+
+func (e *startError) Error() string { return fmt.Sprintf("cannot start the %s: %v", e.what, e.err) }
+func (e *startError) Unwrap() error { return e.err }
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "rmq-go-runner:", err)
+	var failed *startError
+	if errors.As(err, &failed) {
+		emit(map[string]any{"start_error": errorValue(failed.err)})
+	}
 	os.Exit(1)
 }
 

@@ -37,7 +37,7 @@ func startProducer(c *common, topic string, opts ...rmq.ProducerOption) (rmq.Pro
 	}
 	setRequestTimeout(producer, c.requestTimeout())
 	if err := producer.Start(); err != nil {
-		return nil, fmt.Errorf("cannot start the producer: %w", err)
+		return nil, &startError{"producer", err}
 	}
 	return producer, nil
 }

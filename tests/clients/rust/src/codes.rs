@@ -59,5 +59,8 @@ const CODES: &[(&str, i32)] = &[
 
 /// The number of a code the client named (as in apache.rocketmq.v2.Code), if known.
 pub fn number(name: &str) -> Option<i32> {
-    CODES.iter().find(|(known, _)| *known == name).map(|(_, code)| *code)
+    CODES
+        .iter()
+        .find(|(known, _)| *known == name)
+        .map(|(_, code)| *code)
 }

@@ -10,7 +10,7 @@ use rocketmq::SimpleConsumer;
 use serde_json::{json, Value};
 
 use crate::options::Options;
-use crate::{error_value, now_ms, Common, Outcome};
+use crate::{error_value, now_ms, start_failure, Common, Failure, Outcome};
 
 /// How long one receive waits for messages to arrive (long polling).
 const AWAIT: Duration = Duration::from_secs(5);
@@ -40,10 +40,11 @@ fn seconds(value: f64) -> Duration {
     Duration::from_secs_f64(value.max(0.0))
 }
 
-pub async fn simple_consume(common: &Common, options: &mut Options) -> Result<Outcome, String> {
+pub async fn simple_consume(common: &Common, options: &mut Options) -> Result<Outcome, Failure> {
     if options.has("change-invisible-s") {
         return Ok(Outcome::Unsupported(
-            "the Rust client (crate rocketmq 5.0.0) cannot change a message's invisible duration".into(),
+            "the Rust client (crate rocketmq 5.0.0) cannot change a message's invisible duration"
+                .into(),
         ));
     }
     let topic = options.required("topic")?;
@@ -67,15 +68,21 @@ pub async fn simple_consume(common: &Common, options: &mut Options) -> Result<Ou
     let mut client_option = common.client_option();
     client_option.set_long_polling_timeout(AWAIT);
     let mut consumer = SimpleConsumer::new(option, client_option)
-        .map_err(|e| format!("cannot create the simple consumer: {e}"))?;
-    consumer.start().await.map_err(|e| format!("cannot start the simple consumer: {e}"))?;
+        .map_err(|e| start_failure("simple consumer", e))?;
+    consumer
+        .start()
+        .await
+        .map_err(|e| start_failure("simple consumer", e))?;
 
     let mut received = Vec::new();
     let mut ack_errors = Vec::new();
     let mut receive_errors = Vec::new();
     let deadline = Instant::now() + seconds(max_wait);
     while received.len() < expect && Instant::now() < deadline {
-        let views = match consumer.receive_with(&topic, &expression, batch, seconds(invisible)).await {
+        let views = match consumer
+            .receive_with(&topic, &expression, batch, seconds(invisible))
+            .await
+        {
             Ok(views) => views,
             Err(error) => {
                 if Instant::now() < deadline {

@@ -28,6 +28,33 @@ pub enum Outcome {
     Unsupported(String),
 }
 
+/// Why a scenario did not run: bad options, or a client that could not start. For the latter the
+/// runner still prints `{"start_error": {"code", "error"}}` (and exits 1) so a test can tell why.
+pub enum Failure {
+    Usage(String),
+    Start(String, Value),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure::Usage(message)
+    }
+}
+
+impl From<&str> for Failure {
+    fn from(message: &str) -> Failure {
+        Failure::Usage(message.to_string())
+    }
+}
+
+/// A client's start (or creation) failed.
+pub fn start_failure(what: &str, error: ClientError) -> Failure {
+    Failure::Start(
+        format!("cannot start the {what}: {error}"),
+        error_value(&error),
+    )
+}
+
 /// The options every scenario takes.
 pub struct Common {
     pub endpoint: String,
@@ -85,7 +112,10 @@ pub fn error_value(error: &ClientError) -> Value {
 }
 
 pub fn now_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 /// Message i's body: "<prefix>-<i>:" then bytes 0x00..0xff repeating up to `size` bytes.
@@ -110,7 +140,7 @@ scenarios (tests/clients/SCENARIOS.md):
                  [--batch B] [--tag EXPR | --sql EXPR]   (no --change-invisible-s)
   push-consume                           (unsupported: the crate has no PushConsumer)";
 
-async fn run(scenario: &str, mut options: Options) -> Result<Outcome, String> {
+async fn run(scenario: &str, mut options: Options) -> Result<Outcome, Failure> {
     let common = Common::take(&mut options)?;
     let outcome = match scenario {
         "produce" => produce::produce(&common, &mut options).await?,
@@ -121,7 +151,7 @@ async fn run(scenario: &str, mut options: Options) -> Result<Outcome, String> {
         "push-consume" => Outcome::Unsupported(
             "the Rust client (crate rocketmq 5.0.0) has no PushConsumer".to_string(),
         ),
-        other => return Err(format!("unknown scenario {other:?}\n{USAGE}")),
+        other => return Err(format!("unknown scenario {other:?}\n{USAGE}").into()),
     };
     Ok(outcome)
 }
@@ -155,8 +185,13 @@ fn main() -> ExitCode {
             println!("{}", json!({ "unsupported": why }));
             ExitCode::from(3)
         }
-        Err(message) => {
+        Err(Failure::Usage(message)) => {
             eprintln!("rmq-rust-runner: {message}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Start(message, error)) => {
+            eprintln!("rmq-rust-runner: {message}");
+            println!("{}", json!({ "start_error": error }));
             ExitCode::from(1)
         }
     }

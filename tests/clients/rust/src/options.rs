@@ -23,11 +23,16 @@ impl Options {
             } else if switches.contains(&name) {
                 on.push(name.to_string());
             } else {
-                let value = args.next().ok_or_else(|| format!("--{name} needs a value"))?;
+                let value = args
+                    .next()
+                    .ok_or_else(|| format!("--{name} needs a value"))?;
                 values.insert(name.to_string(), value);
             }
         }
-        Ok(Options { values, switches: on })
+        Ok(Options {
+            values,
+            switches: on,
+        })
     }
 
     pub fn optional(&mut self, name: &str) -> Option<String> {
@@ -35,7 +40,8 @@ impl Options {
     }
 
     pub fn required(&mut self, name: &str) -> Result<String, String> {
-        self.optional(name).ok_or_else(|| format!("--{name} is required"))
+        self.optional(name)
+            .ok_or_else(|| format!("--{name} is required"))
     }
 
     pub fn text(&mut self, name: &str, default: &str) -> String {
@@ -45,7 +51,9 @@ impl Options {
     pub fn number<T: FromStr>(&mut self, name: &str, default: T) -> Result<T, String> {
         match self.optional(name) {
             None => Ok(default),
-            Some(text) => text.parse().map_err(|_| format!("--{name} must be a number, not {text:?}")),
+            Some(text) => text
+                .parse()
+                .map_err(|_| format!("--{name} must be a number, not {text:?}")),
         }
     }
 
@@ -57,12 +65,20 @@ impl Options {
 
     /// Refuses options the scenario did not take (a typo must not pass silently).
     pub fn done(&mut self) -> Result<(), String> {
-        let mut left: Vec<String> = self.values.drain().map(|(k, _)| k).chain(self.switches.drain(..)).collect();
+        let mut left: Vec<String> = self
+            .values
+            .drain()
+            .map(|(k, _)| k)
+            .chain(self.switches.drain(..))
+            .collect();
         if left.is_empty() {
             return Ok(());
         }
         left.sort();
-        Err(format!("unknown options for this scenario: --{}", left.join(", --")))
+        Err(format!(
+            "unknown options for this scenario: --{}",
+            left.join(", --")
+        ))
     }
 
     /// Whether the option was given (and leaves it for the scenario to refuse or take).

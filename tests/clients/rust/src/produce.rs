@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 use tokio::task::JoinSet;
 
 use crate::options::Options;
-use crate::{body, error_value, now_ms, Common, Outcome, LANGUAGE};
+use crate::{body, error_value, now_ms, start_failure, Common, Failure, Outcome, LANGUAGE};
 
 /// Message i of the produce scenarios (SCENARIOS.md, "Messages"), with extra properties;
 /// `start` is the builder for its kind (normal, FIFO, delayed, transactional).
@@ -36,17 +36,23 @@ fn message(
         .set_topic(topic)
         .set_body(body(prefix, index, size))
         .set_tag(format!("tag-{}", index % 3))
-        .set_keys(vec![format!("key-{index}"), format!("order-{}", index / 10)])
+        .set_keys(vec![
+            format!("key-{index}"),
+            format!("order-{}", index / 10),
+        ])
         .set_properties(properties)
         .build()
 }
 
-async fn start_producer(common: &Common, topic: &str) -> Result<Producer, String> {
+async fn start_producer(common: &Common, topic: &str) -> Result<Producer, Failure> {
     let mut option = ProducerOption::default();
     option.set_topics(vec![topic.to_string()]);
-    let mut producer = Producer::new(option, common.client_option())
-        .map_err(|e| format!("cannot create the producer: {e}"))?;
-    producer.start().await.map_err(|e| format!("cannot start the producer: {e}"))?;
+    let mut producer =
+        Producer::new(option, common.client_option()).map_err(|e| start_failure("producer", e))?;
+    producer
+        .start()
+        .await
+        .map_err(|e| start_failure("producer", e))?;
     Ok(producer)
 }
 
@@ -64,7 +70,12 @@ struct SendResults {
 }
 
 impl SendResults {
-    fn record(&mut self, index: usize, mut entry: Map<String, Value>, outcome: Result<String, ClientError>) {
+    fn record(
+        &mut self,
+        index: usize,
+        mut entry: Map<String, Value>,
+        outcome: Result<String, ClientError>,
+    ) {
         match outcome {
             Ok(message_id) => {
                 entry.insert("message_id".into(), json!(message_id));
@@ -96,14 +107,14 @@ fn entry(index: usize, mode: &str) -> Map<String, Value> {
     entry
 }
 
-pub async fn produce(common: &Common, options: &mut Options) -> Result<Outcome, String> {
+pub async fn produce(common: &Common, options: &mut Options) -> Result<Outcome, Failure> {
     let topic = options.required("topic")?;
     let count: usize = options.number("count", 1)?;
     let mode = options.text("mode", "sync");
     let prefix = options.text("prefix", "msg");
     let size: usize = options.number("size", 100)?;
     if !["sync", "async", "mixed"].contains(&mode.as_str()) {
-        return Err(format!("--mode must be sync, async or mixed, not {mode:?}"));
+        return Err(format!("--mode must be sync, async or mixed, not {mode:?}").into());
     }
     options.done()?;
     let producer = Arc::new(start_producer(common, &topic).await?);
@@ -125,12 +136,21 @@ pub async fn produce(common: &Common, options: &mut Options) -> Result<Outcome, 
             }
         };
         if how == "sync" {
-            let outcome = producer.send(message).await.map(|r| r.message_id().to_string());
+            let outcome = producer
+                .send(message)
+                .await
+                .map(|r| r.message_id().to_string());
             results.record(index, entry(index, how), outcome);
         } else {
             let producer = producer.clone();
             in_flight.spawn(async move {
-                (index, producer.send(message).await.map(|r| r.message_id().to_string()))
+                (
+                    index,
+                    producer
+                        .send(message)
+                        .await
+                        .map(|r| r.message_id().to_string()),
+                )
             });
         }
     }
@@ -144,7 +164,7 @@ pub async fn produce(common: &Common, options: &mut Options) -> Result<Outcome, 
     Ok(Outcome::Result(results.result()))
 }
 
-pub async fn produce_fifo(common: &Common, options: &mut Options) -> Result<Outcome, String> {
+pub async fn produce_fifo(common: &Common, options: &mut Options) -> Result<Outcome, Failure> {
     let topic = options.required("topic")?;
     let count: usize = options.number("count", 1)?;
     let groups: usize = options.number("groups", 1)?;
@@ -163,8 +183,18 @@ pub async fn produce_fifo(common: &Common, options: &mut Options) -> Result<Outc
         entry.insert("message_group".into(), json!(group));
         entry.insert("seq".into(), json!(seq));
         let start = MessageBuilder::builder().set_message_group(group.clone());
-        let outcome = match message(start, &topic, &prefix, index, size, &[("seq", seq.to_string())]) {
-            Ok(message) => producer.send(message).await.map(|r| r.message_id().to_string()),
+        let outcome = match message(
+            start,
+            &topic,
+            &prefix,
+            index,
+            size,
+            &[("seq", seq.to_string())],
+        ) {
+            Ok(message) => producer
+                .send(message)
+                .await
+                .map(|r| r.message_id().to_string()),
             Err(error) => Err(error),
         };
         results.record(index, entry, outcome);
@@ -173,7 +203,7 @@ pub async fn produce_fifo(common: &Common, options: &mut Options) -> Result<Outc
     Ok(Outcome::Result(results.result()))
 }
 
-pub async fn produce_delay(common: &Common, options: &mut Options) -> Result<Outcome, String> {
+pub async fn produce_delay(common: &Common, options: &mut Options) -> Result<Outcome, Failure> {
     let topic = options.required("topic")?;
     let prefix = options.text("prefix", "delay");
     let size: usize = options.number("size", 100)?;
@@ -195,7 +225,14 @@ pub async fn produce_delay(common: &Common, options: &mut Options) -> Result<Out
         // Rounded up to a whole second so that "plus1" is never due early.
         let due_s = (now_ms() + offset_ms + 999).div_euclid(1000);
         let start = MessageBuilder::builder().set_delivery_timestamp(due_s);
-        let outcome = match message(start, &topic, &prefix, index, size, &[("name", name.to_string())]) {
+        let outcome = match message(
+            start,
+            &topic,
+            &prefix,
+            index,
+            size,
+            &[("name", name.to_string())],
+        ) {
             Ok(message) => producer.send(message).await,
             Err(error) => Err(error),
         };
@@ -226,11 +263,16 @@ pub async fn produce_delay(common: &Common, options: &mut Options) -> Result<Out
 /// The checks the server asked the producer's checker, with what the checker answered.
 type Asked = Arc<Mutex<Vec<Value>>>;
 
-fn checker(asked: Asked) -> Box<dyn Fn(String, MessageView) -> TransactionResolution + Send + Sync> {
+fn checker(
+    asked: Asked,
+) -> Box<dyn Fn(String, MessageView) -> TransactionResolution + Send + Sync> {
     Box::new(move |_transaction_id, view| {
         let name = view.properties().get("name").cloned().unwrap_or_default();
         eprintln!("checker asked about {name} ({})", view.message_id());
-        asked.lock().unwrap().push(json!({"name": name, "at_ms": now_ms()}));
+        asked
+            .lock()
+            .unwrap()
+            .push(json!({"name": name, "at_ms": now_ms()}));
         match view.properties().get("decide").map(String::as_str) {
             Some("commit") => TransactionResolution::COMMIT,
             Some("rollback") => TransactionResolution::ROLLBACK,
@@ -239,7 +281,10 @@ fn checker(asked: Asked) -> Box<dyn Fn(String, MessageView) -> TransactionResolu
     })
 }
 
-pub async fn produce_transaction(common: &Common, options: &mut Options) -> Result<Outcome, String> {
+pub async fn produce_transaction(
+    common: &Common,
+    options: &mut Options,
+) -> Result<Outcome, Failure> {
     let topic = options.required("topic")?;
     let linger: f64 = options.number("linger", 15.0)?;
     let prefix = options.text("prefix", "tx");
@@ -248,9 +293,13 @@ pub async fn produce_transaction(common: &Common, options: &mut Options) -> Resu
     let asked: Asked = Arc::default();
     let mut option = ProducerOption::default();
     option.set_topics(vec![topic.clone()]);
-    let mut producer = Producer::new_transaction_producer(option, common.client_option(), checker(asked.clone()))
-        .map_err(|e| format!("cannot create the producer: {e}"))?;
-    producer.start().await.map_err(|e| format!("cannot start the producer: {e}"))?;
+    let mut producer =
+        Producer::new_transaction_producer(option, common.client_option(), checker(asked.clone()))
+            .map_err(|e| start_failure("producer", e))?;
+    producer
+        .start()
+        .await
+        .map_err(|e| start_failure("producer", e))?;
 
     let halves = [
         ("committed", None),
@@ -290,7 +339,10 @@ pub async fn produce_transaction(common: &Common, options: &mut Options) -> Resu
             errors.insert(what.to_string(), error_value(&error));
         }
     }
-    eprintln!("{} half messages sent; lingering {linger} s for checks", sent.len());
+    eprintln!(
+        "{} half messages sent; lingering {linger} s for checks",
+        sent.len()
+    );
     tokio::time::sleep(Duration::from_secs_f64(linger)).await;
     let asked = asked.lock().unwrap().clone();
     stop(producer).await;
