@@ -10,12 +10,16 @@ NODE_CLIENT := tests/clients/node
 JAVA_CLIENT := tests/clients/java
 JAVA_RUNNER := $(JAVA_CLIENT)/target/rmq-java-runner.jar
 JAVA_CDS := $(JAVA_CLIENT)/target/rmq-java-runner.jsa
+GO_CLIENT := tests/clients/go
+RUST_CLIENT := tests/clients/rust
+# Where compiled client runners' dependencies are kept between fresh clones on one machine.
+RMQ_CLIENT_CACHE ?= $(HOME)/.cache/rmqproxy
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help serve install install-test peers java-client test lint bench clean
+.PHONY: help serve install install-test peers java-client go-client rust-client test lint bench clean
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
@@ -24,6 +28,7 @@ help:
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages (the benchmarks' peers)"
 	@echo "make java-client  build the Java client runner (tests/clients/java) when a JDK and Maven are here"
+	@echo "make go-client / rust-client   build the Go / Rust client runners (tests/clients/SCENARIOS.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +73,19 @@ peers:
 
 install-test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json peers
 
+# The Go and Rust client runners; skipped (with a message) where the toolchain is missing. Go keeps
+# its module and build caches per user; Cargo's target directory lives in RMQ_CLIENT_CACHE so a
+# fresh clone reuses the compiled dependencies.
+go-client:
+	@if command -v go >/dev/null; then \
+		cd $(GO_CLIENT) && go build -mod=readonly -o bin/rmq-go-runner . ; \
+	else echo "go-client: no Go toolchain (go) on PATH, not built"; fi
+
+rust-client:
+	@if command -v cargo >/dev/null; then \
+		cd $(RUST_CLIENT) && CARGO_TARGET_DIR=$(RMQ_CLIENT_CACHE)/rust-target cargo build --release --locked; \
+	else echo "rust-client: no Rust toolchain (cargo) on PATH, not built"; fi
+
 serve: install
 	$(BIN)/rmqproxy serve $(SERVE_ARGS)
 
@@ -83,4 +101,4 @@ bench: install-test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) $(NODE_CLIENT)/node_modules $(JAVA_CLIENT)/target .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(NODE_CLIENT)/node_modules $(JAVA_CLIENT)/target $(GO_CLIENT)/bin .pytest_cache .mypy_cache .ruff_cache

@@ -12,14 +12,13 @@ from dataclasses import dataclass
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as otlp_grpc
 
 from rmqproxy.admin import AdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.client_metrics import SERVICE_NAME as CLIENT_METRICS_SERVICE
-from rmqproxy.client_metrics import ClientMetricsReceiver
+from rmqproxy.client_metrics import ClientMetricsReceiver, add_client_metrics_to_server
 from rmqproxy.clock import Clock, SystemClock
 from rmqproxy.config import ServerConfig
 from rmqproxy.durations import format_duration
@@ -107,7 +106,7 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]
-    otlp_grpc.add_MetricsServiceServicer_to_server(ClientMetricsReceiver(clock), server)  # type: ignore[no-untyped-call]
+    add_client_metrics_to_server(ClientMetricsReceiver(clock), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

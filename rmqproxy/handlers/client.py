@@ -101,7 +101,13 @@ class ClientHandler:
                         # Refused settings are answered with a status and no settings, and the stream
                         # stays open: that is how a client learns its startup failed (the Node client
                         # rejects startup() with the code). Ending the stream instead makes clients
-                        # reconnect and resend the same settings every second, forever.
+                        # reconnect and resend the same settings every second, forever. The Go client
+                        # is the exception: it ignores a command without settings and its Start()
+                        # waits for settings until its stream fails, so for it the stream ends with
+                        # the error (INVALID_ARGUMENT, "<CODE>: <message>"), as the reference proxy
+                        # does for every client.
+                        if client_language(command.settings, ctx.language) == pb.Language.GOLANG:
+                            raise
                         code, message = to_status(exc)
                         outbox.put_nowait(rpc.TelemetryCommand(status=pb.Status(code=code, message=message)))
                         continue
