@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make serve   install rmqproxy into .venv and run the server (embedded RocksDB store, port 8081)
-#   make test    install the test dependencies (Python and Node.js clients, grpcurl) and run every test
+#   make test    install the test dependencies (the official clients, grpcurl) and run every test
 # Both are idempotent; run `make help` for the rest.
 
 PYTHON ?= python3
@@ -9,10 +9,15 @@ BIN := $(VENV)/bin
 NODE_CLIENT := tests/clients/node
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
+# What the client runners download and build outlives a clone: Maven's ~/.m2, Go's module and build caches and
+# Cargo's registry (each tool's default place), and the Rust target directory here.
+RMQ_CLIENT_CACHE ?= $(HOME)/.cache/rmqproxy
+export RMQ_CLIENT_CACHE
+export CARGO_TARGET_DIR ?= $(RMQ_CLIENT_CACHE)/rust-target
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help serve install install-test peers test lint bench clean
+.PHONY: help serve install install-test peers clients client-toolchains node-client test lint bench clean
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
@@ -20,6 +25,7 @@ help:
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages (the benchmarks' peers)"
+	@echo "make clients  install and build every official client's scenario runner (tests/clients/SCENARIOS.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,7 +51,32 @@ peers:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 			nats-server rabbitmq-server; fi
 
-install-test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json peers
+# The client runners of tests/clients: each client from its own registry (npm, Maven Central, the Go module
+# proxy, crates.io; PyPI's comes with .installed-test). A toolchain that is missing (JDK and Maven, Go, Cargo,
+# Node.js) is installed from Debian's packages when apt-get may run and Debian's version is new enough; otherwise
+# `python -m tests.clientmatrix status` says why, and that client's tests are skipped with the same reason.
+client-toolchains: $(VENV)/.installed-test
+	@packages="$$($(BIN)/python -m tests.clientmatrix packages)"; \
+	if [ -z "$$packages" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
+		echo "installing client toolchains from Debian's packages: $$packages"; \
+		{ $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$packages; } || \
+		echo "could not install $$packages: the tests of the clients that need them will be skipped"; \
+	else \
+		echo "not installing $$packages: apt-get needs root or sudo; the tests of those clients will be skipped"; \
+	fi
+
+node-client: $(NODE_CLIENT)/node_modules/.package-lock.json
+
+# Builds each runner this checkout has and this machine can build (its own target: java-client, go-client, ...).
+clients: client-toolchains
+	@for language in $$($(BIN)/python -m tests.clientmatrix buildable); do \
+		$(MAKE) --no-print-directory $$language-client || exit 1; \
+	done
+	@$(BIN)/python -m tests.clientmatrix status
+
+install-test: $(VENV)/.installed-test clients peers
 
 serve: install
 	$(BIN)/rmqproxy serve $(SERVE_ARGS)
