@@ -104,6 +104,8 @@ def check_normal_delivery(message: dict[str, Any], born_after_ms: int, born_befo
     assert born_after_ms - 1000 <= message["born_timestamp_ms"] <= born_before_ms, message
     assert message["born_host"]
     assert message["at_ms"] >= message["born_timestamp_ms"]
+    if "transport_delivery_timestamp_ms" in message:
+        assert message["transport_delivery_timestamp_ms"] is not None  # the receive's delivery_timestamp frame
 
 
 def assert_error(error: dict[str, Any] | None, code: int) -> None:

@@ -47,9 +47,20 @@ LANGUAGES = clientmatrix.LANGUAGES
 PAIRS = [(a, b) for a in LANGUAGES for b in LANGUAGES if a != b]
 by_language = pytest.mark.parametrize("language", LANGUAGES)
 
+# Defects of a client itself, seen through its own runner (tests/clients/<language>/README says more).
+# Where a test cannot work around one it expects the failure, strictly: a fixed client makes it fail.
+ACK_STATUS_IGNORED = {"go": "golang/v5 5.1.4's SimpleConsumer.Ack ignores the status the server answers"}
+FIFO_BATCH_NOT_SERIALIZED = {"go": "golang/v5 5.1.4's FIFO PushConsumer hands the listener the rest of a batch "
+                                   "before a failed message's local retry"}
+
+
+def languages_except(defects: dict[str, str]) -> list[object]:
+    return [pytest.param(language, marks=pytest.mark.xfail(reason=defects[language], strict=True))
+            if language in defects else language for language in LANGUAGES]
+
 N = 1000  # messages of the plain send and push tests
 EARLY_MS = 200  # a timed delivery may come this much early (timer and clock granularity) ...
-LATE_MS = 2000  # ... or this much late: the server's timers, a long poll's wake-up, a loaded 2-core machine
+LATE_MS = 1500  # ... or this much late: the server promises a second, plus slack for a loaded machine
 REVIVE_LATE_MS = 6000  # an expired invisibility is noticed within a few seconds (far below the others' 30 s)
 SHORT_CHECKS = ("--transaction-check-first", "1s", "--transaction-check-interval", "1s",
                 "--transaction-max-checks", "3")
@@ -107,18 +118,27 @@ def test_change_invisible_duration_moves_the_redelivery_and_refuses_the_old_hand
     first, second = moved["received"]
     assert [(m["message_id"], m["delivery_attempt"]) for m in (first, second)] == [(message_id, 1), (message_id, 2)]
     assert 3000 - EARLY_MS <= second["at_ms"] - first["at_ms"] <= 3000 + REVIVE_LATE_MS
+    # (The second delivery also shows that an ack with the first one's old handle, if the runner tried it,
+    # did not consume the message.)
     for message in (first, second):
         if "old_handle_ack" in message:
-            assert_error(message["old_handle_ack"], INVALID_RECEIPT_HANDLE)
+            check_old_handle_refused(language, message["old_handle_ack"])
     # Changed again: the handle from the receive no longer acks, the one the change returned does.
     acked = client.run("simple-consume", topic=topic, group=group, expect=1, ack=True, invisible_s=30,
                        change_invisible_s=10, max_wait_s=20)
     assert acked["receive_errors"] == [] and acked["ack_errors"] == []
     [third] = acked["received"]
     assert (third["message_id"], third["delivery_attempt"]) == (message_id, 3)
-    assert_error(third["old_handle_ack"], INVALID_RECEIPT_HANDLE)
+    check_old_handle_refused(language, third["old_handle_ack"])
     check_message(third, topic, 0, language, "inv")
     assert_group_drained(server, group, topic, 1)
+
+
+def check_old_handle_refused(language: str, outcome: dict[str, object] | None) -> None:
+    if language in ACK_STATUS_IGNORED:
+        assert outcome is None, f"{language} now reports a refused ack: drop it from ACK_STATUS_IGNORED"
+    else:
+        assert_error(outcome, INVALID_RECEIPT_HANDLE)
 
 
 # -- push consumers ---------------------------------------------------------------------------------------------
@@ -136,9 +156,8 @@ def test_push_consumer_consumes_each_message_exactly_once(server: ServerProcess,
         index = sent[event["message_id"]]
         assert event["properties"] == {"index": str(index), "origin": language}
         assert event["message_group"] in (None, "")
-        fields = expected_fields(index, language, "push")
-        assert {k: event[k] for k in ("body", "tag", "keys") if k in event} == \
-            {k: fields[k] for k in ("body", "tag", "keys") if k in event}
+        fields = {**expected_fields(index, language, "push"), "topic": topic, "corrupted": False}
+        assert {k: event[k] for k in fields if k in event} == {k: fields[k] for k in fields if k in event}
     assert_group_drained(server, group, topic, N)
 
 
@@ -185,7 +204,7 @@ def test_failing_push_consumer_follows_the_retry_policy_then_the_message_is_dead
 FIFO_COUNT, FIFO_GROUPS, FIFO_FAIL_EVERY = 40, 4, 3
 
 
-@by_language
+@pytest.mark.parametrize("language", languages_except(FIFO_BATCH_NOT_SERIALIZED))
 def test_fifo_push_consumer_keeps_each_message_group_in_order_through_failures(server: ServerProcess, name: str,
                                                                               language: str) -> None:
     client = Client(language, server)
