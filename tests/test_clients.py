@@ -149,7 +149,9 @@ def test_push_consumer_consumes_each_message_exactly_once(server: ServerProcess,
     client = Client(language, server)
     topic, group = setup(server, name)
     sent = check_sent(client.run("produce", topic=topic, count=N, mode="async", prefix="push"), N)
-    events = client.run("push-consume", topic=topic, group=group, expect=N, max_wait_s=180, linger_s=3)["events"]
+    result = client.run("push-consume", topic=topic, group=group, expect=N, max_wait_s=180, linger_s=3)
+    assert result.get("shutdown", "ok") == "ok"
+    events = result["events"]
     assert sorted(e["message_id"] for e in events) == sorted(sent)  # each once, nothing more within the linger
     assert {(e["result"], e["attempt"]) for e in events} == {("ok", 1)}
     for event in events:
@@ -337,6 +339,7 @@ def test_tag_filters_deliver_exactly_the_matching_messages(server: ServerProcess
         assert len(ids) == len(set(ids)) and set(ids) == wanted[suffix], suffix
         for message in result["received"]:
             check_message(message, topic, sent[message["message_id"]], language, "tags")
+            assert message["delivery_attempt"] == 1
         # What the filter passed over counts as consumed: nothing ready, every queue committed to its end.
         assert_group_drained(server, group, topic, FILTER_N)
 
@@ -367,8 +370,10 @@ def test_sql92_filter_with_a_push_consumer_consumes_each_match_once(server: Serv
     sql = "(index BETWEEN 5 AND 24 OR index = 50) AND TAGS IN ('tag-0', 'tag-2')"
     wanted = {m for m, i in sent.items() if (5 <= i <= 24 or i == 50) and i % 3 != 1}
     assert len(wanted) == 15
-    events = client.run("push-consume", topic=topic, group=group, expect=len(wanted), sql=sql, max_wait_s=90,
-                        linger_s=3)["events"]
+    result = client.run("push-consume", topic=topic, group=group, expect=len(wanted), sql=sql, max_wait_s=90,
+                        linger_s=3)
+    assert result.get("shutdown", "ok") == "ok"
+    events = result["events"]
     assert sorted(e["message_id"] for e in events) == sorted(wanted)  # each once, nothing else in the linger
     assert {(e["result"], e["attempt"]) for e in events} == {("ok", 1)}
     for event in events:

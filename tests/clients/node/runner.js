@@ -364,7 +364,7 @@ async function pushConsume(options) {
   clearTimeout(timer);
   await sleep(Number(options['linger-s']) * 1000); // extra deliveries would show up now
   const result = { events: [ ...events ] };
-  await shutdownWithin(consumer, SHUTDOWN_MS);
+  result.shutdown = await shutdownWithin(consumer, SHUTDOWN_MS); // 'ok', 'timeout' or 'error: ...'
   return result;
 }
 
