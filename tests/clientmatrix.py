@@ -97,6 +97,8 @@ class Tool:
             return f"`make clients` installs Debian's {self.package} where it may run apt-get"
         package = self.debian_version_of or self.package
         candidate = debian_candidate(package)
+        if shutil.which("apt-cache") is None:
+            return "no apt-get on this machine: install it by hand"
         if candidate is None:
             return f"apt-get has no {package} here: install it by hand"
         return f"Debian's {package} is {dotted(candidate)}: install a newer one by hand"
