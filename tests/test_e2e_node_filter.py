@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.node_support import assert_group_drained, check_produced, node
 from tests.serverproc import ServerProcess
-from tests.test_e2e_node import assert_group_drained, check_produced, node
 
 ILLEGAL_FILTER_EXPRESSION = 40010
 LINGER_S = "4"  # consumers keep receiving this long after the last expected message: nothing else may come

@@ -15,8 +15,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from tests.node_support import node
 from tests.serverproc import ServerProcess
-from tests.test_e2e_node import node
 from tests.test_e2e_scheduled import BAD_REQUEST, ILLEGAL_DELIVERY_TIME, INVALID_TRANSACTION_ID, NOT_FOUND, SHORT_CHECKS
 
 
