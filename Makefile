@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make serve   install rmqproxy into .venv and run the server (embedded RocksDB store, port 8081)
-#   make test    install the test dependencies (Python and Node.js clients, grpcurl) and run every test
+#   make test    install the test dependencies (the official clients, grpcurl) and run every test
 # Both are idempotent; run `make help` for the rest.
 
 PYTHON ?= python3
@@ -12,14 +12,17 @@ JAVA_RUNNER := $(JAVA_CLIENT)/target/rmq-java-runner.jar
 JAVA_CDS := $(JAVA_CLIENT)/target/rmq-java-runner.jsa
 GO_CLIENT := tests/clients/go
 RUST_CLIENT := tests/clients/rust
-# Where compiled client runners' dependencies are kept between fresh clones on one machine.
-RMQ_CLIENT_CACHE ?= $(HOME)/.cache/rmqproxy
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
+# What the client runners download and build outlives a clone: Maven's ~/.m2, Go's module and build caches and
+# Cargo's registry (each tool's default place), and the Rust target directory here.
+RMQ_CLIENT_CACHE ?= $(HOME)/.cache/rmqproxy
+export RMQ_CLIENT_CACHE
+export CARGO_TARGET_DIR ?= $(RMQ_CLIENT_CACHE)/rust-target
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help serve install install-test peers java-client go-client rust-client test lint bench clean
+.PHONY: help serve install install-test peers clients client-toolchains node-client java-client go-client rust-client test lint bench clean
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
@@ -29,6 +32,7 @@ help:
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages (the benchmarks' peers)"
 	@echo "make java-client  build the Java client runner (tests/clients/java) when a JDK and Maven are here"
 	@echo "make go-client / rust-client   build the Go / Rust client runners (tests/clients/SCENARIOS.md)"
+	@echo "make clients  install and build every official client's scenario runner (tests/clients/SCENARIOS.md)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,7 +75,32 @@ peers:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 			nats-server rabbitmq-server; fi
 
-install-test: $(VENV)/.installed-test $(NODE_CLIENT)/node_modules/.package-lock.json peers
+# The client runners of tests/clients: each client from its own registry (npm, Maven Central, the Go module
+# proxy, crates.io; PyPI's comes with .installed-test). A toolchain that is missing (JDK and Maven, Go, Cargo,
+# Node.js) is installed from Debian's packages when apt-get may run and Debian's version is new enough; otherwise
+# `python -m tests.clientmatrix status` says why, and that client's tests are skipped with the same reason.
+client-toolchains: $(VENV)/.installed-test
+	@packages="$$($(BIN)/python -m tests.clientmatrix packages)"; \
+	if [ -z "$$packages" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
+		echo "installing client toolchains from Debian's packages: $$packages"; \
+		{ $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null && \
+		  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$packages; } || \
+		echo "could not install $$packages: the tests of the clients that need them will be skipped"; \
+	else \
+		echo "not installing $$packages: apt-get needs root or sudo; the tests of those clients will be skipped"; \
+	fi
+
+node-client: $(NODE_CLIENT)/node_modules/.package-lock.json
+
+# Builds each runner this checkout has and this machine can build (its own target: java-client, go-client, ...).
+clients: client-toolchains
+	@for language in $$($(BIN)/python -m tests.clientmatrix buildable); do \
+		$(MAKE) --no-print-directory $$language-client || exit 1; \
+	done
+	@$(BIN)/python -m tests.clientmatrix status
+
+install-test: $(VENV)/.installed-test clients peers
 
 # The Go and Rust client runners; skipped (with a message) where the toolchain is missing. Go keeps
 # its module and build caches per user; Cargo's target directory lives in RMQ_CLIENT_CACHE so a
@@ -83,7 +112,7 @@ go-client:
 
 rust-client:
 	@if command -v cargo >/dev/null; then \
-		cd $(RUST_CLIENT) && CARGO_TARGET_DIR=$(RMQ_CLIENT_CACHE)/rust-target cargo build --release --locked; \
+		cd $(RUST_CLIENT) && cargo build --release --locked; \
 	else echo "rust-client: no Rust toolchain (cargo) on PATH, not built"; fi
 
 serve: install

@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tests.node_support import node, node_setup_problem
 from tests.serverproc import CLIENTS, ServerProcess, client_env
 from tests.test_e2e_fifo import queues_done
-from tests.test_e2e_node import node, node_setup_problem
 
 GROUPS = 50
 PER_GROUP = 200

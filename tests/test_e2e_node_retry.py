@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.node_support import check_produced, expected_fields, node
 from tests.serverproc import ServerProcess
-from tests.test_e2e_node import check_produced, expected_fields, node
 
 EARLY_S = 0.2  # a retry may come this much sooner than the policy says (timer and clock granularity)
 LATE_S = 1.0  # ... or this much later: the server promises "within a second of" the policy's delay
