@@ -80,8 +80,21 @@ def process_state(pid: int) -> ProcessState:
     return "alive"
 
 
+STORE_PROCESS_NAME = "rmqproxy-store"
+"""What a store process calls itself (storage/process_executor.py), in ps and /proc/PID/comm."""
+
+
 def describe_process(pid: int) -> str:
-    """``pid`` with its command line, shortened, for an error message."""
+    """``pid`` with its command line, shortened, for an error message; a store process is named by
+    the server it belongs to."""
+    try:
+        with open(f"/proc/{pid}/comm", "rb") as comm:
+            if comm.read().strip() == STORE_PROCESS_NAME.encode():
+                with open(f"/proc/{pid}/stat", "rb") as stat:
+                    parent = int(stat.read().rsplit(b")", 1)[1].split()[1])
+                return f"the store process {pid} of {describe_process(parent)}"
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
             words = cmdline.read().split(b"\0")

@@ -34,7 +34,7 @@ from collections.abc import Callable
 from storage.base import MessageStore
 from storage.errors import StoreError
 from storage.forwarding import ForwardingStore, Pending
-from storage.lock import open_locked
+from storage.lock import STORE_PROCESS_NAME, open_locked
 from storage.worker import MAX_MERGE, Call, Outcome, execute_round
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ def _die_with_parent() -> None:
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            libc.prctl(_PR_SET_NAME, b"rmqproxy-store", 0, 0, 0)  # what ps and top show
+            libc.prctl(_PR_SET_NAME, STORE_PROCESS_NAME.encode(), 0, 0, 0)  # what ps and top show
         except (OSError, AttributeError):  # not fatal: the closed pipe ends the loop as well
             pass
 
