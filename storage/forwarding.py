@@ -36,7 +36,10 @@ class Pending:
 
 def _forwarded(name: str) -> Any:
     async def forward(self: ForwardingStore, *args: Any, **kwargs: Any) -> Any:
-        return await self.call(name, *args, **kwargs)
+        self._check_usable()  # what call() does, without a coroutine more per call: this is the hot path
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._submit(Pending(Call(name, args, kwargs), future))
+        return await future
 
     forward.__name__ = forward.__qualname__ = name
     forward.__doc__ = getattr(MessageStore, name).__doc__
