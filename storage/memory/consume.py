@@ -125,7 +125,7 @@ class MemoryConsume(MemoryState):
             if limit_for_group is not None and record.attempt >= limit_for_group:
                 moved = self._move_to_dlq(group, topic, key[2], offset, record.attempt, now_ms)
                 revived.append(Revived(group.name, topic.name, key[2], offset, record.attempt,
-                                       dead_letter_topic=moved[0] if moved else None))
+                                       dead_letter_topic=moved.topic if moved else None))
                 continue
             del progress.inflight[offset]
             (progress.waiting if group.fifo else progress.ready)[offset] = (record.attempt, record.generation)
@@ -140,7 +140,7 @@ class MemoryConsume(MemoryState):
         moved = self._move_to_dlq(group_config, topic_config, receipt.queue_id, receipt.offset, attempts, now_ms)
         if moved is None:
             raise InvalidReceipt("unknown", "the message is no longer stored")
-        return DeadLettered(*moved)
+        return moved
 
     async def resend_dead_letters(self, group: str, message_ids: Sequence[str],
                                   now_ms: int) -> dict[str, Resent | None]:

@@ -11,6 +11,7 @@ from storage.catalog import CatalogMixin
 from storage.errors import InvalidReceipt, QueueNotFound, TopicExists
 from storage.model import (
     DeadLetter,
+    DeadLettered,
     GroupConfig,
     QueueEntry,
     Receipt,
@@ -164,7 +165,7 @@ class MemoryState(CatalogMixin):
         return offset
 
     def _move_to_dlq(self, group: GroupConfig, topic: TopicConfig, queue_id: int, offset: int, attempts: int,
-                     now_ms: int) -> tuple[str, int] | None:
+                     now_ms: int) -> DeadLettered | None:
         slot = self._queues[(topic.topic_id, queue_id)].slot(offset)
         progress = self._group_progress(group, topic, queue_id)
         progress.inflight.pop(offset, None)
@@ -176,4 +177,4 @@ class MemoryState(CatalogMixin):
         dlq_offset = self._put(dlq, 0, now_ms, slot.message.message_id, slot.message.payload, slot.entry,
                                dead_letter=origin)
         progress.dead_lettered += 1
-        return dlq.name, dlq_offset
+        return DeadLettered(dlq.name, dlq_offset)

@@ -15,7 +15,7 @@ from storage.rocksdb.write import NO_UPPER, Write
 
 class RocksDBConsume(RocksDBCore):
     def _live_inflight(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
-                       now_ms: int) -> tuple[bytes, tuple[int, int, int, int, int, int]]:
+                       now_ms: int) -> tuple[bytes, L.Inflight]:
         """Key and fields of the in-flight record the receipt names, if it is live."""
         if receipt.group_id != group.group_id or receipt.topic_id != topic.topic_id:
             raise InvalidReceipt("unknown", "receipt belongs to another group or topic")
@@ -24,9 +24,9 @@ class RocksDBConsume(RocksDBCore):
         if raw is None:
             raise InvalidReceipt("unknown")
         record = L.parse_inflight(raw)
-        if record[2] != receipt.generation:
+        if record.generation != receipt.generation:
             raise InvalidReceipt("superseded")
-        if record[0] <= now_ms:
+        if record.visible_at <= now_ms:
             raise InvalidReceipt("expired")
         return key, record
     def _finish(self, write: Write, group: GroupConfig, topic: TopicConfig, queue_id: int, offset: int,
@@ -46,7 +46,7 @@ class RocksDBConsume(RocksDBCore):
         topic_config = self._topic(topic)
         _, record = self._live_inflight(group_config, topic_config, receipt, now_ms)
         write = Write(self)
-        self._finish(write, group_config, topic_config, receipt.queue_id, receipt.offset, record[0])
+        self._finish(write, group_config, topic_config, receipt.queue_id, receipt.offset, record.visible_at)
         write.commit()
 
     async def change_invisibility(
@@ -76,7 +76,7 @@ class RocksDBConsume(RocksDBCore):
         return Receipt(gid, tid, queue_id, offset, generation)
 
     def _dead_letter_into(self, write: Write, group: GroupConfig, topic: TopicConfig, queue_id: int,
-                          offset: int, attempts: int, now_ms: int) -> tuple[str, int] | None:
+                          offset: int, attempts: int, now_ms: int) -> DeadLettered | None:
         """Append the message to the group's dead-letter topic (created if need be), in ``write``."""
         position = L.tqo(topic.topic_id, queue_id, offset)
         raw, entry = self._cf["msg"].get(position), self._cf["cq"].get(position)
@@ -89,7 +89,7 @@ class RocksDBConsume(RocksDBCore):
         _, message_id, payload, _ = L.decode_message(raw)
         dlq_offset = write.append(dlq, 0, now_ms, message_id, payload, L.with_only_group(entry, 0, 0),
                                   (topic.name, message_id, attempts))
-        return dlq.name, dlq_offset
+        return DeadLettered(dlq.name, dlq_offset)
 
     async def revive_expired(self, now_ms: int, limit: int,
                              max_attempts: Mapping[str, int] | None = None) -> ReviveResult:
@@ -127,7 +127,7 @@ class RocksDBConsume(RocksDBCore):
                 removed.setdefault((gid, tid, queue_id), set()).add(offset)
                 moved[(gid, tid, queue_id)] = moved.get((gid, tid, queue_id), 0) + (1 if target else 0)
                 revived.append(Revived(group.name, topic.name, queue_id, offset, attempt,
-                                       dead_letter_topic=target[0] if target else None))
+                                       dead_letter_topic=target.topic if target else None))
                 continue
             if group.fifo:  # back to the head of its message group
                 write.hold(L.gtqh(gid, tid, queue_id, hashed), offset, L.ready(attempt, generation))
@@ -150,13 +150,13 @@ class RocksDBConsume(RocksDBCore):
         _, record = self._live_inflight(group_config, topic_config, receipt, now_ms)
         write = Write(self)
         target = self._dead_letter_into(write, group_config, topic_config, receipt.queue_id, receipt.offset,
-                                        record[1], now_ms)
+                                        record.attempt, now_ms)
         if target is None:
             raise InvalidReceipt("unknown", "the message is no longer stored")
-        self._finish(write, group_config, topic_config, receipt.queue_id, receipt.offset, record[0],
+        self._finish(write, group_config, topic_config, receipt.queue_id, receipt.offset, record.visible_at,
                      dead_lettered=1)
         write.commit()
-        return DeadLettered(*target)
+        return target
 
     async def resend_dead_letters(self, group: str, message_ids: Sequence[str],
                                   now_ms: int) -> dict[str, Resent | None]:
@@ -175,7 +175,7 @@ class RocksDBConsume(RocksDBCore):
         for message_id, (key, raw) in latest.items():
             entry = self._cf["cq"].get(key)
             _, _, payload, origin = L.decode_message(raw)
-            topic = self._topics.get(origin[0]) if origin else None
+            topic = self._topics.get(origin[0]) if origin else None  # origin: (topic, message id, attempts)
             if topic is None or entry is None:
                 continue
             queue_id = zlib.crc32(message_id.encode()) % topic.queues

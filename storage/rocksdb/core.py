@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import NamedTuple
 
 import rocksdict
 
@@ -20,7 +21,19 @@ from storage.errors import IncompatibleFormat, StoreOpenFailed
 from storage.model import DeadLetter, GroupConfig, StoredMessage, TopicConfig, TopicType
 from storage.rocksdb import layout as L
 from storage.rocksdb.configs import group_from_json, topic_from_json, topic_to_json
-from storage.rocksdb.write import BLOCK_CACHE, GENERATION_BLOCK, Write, db_options
+from storage.rocksdb.write import BLOCK_CACHE, GENERATION_BLOCK, QueueEnd, Write, db_options
+
+
+class Cursor(NamedTuple):
+    """A group's position in a queue."""
+
+    next_offset: int
+    """The first offset never delivered to the group."""
+    hint: int
+    """The committed hint: nothing pending lies below it."""
+    dead_lettered: int
+    stored: bool
+    """False: the group never read the queue (this is where its creation time puts it)."""
 
 
 class RocksDBCore(CatalogMixin):
@@ -47,7 +60,7 @@ class RocksDBCore(CatalogMixin):
         self._groups: dict[str, GroupConfig] = {}
         self._groups_by_id: dict[int, GroupConfig] = {}
         self._load_metadata()
-        self._queue_end: dict[tuple[int, int], tuple[int, int]] = {}
+        self._queue_end: dict[tuple[int, int], QueueEnd] = {}
         """(topic id, queue) -> (next offset, last store_ms)"""
         self._queue_start: dict[tuple[int, int], int] = {}
         self._revive_from = 0
@@ -119,18 +132,18 @@ class RocksDBCore(CatalogMixin):
 
     # -- queue bounds ------------------------------------------------------------------------
 
-    def _end(self, topic_id: int, queue_id: int) -> tuple[int, int]:
-        """(next offset, last store_ms) of a queue."""
+    def _end(self, topic_id: int, queue_id: int) -> QueueEnd:
+        """The next offset and last store time of a queue."""
         key = (topic_id, queue_id)
         cached = self._queue_end.get(key)
         if cached is None:
             iterator = self._cf["cq"].iter(rocksdict.ReadOptions())
             iterator.seek_for_prev(L.tqo(topic_id, queue_id, 2**64 - 1))
-            cached = (0, 0)
+            cached = QueueEnd(0, 0)
             if iterator.valid():
                 found_topic, found_queue, offset = L.parse_tqo(iterator.key())
                 if (found_topic, found_queue) == key:
-                    cached = (offset + 1, L.entry_store_ms(iterator.value()))
+                    cached = QueueEnd(offset + 1, L.entry_store_ms(iterator.value()))
             self._queue_end[key] = cached
         return cached
 
@@ -139,13 +152,13 @@ class RocksDBCore(CatalogMixin):
         cached = self._queue_start.get(key)
         if cached is None:
             first = self._first_key("cq", L.tq(topic_id, queue_id), L.tq(topic_id, queue_id + 1))
-            cached = L.parse_tqo(first)[2] if first is not None else self._end(topic_id, queue_id)[0]
+            cached = L.tqo_offset(first) if first is not None else self._end(topic_id, queue_id).next_offset
             self._queue_start[key] = cached
         return cached
 
     def _offset_at_time(self, topic_id: int, queue_id: int, at_ms: int) -> int:
         """First offset whose store time is >= at_ms (binary search: store times never decrease)."""
-        low, high = self._start(topic_id, queue_id), self._end(topic_id, queue_id)[0]
+        low, high = self._start(topic_id, queue_id), self._end(topic_id, queue_id).next_offset
         cq = self._cf["cq"]
         while low < high:
             middle = (low + high) // 2
@@ -156,16 +169,16 @@ class RocksDBCore(CatalogMixin):
                 high = middle
         return low
 
-    def _cursor(self, group: GroupConfig, topic: TopicConfig, queue_id: int) -> tuple[int, int, int, bool]:
-        """(next offset, committed hint, dead-lettered count, stored?) of a group in a queue; a
-        queue the group never read starts where the group's creation says."""
+    def _cursor(self, group: GroupConfig, topic: TopicConfig, queue_id: int) -> Cursor:
+        """A group's cursor in a queue; a queue the group never read starts where the group's
+        creation says."""
         raw = self._cf["cursor"].get(L.gtq(group.group_id, topic.topic_id, queue_id))
         start = self._start(topic.topic_id, queue_id)
         if raw is None:
             begin = start if group.from_beginning else self._offset_at_time(topic.topic_id, queue_id, group.created_ms)
-            return begin, begin, 0, False
+            return Cursor(begin, begin, 0, False)
         next_offset, hint, dead_lettered = L.parse_cursor(raw)
-        return max(next_offset, start), max(hint, start), dead_lettered, True
+        return Cursor(max(next_offset, start), max(hint, start), dead_lettered, True)
 
     def _first_live(self, gtq: bytes, from_offset: int, skip: set[int] | frozenset[int] = frozenset()) -> int | None:
         """Lowest offset >= from_offset still pending for the group: in flight (not dropped by a
@@ -173,12 +186,12 @@ class RocksDBCore(CatalogMixin):
         found: int | None = None
         upper = L.next_prefix(gtq)
         for key, value in self._scan("inflight", gtq + L.u64(from_offset), upper):
-            offset = L.parse_gtqo(key)[3]
-            if offset not in skip and not L.parse_inflight(value)[4] & L.INFLIGHT_DROPPED:
+            offset = L.gtqo_offset(key)
+            if offset not in skip and not L.parse_inflight(value).flags & L.INFLIGHT_DROPPED:
                 found = offset
                 break
         for key, _ in self._scan("ready", gtq + L.u64(from_offset), upper):
-            offset = L.parse_gtqo(key)[3]
+            offset = L.gtqo_offset(key)
             if offset not in skip:
                 found = offset if found is None else min(found, offset)
                 break
@@ -186,9 +199,9 @@ class RocksDBCore(CatalogMixin):
         for group_key, raw in self._scan("fhead", gtq, upper):
             head = L.read_u64(raw)
             if head in skip:  # being removed: the group's next entry is its head then
-                head = next((L.parse_gtqho(k)[4] for k, _ in self._scan("fwait", group_key + L.u64(head),
-                                                                          L.next_prefix(group_key))
-                             if L.parse_gtqho(k)[4] not in skip), -1)
+                head = next((L.gtqho_offset(k) for k, _ in self._scan("fwait", group_key + L.u64(head),
+                                                                        L.next_prefix(group_key))
+                             if L.gtqho_offset(k) not in skip), -1)
                 if head < 0:
                     continue
             found = head if found is None else min(found, head)

@@ -71,7 +71,7 @@ class RocksDBMessages(RocksDBCore):
     async def queue_offsets(self, topic: str) -> list[QueueOffsets]:
         config = self._topic(topic)
         return [
-            QueueOffsets(q, self._start(config.topic_id, q), self._end(config.topic_id, q)[0])
+            QueueOffsets(q, self._start(config.topic_id, q), self._end(config.topic_id, q).next_offset)
             for q in range(config.queues)
         ]
 
@@ -115,7 +115,7 @@ class RocksDBMessages(RocksDBCore):
         write.delete("ttimer", L.t_time_id(config.topic_id, due_ms, timer_id))
         write.count_timers(config.topic_id, -1)
         write.commit(durable=True)
-        return L.message_id_of(L.decode_held(value)[4])
+        return L.message_id_of(L.decode_held(value).record)
 
     async def timer_stats(self, topic: str) -> TimerStats:
         config = self._topic(topic)
@@ -125,7 +125,8 @@ class RocksDBMessages(RocksDBCore):
 
     # -- transactional half messages ---------------------------------------------------------
 
-    def _half(self, topic: str, transaction_id: int) -> tuple[TopicConfig, bytes, tuple[int, int, int, bytes, bytes]]:
+    def _half(self, topic: str, transaction_id: int) -> tuple[TopicConfig, bytes, L.Held]:
+        """A half message's topic, key and stored form; TransactionNotFound."""
         config = self._topic(topic)
         key = L.t_id(config.topic_id, transaction_id)
         value = self._cf["half"].get(key)
@@ -155,7 +156,7 @@ class RocksDBMessages(RocksDBCore):
                 break
             topic = self._topic_by_id(topic_id)
             value = self._cf["half"].get(L.t_id(topic_id, txn)) if topic is not None else None
-            if topic is None or value is None or L.decode_held(value)[2] != check_ms:
+            if topic is None or value is None or L.decode_held(value).next_check_ms != check_ms:
                 stale.delete("hcheck", key)  # its topic or transaction is gone, or it moved on
                 continue
             queue_id, checks, _, _, record = L.decode_held(value)
@@ -176,6 +177,6 @@ class RocksDBMessages(RocksDBCore):
 
     async def half_stats(self, topic: str) -> HalfStats:
         config = self._topic(topic)
-        checks = [L.decode_held(value)[2] for _, value in
+        checks = [L.decode_held(value).next_check_ms for _, value in
                   self._scan("half", L.u32(config.topic_id), L.u32(config.topic_id + 1))]
         return HalfStats(len(checks), min(checks, default=None))

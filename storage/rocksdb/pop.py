@@ -47,7 +47,7 @@ class RocksDBPop(RocksDBCore):
             new_next, first_new = choose(write, group_config, topic_config, queue_id, next_offset, hint, room,
                                          accept, chosen, scan_limit)
             if scan_limit is not None and new_next - next_offset >= scan_limit and \
-                    new_next < self._end(tid, queue_id)[0] and len(chosen) < max_messages:
+                    new_next < self._end(tid, queue_id).next_offset and len(chosen) < max_messages:
                 result.more = True
             new_hint = hint
             if hint == next_offset:
@@ -84,14 +84,14 @@ class RocksDBPop(RocksDBCore):
         for key, value in self._scan("ready", gtq + L.u64(hint), L.next_prefix(gtq)):
             if room <= 0:
                 break
-            offset = L.parse_gtqo(key)[3]
+            offset = L.gtqo_offset(key)
             write.delete("ready", key)
             if offset < start:
                 continue  # the message itself is gone
-            chosen.append((queue_id, offset, L.parse_ready(value)[0] + 1, 0))
+            chosen.append((queue_id, offset, L.parse_ready(value).attempts + 1, 0))
             room -= 1
         first_new: int | None = None
-        end = self._end(tid, queue_id)[0]
+        end = self._end(tid, queue_id).next_offset
         if room > 0 and next_offset < end:
             stop = end if scan_limit is None else min(end, next_offset + scan_limit)
             # A tag filter is checked on the entry's bytes: skipping needs no decoding at all.
@@ -99,7 +99,7 @@ class RocksDBPop(RocksDBCore):
             for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tqo(tid, queue_id, stop)):
                 if room <= 0:
                     break
-                offset = L.parse_tqo(key)[2]
+                offset = L.tqo_offset(key)
                 next_offset = offset + 1
                 if L.entry_only_group(value) not in (0, gid):
                     continue  # a dead letter sent back to another group
@@ -127,8 +127,8 @@ class RocksDBPop(RocksDBCore):
         gid, tid = group.group_id, topic.topic_id
         gtq = L.gtq(gid, tid, queue_id)
         upper = L.next_prefix(gtq)
-        busy = {record[5] for _, value in self._scan("inflight", gtq + L.u64(hint), upper)
-                if (record := L.parse_inflight(value))[5] and not record[4] & L.INFLIGHT_DROPPED}
+        busy = {record.group_hash for _, value in self._scan("inflight", gtq + L.u64(hint), upper)
+                if (record := L.parse_inflight(value)).group_hash and not record.flags & L.INFLIGHT_DROPPED}
         start = self._start(tid, queue_id)
         # Waiting messages of groups that are free, from each group's head (past the tombstones of
         # what it already delivered), starting at a random group so none starves.
@@ -137,29 +137,29 @@ class RocksDBPop(RocksDBCore):
         for group_key, raw in heads:
             if room <= 0:
                 break
-            hashed = L.parse_gtqh(group_key)[3]
+            hashed = L.gtqh_hash(group_key)
             if hashed in busy:
                 continue
             new_head: int | None = None
             for key, value in self._scan("fwait", group_key + raw, L.next_prefix(group_key)):
-                offset = L.parse_gtqho(key)[4]
+                offset = L.gtqho_offset(key)
                 if room <= 0:
                     new_head = offset
                     break
                 write.delete("fwait", key)
                 if offset >= start:
-                    chosen.append((queue_id, offset, L.parse_ready(value)[0] + 1, hashed))
+                    chosen.append((queue_id, offset, L.parse_ready(value).attempts + 1, hashed))
                     room -= 1
             write.set_head(group_key, new_head)
         first_new: int | None = None
         held = 0
-        end = self._end(tid, queue_id)[0]
+        end = self._end(tid, queue_id).next_offset
         if room > 0 and next_offset < end:
             stop = end if scan_limit is None else min(end, next_offset + scan_limit)
             for key, value in self._scan("cq", L.tqo(tid, queue_id, next_offset), L.tqo(tid, queue_id, stop)):
                 if room <= 0 or held >= FIFO_HOLD_PER_POP:
                     break
-                offset = L.parse_tqo(key)[2]
+                offset = L.tqo_offset(key)
                 next_offset = offset + 1
                 if L.entry_only_group(value) not in (0, gid):
                     continue
@@ -188,12 +188,13 @@ class RocksDBPop(RocksDBCore):
         for key, value in self._scan(source, gtq, L.next_prefix(gtq)):
             write.delete(source, key)
             if to_fifo:
-                offset = L.parse_gtqo(key)[3]
+                offset = L.gtqo_offset(key)
                 entry = self._cf["cq"].get(L.tqo(topic_id, queue_id, offset))
-                hashed = L.group_hash(L.decode_entry(entry)[2]) if entry is not None else 0
+                _, _, message_group, _ = L.decode_entry(entry) if entry is not None else (0, None, None, {})
+                hashed = L.group_hash(message_group)
                 write.hold(L.gtqh(group.group_id, topic_id, queue_id, hashed), offset, value)
             else:
-                write.put("ready", L.gtqo(group.group_id, topic_id, queue_id, L.parse_gtqho(key)[4]), value)
+                write.put("ready", L.gtqo(group.group_id, topic_id, queue_id, L.gtqho_offset(key)), value)
         if not to_fifo:
             write.delete_range("fhead", gtq, L.next_prefix(gtq))
         write.commit()

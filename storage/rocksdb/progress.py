@@ -21,11 +21,11 @@ class RocksDBProgress(RocksDBCore):
             if to == "earliest":
                 target = self._start(tid, queue_id)
             elif to == "latest":
-                target = self._end(tid, queue_id)[0]
+                target = self._end(tid, queue_id).next_offset
             else:
                 target = self._offset_at_time(tid, queue_id, to)
             gtq = L.gtq(gid, tid, queue_id)
-            dead_lettered = self._cursor(group_config, topic_config, queue_id)[2]
+            dead_lettered = self._cursor(group_config, topic_config, queue_id).dead_lettered
             write.put("cursor", gtq, L.cursor(target, target, dead_lettered))
             write.delete_range("ready", gtq, L.next_prefix(gtq))
             write.delete_range("fwait", gtq, L.next_prefix(gtq))
@@ -104,13 +104,13 @@ class RocksDBProgress(RocksDBCore):
                 inflight += 1
                 retrying += attempt > 1
                 oldest_inflight = delivered_ms if oldest_inflight is None else min(oldest_inflight, delivered_ms)
-            retry_offsets = [L.parse_gtqo(key)[3] for key, _ in self._scan("ready", gtq + L.u64(hint), upper)]
+            retry_offsets = [L.gtqo_offset(key) for key, _ in self._scan("ready", gtq + L.u64(hint), upper)]
             waiting_offsets: list[int] = []
             for group_key, head in self._scan("fhead", gtq, upper):
                 for key, value in self._scan("fwait", group_key + head, L.next_prefix(group_key)):
-                    offset = L.parse_gtqho(key)[4]
-                    (retry_offsets if L.parse_ready(value)[0] > 0 else waiting_offsets).append(offset)
-            end = self._end(tid, queue_id)[0]
+                    offset = L.gtqho_offset(key)
+                    (retry_offsets if L.parse_ready(value).attempts > 0 else waiting_offsets).append(offset)
+            end = self._end(tid, queue_id).next_offset
             probes = retry_offsets + waiting_offsets + ([next_offset] if next_offset < end else [])
             entries = cast(list[bytes | None], cq.get([L.tqo(tid, queue_id, o) for o in probes])) if probes else []
             ready_times = [L.entry_store_ms(e) for e in entries if e is not None]
@@ -133,5 +133,5 @@ class RocksDBProgress(RocksDBCore):
             if L.entry_only_group(value) not in (0, gid):
                 continue
             store_ms, tag, message_group, properties = L.decode_entry(value)
-            count += accept(QueueEntry(L.parse_tqo(key)[2], store_ms, tag, message_group, properties))
+            count += accept(QueueEntry(L.tqo_offset(key), store_ms, tag, message_group, properties))
         return count

@@ -7,7 +7,7 @@ builds its whole change and commits it with one ``db.write``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import rocksdict
 
@@ -65,13 +65,19 @@ def db_options(cache: rocksdict.Cache, cf: str | None = None) -> rocksdict.Optio
     return options
 
 
+class QueueEnd(NamedTuple):
+    next_offset: int
+    """The offset the next appended message gets."""
+    last_store_ms: int
+
+
 class Write:
     """One WriteBatch and the cache changes to apply once it is written."""
 
     def __init__(self, store: RocksDBCore) -> None:
         self.store = store
         self.batch = rocksdict.WriteBatch(raw_mode=True)
-        self.ends: dict[tuple[int, int], tuple[int, int]] = {}
+        self.ends: dict[tuple[int, int], QueueEnd] = {}
         self.new_topics: list[TopicConfig] = []
         self.generation_limit: int | None = None
         self.heads: dict[bytes, int | None] = {}
@@ -90,7 +96,7 @@ class Write:
     def delete_range(self, cf: str, start: bytes, end: bytes) -> None:
         self.batch.delete_range(start, end, self.store._handle[cf])
 
-    def end(self, topic_id: int, queue_id: int) -> tuple[int, int]:
+    def end(self, topic_id: int, queue_id: int) -> QueueEnd:
         key = (topic_id, queue_id)
         return self.ends.get(key) or self.store._end(topic_id, queue_id)
 
@@ -103,7 +109,7 @@ class Write:
         position = L.tqo(topic.topic_id, queue_id, next_offset)
         self.put("cq", position, L.with_only_group(entry, store_ms, L.entry_only_group(entry)))
         self.put("msg", position, L.encode_message(store_ms, message_id, payload, dead_letter))
-        self.ends[(topic.topic_id, queue_id)] = (next_offset + 1, store_ms)
+        self.ends[(topic.topic_id, queue_id)] = QueueEnd(next_offset + 1, store_ms)
         return next_offset
 
     def generation(self) -> int:
