@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
+from rmqproxy.broker.alarm import Alarm
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
@@ -278,3 +279,35 @@ async def test_a_receive_cancelled_while_popping_releases_what_it_popped(clock: 
     finally:
         await broker.stop()
         await store.close()
+
+
+# -- the alarm the background loops sleep on -----------------------------------------------------
+
+
+async def test_an_alarm_sleeps_until_its_time_or_an_earlier_one_asked_for(clock: FakeClock) -> None:
+    alarm = Alarm(clock)
+    alarm.begin()
+    sleeping = asyncio.create_task(alarm.sleep(T0 + 1_000))
+    await clock.settle()
+    alarm.wake_at(T0 + 2_000)  # later than it sleeps: changes nothing
+    alarm.wake_at(T0 + 300)
+    await clock.advance(299)
+    assert not sleeping.done()
+    await clock.advance(1)
+    assert sleeping.done()
+
+
+async def test_an_alarm_keeps_a_wake_up_asked_for_while_its_loop_was_looking(clock: FakeClock) -> None:
+    alarm = Alarm(clock)
+    alarm.begin()  # the loop starts asking the store what is due...
+    alarm.wake_at(T0 + 50)  # ...a send schedules something meanwhile...
+    sleeping = asyncio.create_task(alarm.sleep(None))  # ...and the store's answer said "nothing"
+    await clock.advance(49)
+    assert not sleeping.done()
+    await clock.advance(1)
+    assert sleeping.done()
+    alarm.begin()  # what was asked before the next look is answered by that look: forgotten
+    again = asyncio.create_task(alarm.sleep(None))
+    await clock.advance(10_000)
+    assert not again.done()
+    again.cancel()

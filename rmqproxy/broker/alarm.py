@@ -28,12 +28,18 @@ class Alarm:
         self._asked: int | None = None
         """The earliest wake-up asked for since the loop last began looking."""
         self._changed = asyncio.Event()
+        self._sleeping = False
+        self._target: int | None = None
+        """While sleeping: until when (None: until woken)."""
 
     def wake_at(self, at_ms: int) -> None:
         """Make the loop wake by ``at_ms`` (at once if that has passed)."""
         if self._asked is None or at_ms < self._asked:
             self._asked = at_ms
-            self._changed.set()
+            # A loop that is not asleep takes it into account when it goes to sleep; one asleep
+            # until earlier anyway need not wake to find that out.
+            if self._sleeping and (self._target is None or at_ms < self._target):
+                self._changed.set()
 
     def wake(self) -> None:
         """Make the loop look again now."""
@@ -52,11 +58,14 @@ class Alarm:
             if target is not None and target <= self._clock.now_ms():
                 return
             self._changed.clear()
+            self._sleeping, self._target = True, target
             try:
                 async with self._clock.deadline(target):
                     await self._changed.wait()
             except TimeoutError:
                 return
+            finally:
+                self._sleeping = False
 
 
 async def sleep_until(clock: Sleeper, at_ms: int) -> None:
