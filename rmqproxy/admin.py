@@ -12,7 +12,6 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from rmqproxy.broker import store_calls as calls
 from rmqproxy.broker.broker import Broker
 from rmqproxy.broker.clients import ClientSession
 from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
@@ -256,17 +255,18 @@ class AdminService(api_grpc.AdminServicer):
     async def DescribeTopic(self, request: api.DescribeTopicRequest, context: ServicerContext) -> Any:
         name = request.name
         try:
-            found = await self._broker.store(calls.describe_topic, name)
+            found = await self._broker.describe_topic(name)
         except Exception as exc:
             await _abort(context, exc)
-        if not found:
+        if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"topic {name!r} does not exist")
-        topic, offsets, groups, now, timers, halves = found
+        now = self._clock.now_ms()
+        timers, halves = found.timers, found.halves
         description = api.TopicDescription(
-            topic=self._topic_message(topic),
+            topic=self._topic_message(found.topic),
             queues=[api.QueueOffsets(queue_id=o.queue_id, min_offset=o.min_offset, max_offset=o.max_offset)
-                    for o in offsets],
-            groups=[topic_progress(name, group, progress, now) for group, progress in groups],
+                    for o in found.queues],
+            groups=[topic_progress(name, group, progress, now) for group, progress in found.groups],
             pending_timers=timers.pending, pending_transactions=halves.pending,
         )
         if timers.next_due_ms is not None:
@@ -316,15 +316,15 @@ class AdminService(api_grpc.AdminServicer):
         filters = group_filters(consumers)
 
         try:
-            found = await self._broker.store(calls.describe_group, name, subscribed, filters)
+            found = await self._broker.describe_group(name, subscribed, filters)
         except Exception as exc:
             await _abort(context, exc)
-        if not found:
+        if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"consumer group {name!r} does not exist")
-        group, topics, now = found
+        now = self._clock.now_ms()
         return api.GroupDescription(
-            group=group_message(group),
-            topics=[topic_progress(topic, name, progress, now) for topic, progress in topics],
+            group=group_message(found.group),
+            topics=[topic_progress(topic, name, progress, now) for topic, progress in found.topics],
             consumers=consumer_messages(consumers),
         )
 

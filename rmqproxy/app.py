@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.client_metrics import SERVICE_NAME as CLIENT_METRICS_SERVICE
 from rmqproxy.client_metrics import ClientMetricsReceiver, add_client_metrics_to_server
-from rmqproxy.clock import Clock, SystemClock
+from rmqproxy.clock import Sleeper, SystemClock
 from rmqproxy.config import ServerConfig
 from rmqproxy.durations import format_duration
 from rmqproxy.handlers.client import ClientHandler
@@ -30,10 +29,11 @@ from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
 from rmqproxy.service import MessagingService
-from storage.executor import StoreExecutor, StoreUnavailable, ThreadExecutor
-from storage.memory import MemoryStore
+from storage.base import MessageStore
+from storage.errors import StoreUnavailable
+from storage.forwarding import ForwardingStore
 from storage.process_executor import ProcessExecutor
-from storage.rocksdb_store import RocksDBStore
+from storage.registry import StoreOptions, describe, open_store, parse_store
 
 log = logging.getLogger("rmqproxy")
 
@@ -52,45 +52,45 @@ GRPC_OPTIONS = [
 ]
 
 
-def open_executor(config: ServerConfig, clock: Clock) -> StoreExecutor:
-    """The store, and the worker that runs its calls: its own process for RocksDB, unless told
-    otherwise (see storage/executor.py)."""
-    durable = config.flush == "sync"
-    if config.store == "memory":
-        return ThreadExecutor(MemoryStore(), clock.now_ms, durable=durable)
-    if not config.store_process:
-        return ThreadExecutor(RocksDBStore(config.data_dir), clock.now_ms, durable=durable)
-    executor = ProcessExecutor(functools.partial(RocksDBStore, config.data_dir), clock.now_ms, durable=durable)
-    log.info("store process %d opened %s", executor.pid, config.data_dir)
-    return executor
+def store_options(config: ServerConfig) -> StoreOptions:
+    return StoreOptions(data_dir=config.data_dir, in_thread=not config.store_process)
+
+
+def open_configured_store(config: ServerConfig) -> MessageStore:
+    """The store ``--store`` names (storage/registry.py), wrapped in the worker that runs its calls
+    if it is synchronous: its own process for RocksDB, unless told otherwise."""
+    store = open_store(parse_store(config.store), store_options(config))
+    if isinstance(store, ProcessExecutor):
+        log.info("store process %d opened %s", store.pid, describe(parse_store(config.store), store_options(config)))
+    return store
 
 
 @dataclass
 class Server:
-    """A running server: its gRPC server, broker and store executor."""
+    """A running server: its gRPC server, broker and store."""
 
     config: ServerConfig
     grpc_server: grpc.aio.Server
     broker: Broker
-    executor: StoreExecutor
+    store: MessageStore
     port: int
 
     async def stop(self) -> None:
         await self.grpc_server.stop(self.config.grace_seconds)
         await self.broker.stop()
-        self.executor.close()
+        await self.store.close()
 
 
-async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
+async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     clock = clock or SystemClock()
-    executor = open_executor(config, clock)
+    store = open_configured_store(config)
     broker = Broker(
-        executor, clock,
+        store, clock,
         BrokerSettings(auto_create=config.auto_create, default_queues=config.default_queues,
                        auto_renew_invisible_ms=config.auto_renew_invisible_ms,
                        auto_renew_margin_ms=config.auto_renew_margin_ms, retention_ms=config.retention_ms,
                        transaction_check_interval_ms=config.transaction_check_interval_ms,
-                       transaction_max_checks=config.transaction_max_checks),
+                       transaction_max_checks=config.transaction_max_checks, durable=config.flush == "sync"),
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
     )
@@ -116,12 +116,12 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
         port = server.add_insecure_port(f"{config.host}:{config.port}")
     except RuntimeError as exc:
         await broker.stop()
-        executor.close()
+        await store.close()
         raise OSError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
     await server.start()
     for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Server(config, server, broker, executor, port)
+    return Server(config, server, broker, store, port)
 
 
 async def run(config: ServerConfig) -> None:
@@ -138,8 +138,9 @@ async def run(config: ServerConfig) -> None:
         failure.append(exc)
         loop.call_soon_threadsafe(stopping.set)
 
-    server.executor.on_failure = store_failed
-    where = "in memory" if config.store == "memory" else f"data in {config.data_dir}"
+    if isinstance(server.store, ForwardingStore):
+        server.store.on_failure = store_failed
+    where = describe(parse_store(config.store), store_options(config))
     log.info("rmqproxy listening on %s:%d (%s, flush %s, auto-create %s, retention %s)", config.host, server.port,
              where, config.flush, "on" if config.auto_create else "off", format_duration(config.retention_ms))
     await stopping.wait()

@@ -24,6 +24,7 @@ from rmqproxy.config import DEFAULT_DATA_DIR, ServerConfig
 from rmqproxy.durations import format_duration, parse_duration
 from rmqproxy.names import NAME_RULE
 from storage.errors import StoreError
+from storage.registry import parse_store
 
 DEFAULT_SERVER = "localhost:8081"
 TOPIC_TYPES = ("normal", "fifo", "delay", "transaction")
@@ -60,6 +61,13 @@ they are not redelivered.
 def _duration_arg(text: str) -> int:
     try:
         return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _store_arg(text: str) -> str:
+    try:
+        return str(parse_store(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
@@ -117,10 +125,13 @@ def _parser() -> argparse.ArgumentParser:
         "server reflection and gRPC health, all on one plaintext port."))
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
-    serve.add_argument("--data-dir", default=os.environ.get("RMQPROXY_DATA_DIR", DEFAULT_DATA_DIR),
-                       help=f"RocksDB data directory (default {DEFAULT_DATA_DIR}, or $RMQPROXY_DATA_DIR)")
-    serve.add_argument("--store", choices=("rocksdb", "memory"), default="rocksdb",
-                       help="rocksdb (default, on disk) or memory (nothing survives a restart)")
+    serve.add_argument("--data-dir", default=None,
+                       help=f"RocksDB data directory (default {DEFAULT_DATA_DIR}, or $RMQPROXY_DATA_DIR); "
+                            "the same as --store rocksdb:DIR")
+    serve.add_argument("--store", type=_store_arg, default="rocksdb", metavar="SPEC",
+                       help="rocksdb[:PATH] (default: on disk, PATH defaults to --data-dir), memory (nothing "
+                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster: not "
+                            "available yet)")
     serve.add_argument("--flush", choices=("sync", "async"), default="sync", help=(
         "sync (default): a send is acknowledged once fsynced (concurrent sends share one fsync); "
         "async: once written to the OS, which survives a crash of the server but not of the machine"))
@@ -417,7 +428,14 @@ def _serve(args: argparse.Namespace) -> int:
     from rmqproxy.app import run
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store, flush=args.flush,
+    spec = parse_store(args.store)
+    if args.data_dir is not None and spec.backend == "rocksdb" and spec.location is not None \
+            and os.path.abspath(spec.location) != os.path.abspath(args.data_dir):
+        print(f"rmqproxy: --store {spec} and --data-dir {args.data_dir} name different directories; "
+              "give one", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir or spec.location or os.environ.get("RMQPROXY_DATA_DIR", DEFAULT_DATA_DIR)
+    config = ServerConfig(host=args.host, port=args.port, data_dir=data_dir, store=str(spec), flush=args.flush,
                           store_process=not args.store_thread,
                           auto_create=args.auto_create, advertised_address=args.advertise_address,
                           retention_ms=args.retention, max_delay_ms=args.max_delay,
