@@ -345,9 +345,13 @@ class MessageStore(abc.ABC):
         falls due."""
 
     @abc.abstractmethod
-    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> DeadLettered:
+    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int,
+                          attempts: int | None = None) -> DeadLettered:
         """Move a delivered message to the group's dead-letter topic now (done for the group, one
-        write); where it went. Same receipt rules and errors as :meth:`ack`."""
+        write); where it went. Same receipt rules and errors as :meth:`ack`.
+
+        The dead letter records the larger of the store's delivery count and ``attempts``: a client
+        that retried a message locally (FIFO push consumers) knows of more attempts than the store."""
 
     @abc.abstractmethod
     async def resend_dead_letters(self, group: str, message_ids: Sequence[str],

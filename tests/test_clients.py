@@ -50,6 +50,8 @@ by_language = pytest.mark.parametrize("language", LANGUAGES)
 # Defects of a client itself, seen through its own runner (tests/clients/<language>/README says more).
 # Where a test cannot work around one it expects the failure, strictly: a fixed client makes it fail.
 ACK_STATUS_IGNORED = {"go": "golang/v5 5.1.4's SimpleConsumer.Ack ignores the status the server answers"}
+FIFO_FORWARD_UNDERCOUNTS = {"python": "rocketmq-python-client 5.1.2 forwards a FIFO message to the dead-letter queue "
+                                      "with the server's delivery_attempt, not counting its own local retries"}
 FIFO_BATCH_NOT_SERIALIZED = {"go": "golang/v5 5.1.4's FIFO PushConsumer hands the listener the rest of a batch "
                                    "before a failed message's local retry"}
 
@@ -202,6 +204,29 @@ def test_failing_push_consumer_follows_the_retry_policy_then_the_message_is_dead
         "DLQ_DELIVERY_ATTEMPTS": "4"})
     # The original group never gets it again.
     assert [(t["dead_lettered"], t["ready"], t["inflight"]) for t in group_progress(server, group)] == [(1, 0, 0)]
+
+
+@pytest.mark.parametrize("language", languages_except(FIFO_FORWARD_UNDERCOUNTS))
+def test_a_fifo_dead_letter_records_every_attempt_the_consumer_made(server: ServerProcess, name: str,
+                                                                   language: str) -> None:
+    """FIFO push consumers retry a failing message themselves, then forward it to the dead-letter
+    queue (Java, Go) or let the server dead-letter it: either way the dead letter's
+    DLQ_DELIVERY_ATTEMPTS counts every call of the listener, not just the server's deliveries."""
+    client = Client(language, server)
+    topic, group = setup(server, name, queues=1, topic_type="fifo", group_options=("--fifo", "--max-retries", "2"))
+    produced = client.run("produce-fifo", topic=topic, count=1, groups=1, prefix="fdlq")
+    [message_id] = check_sent(produced, 1)
+    events = client.run("push-consume", topic=topic, group=group, expect=3, fail="always", max_wait_s=60,
+                        linger_s=4)["events"]
+    calls = [e for e in events if e["message_id"] == message_id]
+    assert len(calls) == 3 and {e["result"] for e in calls} == {"fail"}, calls  # max retries + 1
+    reader = f"{name}-dlq-reader"
+    server.cli("group", "create", reader, "--from-beginning")
+    letters = client.run("simple-consume", topic=f"%DLQ%{group}", group=reader, expect=1, ack=True, max_wait_s=30)
+    [letter] = letters["received"]
+    assert letter["message_id"] == message_id
+    assert letter["properties"]["DLQ_DELIVERY_ATTEMPTS"] == str(len(calls))
+    assert letter["properties"]["DLQ_ORIGIN_TOPIC"] == topic
 
 
 FIFO_COUNT, FIFO_GROUPS, FIFO_FAIL_EVERY = 40, 4, 3

@@ -165,10 +165,12 @@ class BrokerConsuming(BrokerCatalog):
         self._revive_alarm.wake_at(now + invisible_ms)
         return new
 
-    async def dead_letter(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt) -> DeadLettered:
-        """Move a delivered message to the group's dead-letter topic at the client's request."""
+    async def dead_letter(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
+                          attempts: int | None = None) -> DeadLettered:
+        """Move a delivered message to the group's dead-letter topic at the client's request;
+        ``attempts``: how often the client says it tried (its local retries included)."""
         self.renewals.discard(receipt)
-        target = await self._store.dead_letter(group.name, topic.name, receipt, self._clock.now_ms())
+        target = await self._store.dead_letter(group.name, topic.name, receipt, self._clock.now_ms(), attempts)
         await self._learn_topic(target.topic)
         self.waiters.notify(target.topic, count=1)
         if group.fifo:

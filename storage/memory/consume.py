@@ -132,11 +132,12 @@ class MemoryConsume(MemoryState):
             revived.append(Revived(group.name, topic.name, key[2], offset, record.attempt))
         return ReviveResult(revived, None)
 
-    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> DeadLettered:
+    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int,
+                          attempts: int | None = None) -> DeadLettered:
         group_config = self._group(group)
         topic_config = self._topic(topic)
         progress = self._inflight(group_config, topic_config, receipt, now_ms)
-        attempts = progress.inflight[receipt.offset].attempt
+        attempts = max(progress.inflight[receipt.offset].attempt, attempts or 0)
         moved = self._move_to_dlq(group_config, topic_config, receipt.queue_id, receipt.offset, attempts, now_ms)
         if moved is None:
             raise InvalidReceipt("unknown", "the message is no longer stored")

@@ -144,13 +144,14 @@ class RocksDBConsume(RocksDBCore):
         self._revive_from = next_due if next_due is not None else now_ms + 1
         return ReviveResult(revived, next_due)
 
-    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> DeadLettered:
+    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int,
+                          attempts: int | None = None) -> DeadLettered:
         group_config = self._group(group)
         topic_config = self._topic(topic)
         _, record = self._live_inflight(group_config, topic_config, receipt, now_ms)
         write = Write(self)
         target = self._dead_letter_into(write, group_config, topic_config, receipt.queue_id, receipt.offset,
-                                        record.attempt, now_ms)
+                                        max(record.attempt, attempts or 0), now_ms)
         if target is None:
             raise InvalidReceipt("unknown", "the message is no longer stored")
         self._finish(write, group_config, topic_config, receipt.queue_id, receipt.offset, record.visible_at,

@@ -168,6 +168,17 @@ class RedeliveryCases(Cases):
         progress = (await store.progress("g", "t"))[0]
         assert (progress.committed_offset, progress.dead_lettered) == (2, 1)
 
+    async def test_dead_letter_records_the_clients_attempts_when_it_knows_of_more(self, store: MessageStore) -> None:
+        # A FIFO push consumer retries locally: the store delivered once, the client tried three times.
+        await store.create_topic("t", TopicType.NORMAL, 1, T0)
+        await store.create_group("g", T0 - 1)
+        await self.fill(store, "t", 0, range(2))
+        first, second = await store.pop("g", "t", [0], 2, INVISIBLE, T0)
+        await store.dead_letter("g", "t", first.receipt, T0 + 1, attempts=3)
+        await store.dead_letter("g", "t", second.receipt, T0 + 1, attempts=0)  # fewer: the store's count stands
+        copies = [await store.get_message("%DLQ%g", 0, offset) for offset in (0, 1)]
+        assert [c.dead_letter.attempts if c and c.dead_letter else None for c in copies] == [3, 1]
+
     async def test_resend_sends_a_dead_letter_back_to_its_group_only(self, store: MessageStore) -> None:
         await store.create_topic("t", TopicType.NORMAL, 2, T0)
         await store.create_group("g", T0 - 1)
