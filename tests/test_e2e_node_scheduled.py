@@ -17,7 +17,14 @@ from collections.abc import Callable
 
 from tests.serverproc import ServerProcess
 from tests.test_e2e_node import node
-from tests.test_e2e_scheduled import BAD_REQUEST, ILLEGAL_DELIVERY_TIME, INVALID_TRANSACTION_ID, NOT_FOUND, SHORT_CHECKS
+from tests.test_e2e_scheduled import (
+    BAD_REQUEST,
+    ILLEGAL_DELIVERY_TIME,
+    INVALID_TRANSACTION_ID,
+    NOT_FOUND,
+    SHORT_CHECKS,
+    check_on_time,
+)
 
 
 def test_node_delayed_messages_arrive_in_due_order_and_not_before_their_time(server: ServerProcess,
@@ -35,6 +42,7 @@ def test_node_delayed_messages_arrive_in_due_order_and_not_before_their_time(ser
         assert arrival["delivery_timestamp"] == due  # the delivery time travels with the message
         if arrival["name"] != "past":
             assert due <= arrival["arrived"] <= due + 1500, (arrival, due)
+    check_on_time(sent, arrivals)  # nothing early, nothing more than LATE_MS late
     assert sent["plus1"]["recall_handle"] and sent["plus3"]["recall_handle"]
     # Recalled before its time: never delivered; recalling again or with garbage fails clearly.
     assert result["recall"] == result["recalled_id"]

@@ -9,7 +9,7 @@
 // per message, when it was due and when it arrived (epoch ms).
 // --send-only sends the +3 s/+1 s/past messages and exits; --receive-only only receives.
 //
-// Prints {sent: {NAME: {due, message_id, recall_handle}}, errors: {too-far, recall-again, recall-garbage},
+// Prints {sent: {NAME: {due, message_id, recall_handle, sent_at}}, errors: {too-far, recall-again, recall-garbage},
 //         recalled_id, recall, arrivals: [{name, arrived, delivery_timestamp, message_id}]}.
 // An error is {error, code, name}; 1.0.8's recallMessage throws a plain Error whose text ends with
 // "(code: N)" (no `code` property), so for those the code is read from the text (`code_from`: 'message').
@@ -75,7 +75,9 @@ run(async () => {
     const dues = { plus3: now + 3000, plus1: now + 1000, past: now - 5000 };
     for (const [ name, due ] of Object.entries(dues)) {
       const receipt = await producer.send(scheduled(topic, name, due));
-      result.sent[name] = { due, message_id: receipt.messageId, recall_handle: receipt.recallHandle };
+      result.sent[name] = {
+        due, message_id: receipt.messageId, recall_handle: receipt.recallHandle, sent_at: Date.now(),
+      };
     }
     if (!sendOnly) {
       result.errors['too-far'] = await attempt(() => producer.send(scheduled(topic, 'too-far', now + 41 * DAY_MS)));
