@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,9 @@ NOT_FOUND = 40400
 BAD_REQUEST = 40000
 SHORT_CHECKS = ("--transaction-check-first", "1s", "--transaction-check-interval", "1s",
                 "--transaction-max-checks", "3")
+SPACED_CHECKS = ("--transaction-check-first", "2s", "--transaction-check-interval", "1s",
+                 "--transaction-max-checks", "3")
+"""A first check and an interval that differ, so that a schedule using one for the other shows."""
 LATE_MS = 500
 """How late a scheduled message may reach a consumer that is already polling. The README promises
 a few milliseconds and an idle machine shows that; this bound is for the suite's real conditions:
@@ -80,7 +84,7 @@ def test_timers_pending_at_a_crash_fire_after_the_restart(server: ServerProcess,
 
 
 def test_transactions_commit_roll_back_and_are_checked(server_with: Callable[..., ServerProcess], name: str) -> None:
-    server = server_with(*SHORT_CHECKS)
+    server = server_with(*SPACED_CHECKS)
     topic, group = f"{name}-t", f"{name}-g"
     server.cli("topic", "create", topic, "--type", "transaction", "--queues", "2")
     server.cli("group", "create", group)
@@ -95,6 +99,24 @@ def test_transactions_commit_roll_back_and_are_checked(server_with: Callable[...
     assert asked.count("checker-commits") == 1 and asked.count("checker-rolls-back") == 1
     assert server.cli_json("topic", "describe", topic)["pending_transactions"] == 0
     assert "rolled back transaction" in server.log()
+    check_schedule(result, first_ms=2000, interval_ms=1000)
+
+
+def check_schedule(result: dict[str, Any], *, first_ms: int, interval_ms: int) -> None:
+    """The checks followed the server's schedule: check n of a half message (n = 0, 1, ...) never
+    before first + n x interval after its send began (each check is scheduled from the moment the
+    previous one was made, so none can come sooner), the first at most LATE_MS after that, and
+    each next one at most LATE_MS more than an interval after the one before."""
+    asked: dict[str, list[int]] = {}
+    for name, at in result["asked_at"]:
+        asked.setdefault(name, []).append(at)
+    for name, times in asked.items():
+        before, _ = result["sent"][name]
+        for n, at in enumerate(times):
+            assert at - before >= first_ms + n * interval_ms, (name, n, at - before, times)
+        assert times[0] - before <= first_ms + LATE_MS, (name, times[0] - before)
+        for gap in (b - a for a, b in itertools.pairwise(times)):
+            assert gap <= interval_ms + LATE_MS, (name, [b - a for a, b in itertools.pairwise(times)])
 
 
 def test_half_messages_survive_a_restart_and_wait_for_a_producer(server_with: Callable[..., ServerProcess],
