@@ -58,7 +58,8 @@ def test_node_timers_pending_at_a_crash_fire_after_the_restart(server: ServerPro
     topic, group = f"{name}-t", f"{name}-g"
     server.cli("topic", "create", topic, "--type", "delay", "--queues", "2")
     server.cli("group", "create", group)
-    sent = node("delay_flow", server.address, topic, group, "--send-only")["sent"]
+    # Due in 5 s and 7 s: still pending when described, however slowly the client exits on a busy machine.
+    sent = node("delay_flow", server.address, topic, group, "--send-only", "--later", "4000")["sent"]
     described = server.cli_json("topic", "describe", topic)
     assert described["pending_timers"] == 2 and described["next_timer_due"]
     server.kill()

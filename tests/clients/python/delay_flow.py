@@ -38,6 +38,9 @@ def main() -> None:
     parser.add_argument("--listen", type=float, default=8)
     parser.add_argument("--send-only", action="store_true", help="send +3s/+1s/past and exit")
     parser.add_argument("--receive-only", action="store_true", help="only receive")
+    parser.add_argument("--later", type=int, default=0, metavar="MS",
+                        help="move the +3s and +1s due times this much later (a crash test needs them still "
+                             "pending after a slow start on a busy machine)")
     args = parser.parse_args()
     result: dict[str, object] = {"sent": {}, "errors": {}}
     listener = None if args.send_only else Listener(args.address, args.topic, args.group)
@@ -45,7 +48,7 @@ def main() -> None:
         producer = Producer(config(args.address), (args.topic,))
         producer.startup()
         now = int(time.time() * 1000)
-        dues = {"plus3": now + 3000, "plus1": now + 1000, "past": now - 5000}
+        dues = {"plus3": now + args.later + 3000, "plus1": now + args.later + 1000, "past": now - 5000}
         for name, due in dues.items():
             receipt = producer.send(scheduled(args.topic, name, due))
             result["sent"][name] = {"due": due, "message_id": receipt.message_id,  # type: ignore[index]
