@@ -5,7 +5,7 @@ client documents it), one due in 41 days (must be refused), and one due in +5 s 
 at once (recalling it again must fail). A SimpleConsumer started before the first send receives on
 a thread of its own meanwhile, so a message delivered before its time would be seen; it listens
 until --listen seconds after the sends and prints, per message, when it was due and when it
-arrived (epoch ms)."""
+arrived, and when the consumer started (``listening_since``; all epoch ms)."""
 
 from __future__ import annotations
 
@@ -77,6 +77,7 @@ def main() -> None:
             emit(result)
     assert listener is not None
     result["arrivals"] = listener.finish(args.listen)
+    result["listening_since"] = listener.since
     emit(result)
 
 
@@ -87,6 +88,7 @@ class Listener:
     def __init__(self, address: str, topic: str, group: str) -> None:
         self.consumer = SimpleConsumer(config(address), group, {topic: FilterExpression()}, await_duration=1)
         self.consumer.startup()
+        self.since = int(time.time() * 1000)
         self.arrivals: list[dict[str, Any]] = []
         self.deadline: float | None = None
         self.thread = threading.Thread(target=self._receive, daemon=True)
