@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import CLIENT_HOME, ServerProcess
 
 _names = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _client_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client programs this test runs get a home of their own (made when a client first needs it):
+    the Python and Node.js clients write their logs under $HOME/logs, which parallel tests must not
+    share, and a failing client's error then shows its own log."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-120:]
+    monkeypatch.setenv(CLIENT_HOME, str(tmp_path_factory.getbasetemp() / "client-homes" / safe))
 
 
 def _finish(proc: ServerProcess) -> None:

@@ -4,18 +4,26 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENTS = Path(__file__).resolve().parent / "clients"
 READY_LINE = "rmqproxy listening on"
+_LISTENING = re.compile(r"rmqproxy listening on \S+:(\d+)")
+CLIENT_HOME = "RMQPROXY_TEST_CLIENT_HOME"
+"""Environment variable naming the directory the client programs get as their HOME (set per test by
+tests/conftest.py): the Python and Node.js clients write their logs under $HOME/logs."""
+TOOL_HOMES = {"CARGO_HOME": ".cargo", "RUSTUP_HOME": ".rustup", "GOPATH": "go", "GOMODCACHE": "go/pkg/mod",
+              "GOCACHE": ".cache/go-build", "npm_config_cache": ".npm"}
+"""Toolchain caches found through $HOME by default: pinned to the real home when a client gets another."""
 
 
 def free_port() -> int:
@@ -30,7 +38,9 @@ class ServerProcess:
     data_dir: Path
     log_path: Path
     extra_args: tuple[str, ...] = ()
-    port: int = field(default_factory=free_port)
+    port: int = 0
+    """0 until the first start: the server then binds a port the kernel picks and says which (so no
+    other test worker can be handed the same one meanwhile); restarts reuse it."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -50,7 +60,12 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            if READY_LINE in self.log()[seen:]:
+            fresh = self.log()[seen:]
+            if READY_LINE in fresh:
+                if self.port == 0:
+                    found = _LISTENING.search(fresh)
+                    assert found is not None, f"no port in the server's ready line:\n{fresh}"
+                    self.port = int(found.group(1))
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"server did not start in {timeout} s:\n{self.log()}")
@@ -91,9 +106,34 @@ class ServerProcess:
 
 def client_env() -> dict[str, str]:
     env = dict(os.environ)
-    # The Python client writes its log under $HOME/logs; keep it out of the real home.
     env.setdefault("PYTHONUNBUFFERED", "1")
+    _private_home(env)
     return env
+
+
+def _private_home(env: dict[str, str]) -> None:
+    """Give the client the home directory of the running test (see CLIENT_HOME), so that parallel
+    tests do not share one client log (and a failure can show the clients' own)."""
+    home = env.get(CLIENT_HOME)
+    if not home:
+        return
+    Path(home).mkdir(parents=True, exist_ok=True)
+    real = os.path.expanduser("~")
+    for variable, default in TOOL_HOMES.items():
+        env.setdefault(variable, os.path.join(real, default))
+    env["HOME"] = home
+
+
+def client_logs(limit: int = 3000) -> str:
+    """The end of each log the clients of the running test wrote under their home."""
+    home = os.environ.get(CLIENT_HOME)
+    if not home:
+        return ""
+    parts = []
+    for log in sorted(Path(home).glob("logs/**/*.log")):
+        text = log.read_text(errors="replace")
+        parts.append(f"--- {log} (last {limit} characters) ---\n{text[-limit:]}")
+    return "\n".join(parts)
 
 
 def run_client(command: list[str], timeout: float) -> Any:
@@ -101,7 +141,7 @@ def run_client(command: list[str], timeout: float) -> Any:
     result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=client_env(), cwd=REPO)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command[:3])} failed ({result.returncode}):\n"
-                             f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
+                             f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}\n{client_logs()}")
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     if not lines:
         raise AssertionError(f"{' '.join(command[:3])} printed nothing; stderr:\n{result.stderr[-4000:]}")
