@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import re
+import random
 import signal
 import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENTS = Path(__file__).resolve().parent / "clients"
 READY_LINE = "rmqproxy listening on"
-_LISTENING = re.compile(r"rmqproxy listening on \S+:(\d+)")
 CLIENT_HOME = "RMQPROXY_TEST_CLIENT_HOME"
 """Environment variable naming the directory the client programs get as their HOME (set per test by
 tests/conftest.py): the Python and Node.js clients write their logs under $HOME/logs."""
@@ -26,11 +25,47 @@ TOOL_HOMES = {"CARGO_HOME": ".cargo", "RUSTUP_HOME": ".rustup", "GOPATH": "go", 
 """Toolchain caches found through $HOME by default: pinned to the real home when a client gets another."""
 
 
+PORTS_FROM = 10_000
+"""Test servers' ports lie between this and the start of the kernel's ephemeral range."""
+
+
 def free_port() -> int:
+    """A port nothing listens on now, for a test server to bind a moment later.
+
+    Several pytest-xdist workers start servers at once, and gRPC sets SO_REUSEPORT: a port handed
+    to two servers would let both start and split the clients between them. So the port is taken
+    at random from a slice of its own for each worker, below the kernel's ephemeral range (where
+    outgoing connections never get their local port); a bind checks that nothing listens there.
+    (Tests of one worker run one after another, so a server killed and restarted keeps its port.)"""
+    low = _ephemeral_low()
+    if low - PORTS_FROM < 1000:  # an unusual range: fall back to a port the kernel picks
+        return _bound_port(0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").lstrip("gw") or 0)
+    size = (low - PORTS_FROM) // max(workers, 1)
+    first = PORTS_FROM + (worker % max(workers, 1)) * size
+    for _ in range(200):
+        port = random.randrange(first, first + size)
+        try:
+            return _bound_port(port)
+        except OSError:
+            continue
+    raise RuntimeError(f"no free port in {first}-{first + size - 1}")
+
+
+def _ephemeral_low() -> int:
+    """Where the kernel's range for outgoing connections' local ports starts."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bound_port(port: int) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        sock.bind(("127.0.0.1", port))
+        bound: int = sock.getsockname()[1]
+        return bound
 
 
 @dataclass
@@ -38,9 +73,7 @@ class ServerProcess:
     data_dir: Path
     log_path: Path
     extra_args: tuple[str, ...] = ()
-    port: int = 0
-    """0 until the first start: the server then binds a port the kernel picks and says which (so no
-    other test worker can be handed the same one meanwhile); restarts reuse it."""
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -60,12 +93,7 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            fresh = self.log()[seen:]
-            if READY_LINE in fresh:
-                if self.port == 0:
-                    found = _LISTENING.search(fresh)
-                    assert found is not None, f"no port in the server's ready line:\n{fresh}"
-                    self.port = int(found.group(1))
+            if READY_LINE in self.log()[seen:]:
                 return self
             time.sleep(0.05)
         raise TimeoutError(f"server did not start in {timeout} s:\n{self.log()}")

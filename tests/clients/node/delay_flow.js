@@ -70,7 +70,7 @@ run(async () => {
       ...baseOptions(address),
       consumerGroup: group,
       subscriptions: new Map([ [ topic, new rocketmq.FilterExpression('*') ] ]),
-      awaitDuration: 1000,
+      awaitDuration: 3000, // a message the server fails to hand to a waiting poll shows up seconds late
     });
     await consumer.startup();
     receiving = (async () => {
