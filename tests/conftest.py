@@ -12,6 +12,20 @@ import pytest
 from tests.serverproc import CLIENT_HOME, ServerProcess
 
 _names = itertools.count()
+_STARTS_A_SERVER = ("test_e2e_", "test_durability", "test_bench_")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the longest tests first: tests marked slow, then the ones that start servers and clients,
+    then the quick ones, which fill the gaps at the end. With several workers (make test runs
+    pytest-xdist, handing out tests two at a time) the workers then finish close together instead
+    of one of them starting a two-minute test when the others are done."""
+    def weight(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow") is not None:
+            return 0
+        return 1 if item.path.name.startswith(_STARTS_A_SERVER) else 2
+
+    items.sort(key=weight)  # stable: the usual order within each kind
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.serverproc import CLIENTS, ServerProcess, client_env, python_client
 
 
@@ -68,6 +70,7 @@ def run_ordered(server: ServerProcess, tmp_path: Path, name: str, *, groups: int
     return produced["sent"], successes, failures
 
 
+@pytest.mark.slow
 def test_three_push_consumers_keep_every_message_group_in_send_order(server: ServerProcess, tmp_path: Path,
                                                                     name: str) -> None:
     sent, successes, failures = run_ordered(server, tmp_path, name, groups=50, per_group=200)
@@ -96,6 +99,7 @@ def test_three_push_consumers_keep_every_message_group_in_send_order(server: Ser
     assert checked > 50, f"only {checked} retries could be checked"
 
 
+@pytest.mark.slow
 def test_order_survives_a_server_crash_in_the_middle(server: ServerProcess, tmp_path: Path, name: str) -> None:
     sent, successes, _ = run_ordered(server, tmp_path, name, groups=20, per_group=100, kill_at=0.4)
     by_group: dict[str, list[int]] = {}

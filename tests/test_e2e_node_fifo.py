@@ -16,6 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.serverproc import CLIENTS, ServerProcess, client_env
 from tests.test_e2e_fifo import queues_done
 from tests.test_e2e_node import node, node_setup_problem
@@ -74,6 +76,7 @@ def run_ordered(server: ServerProcess, tmp_path: Path, name: str, *, groups: int
     return produced["sent"], successes, failures
 
 
+@pytest.mark.slow
 def test_three_node_push_consumers_keep_every_message_group_in_send_order(server: ServerProcess, tmp_path: Path,
                                                                          name: str) -> None:
     sent, successes, failures = run_ordered(server, tmp_path, name, groups=GROUPS, per_group=PER_GROUP)

@@ -9,6 +9,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import pytest
+
 from tests.serverproc import CLIENTS, ServerProcess, client_env, python_client
 
 FORBIDDEN = 40300
@@ -54,6 +56,7 @@ def test_failing_push_consumer_retries_on_the_policy_then_dead_letters(server: S
     assert (state["dead_lettered"], state["ready"], state["inflight"], state["retrying"]) == (1, 0, 0, 0)
 
 
+@pytest.mark.slow
 def test_a_simple_consumer_that_never_acks_gets_max_retries_plus_one_deliveries(server: ServerProcess,
                                                                                name: str) -> None:
     topic, group, doctor = f"{name}-t", f"{name}-g", f"{name}-dlq-reader"
