@@ -456,3 +456,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Admin output is often piped into head or grep: a closed pipe ends the command quietly.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return _admin_call(args)
+
+
+def run_admin_command(argv: Sequence[str]) -> int:
+    """Run one admin command (anything but serve) as ``main`` does, printing to sys.stdout and
+    sys.stderr, but without touching process-wide settings: for callers that run many commands in
+    one process (the test suite)."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        raise ValueError("serve is not an admin command: run main()")
+    return _admin_call(args)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import random
@@ -13,6 +15,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from rmqproxy.cli import run_admin_command
 
 REPO = Path(__file__).resolve().parent.parent
 CLIENTS = Path(__file__).resolve().parent / "clients"
@@ -121,9 +125,17 @@ class ServerProcess:
         return self.start()
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the ``rmqproxy`` admin command against this server."""
-        result = subprocess.run([sys.executable, "-m", "rmqproxy", "--server", self.address, *args],
-                                capture_output=True, text=True, cwd=REPO, timeout=60)
+        """Run the ``rmqproxy`` admin command against this server: its own code (argument parsing,
+        the admin call, the output), in this process. A new Python process per command costs a
+        second or more on a busy machine, and tests run hundreds of them, polls included."""
+        argv = ["--server", self.address, *args]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run_admin_command(argv)
+            except SystemExit as exc:  # argparse refused the arguments (it has printed why)
+                code = exc.code if isinstance(exc.code, int) else 2
+        result = subprocess.CompletedProcess(["rmqproxy", *argv], code, out.getvalue(), err.getvalue())
         if check and result.returncode != 0:
             raise AssertionError(f"rmqproxy {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
