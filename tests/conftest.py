@@ -15,25 +15,19 @@ _names = itertools.count()
 _STARTS_A_SERVER = ("test_e2e_", "test_durability", "test_bench_")
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Order and group the tests for parallel runs (make test: pytest-xdist, --dist loadgroup).
-
-    The longest tests run first (marked slow), then the others that start servers and clients,
-    then the quick ones, so that the workers finish close together. Each test that starts a
-    server is a unit of its own, and a worker holds at most a few units ahead, so a worker never
-    sits on a queue of long tests while the others are done. The quick tests of a module travel
-    as one unit (one message for hundreds of tests), and so do modules that share one server
-    among their tests (they mark themselves with xdist_group)."""
+    """Order the tests for parallel runs (make test: pytest-xdist, --dist loadgroup): the longest
+    first (marked slow), then the others that start servers and clients, then the quick ones, so
+    that the workers finish close together. Under loadgroup each test is a unit of its own and a
+    worker is given a new one only when it has at most two waiting, so no worker sits on a queue
+    of long tests while the others are done (--dist load piles tests onto whichever worker runs
+    quick ones). Modules with one server for all their tests start it on each worker they reach."""
     def weight(item: pytest.Item) -> int:
         if item.get_closest_marker("slow") is not None:
             return 0
         return 1 if item.path.name.startswith(_STARTS_A_SERVER) else 2
 
     items.sort(key=weight)  # stable: the usual order within each kind
-    for item in items:
-        if weight(item) == 2 and item.get_closest_marker("xdist_group") is None:
-            item.add_marker(pytest.mark.xdist_group(f"quick-{item.path.stem}"))
 
 
 @pytest.fixture(autouse=True)

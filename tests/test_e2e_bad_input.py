@@ -38,9 +38,6 @@ _ids = itertools.count(1)
 # -- fixtures --------------------------------------------------------------------------------
 
 
-pytestmark = pytest.mark.xdist_group("bad-input-server")  # one worker, one server for the whole module
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the whole module (overrides conftest's per-test one; same checks at the end)."""

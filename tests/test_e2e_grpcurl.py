@@ -39,9 +39,6 @@ def grpcurl_path() -> str:
     return found
 
 
-pytestmark = pytest.mark.xdist_group("grpcurl-server")  # one worker, one server for the whole module
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One server for the whole module (overrides conftest's per-test one; same checks at the end)."""
