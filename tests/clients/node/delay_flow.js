@@ -11,7 +11,7 @@
 // +3 s and +1 s due times MS later (a crash test needs them still pending after a slow start on a busy machine).
 //
 // Prints {sent: {NAME: {due, message_id, recall_handle, sent_at}}, errors: {too-far, recall-again, recall-garbage},
-//         recalled_id, recall, arrivals: [{name, arrived, delivery_timestamp, message_id}]}.
+//         recalled_id, recall, listening_since, arrivals: [{name, arrived, delivery_timestamp, message_id}]}.
 // An error is {error, code, name}; 1.0.8's recallMessage throws a plain Error whose text ends with
 // "(code: N)" (no `code` property), so for those the code is read from the text (`code_from`: 'message').
 
@@ -73,6 +73,7 @@ run(async () => {
       awaitDuration: 3000, // a message the server fails to hand to a waiting poll shows up seconds late
     });
     await consumer.startup();
+    result.listening_since = Date.now();
     receiving = (async () => {
       while (deadline === null || Date.now() < deadline) {
         const messages = await consumer.receive(32, 30000);
