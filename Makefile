@@ -10,7 +10,7 @@ NODE_CLIENT := tests/clients/node
 SERVE_ARGS ?=
 PYTEST_ARGS ?=
 # Tests mostly wait on clients, timers and servers, so more workers than cores pay (see README, Tests).
-TEST_WORKERS ?= 4
+TEST_WORKERS ?= 6
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
