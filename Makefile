@@ -19,6 +19,8 @@ PYTEST_ARGS ?=
 RMQ_CLIENT_CACHE ?= $(HOME)/.cache/rmqproxy
 export RMQ_CLIENT_CACHE
 export CARGO_TARGET_DIR ?= $(RMQ_CLIENT_CACHE)/rust-target
+# Tests mostly wait on clients, timers and servers, so more workers than cores pay (see README, Tests).
+TEST_WORKERS ?= 6
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -26,7 +28,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
-	@echo "make test     install test dependencies and run lint + the whole test suite"
+	@echo "make test     install test dependencies and run lint + the whole test suite ($(TEST_WORKERS) workers: TEST_WORKERS=N)"
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages (the benchmarks' peers)"
@@ -124,7 +126,7 @@ lint: install-test
 	$(BIN)/python proto/generate.py --check
 
 test: lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -75,8 +75,16 @@ def policy_message(policy: RetryPolicy) -> api.RetryPolicy:
         initial=_duration(policy.initial_ms), max=_duration(policy.max_ms), multiplier=policy.multiplier))
 
 
-def policy_value(message: api.RetryPolicy) -> RetryPolicy | None:
-    """The policy a request asks for (None: unchanged); InvalidArgument if it makes no sense."""
+DEFAULT_EXPONENTIAL = ExponentialBackoff(initial_ms=1000, max_ms=2 * 3600_000, multiplier=2.0)
+"""What an exponential policy's options left out are when the group's policy is not exponential yet."""
+
+
+def policy_value(message: api.RetryPolicy, current: RetryPolicy | None = None) -> RetryPolicy | None:
+    """The policy a request asks for (None: unchanged); InvalidArgument if it makes no sense.
+
+    An exponential policy's fields left out (no initial, no max, multiplier 0) keep the values of
+    ``current`` when that is exponential too, else take :data:`DEFAULT_EXPONENTIAL`: ``group update
+    G --max 10s`` changes the cap and nothing else."""
     kind = message.WhichOneof("policy")
     if kind == "customized":
         delays = tuple(d.ToMilliseconds() for d in message.customized.delays)
@@ -87,7 +95,10 @@ def policy_value(message: api.RetryPolicy) -> RetryPolicy | None:
         return CustomizedBackoff(delays)
     if kind == "exponential":
         exp = message.exponential
-        initial, maximum, multiplier = exp.initial.ToMilliseconds(), exp.max.ToMilliseconds(), exp.multiplier
+        base = current if isinstance(current, ExponentialBackoff) else DEFAULT_EXPONENTIAL
+        initial = exp.initial.ToMilliseconds() if exp.HasField("initial") else base.initial_ms
+        maximum = exp.max.ToMilliseconds() if exp.HasField("max") else base.max_ms
+        multiplier = exp.multiplier or base.multiplier
         if initial <= 0 or maximum < initial or multiplier < 1:
             raise InvalidArgument("an exponential retry policy needs initial > 0, max >= initial and "
                                   "multiplier >= 1")
@@ -95,13 +106,14 @@ def policy_value(message: api.RetryPolicy) -> RetryPolicy | None:
     return None
 
 
-def settings_changes(settings: api.GroupSettings) -> dict[str, Any]:
+def settings_changes(settings: api.GroupSettings, current: GroupConfig | None = None) -> dict[str, Any]:
+    """What a create (``current`` None) or an update of ``current`` asks to change."""
     changes: dict[str, Any] = {}
     if settings.HasField("max_retries"):
         if not 0 <= settings.max_retries <= MAX_RETRIES:
             raise InvalidArgument(f"max retries must be between 0 and {MAX_RETRIES}")
         changes["max_retries"] = settings.max_retries
-    policy = policy_value(settings.retry_policy)
+    policy = policy_value(settings.retry_policy, current.retry_policy if current is not None else None)
     if policy is not None:
         changes["retry_policy"] = policy
     if settings.HasField("consume_enabled"):
@@ -302,7 +314,8 @@ class AdminService(api_grpc.AdminServicer):
 
     async def UpdateGroup(self, request: api.UpdateGroupRequest, context: ServicerContext) -> Any:
         try:
-            changes = with_fifo_default(settings_changes(request.settings), self._broker.find_group(request.name))
+            current = self._broker.find_group(request.name)
+            changes = with_fifo_default(settings_changes(request.settings, current), current)
             if not changes:
                 raise InvalidArgument("nothing to change")
             return group_message(await self._broker.update_group(request.name, **changes))

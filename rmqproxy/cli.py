@@ -72,6 +72,16 @@ def _store_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _multiplier_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not value >= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"the multiplier must be at least 1, not {text}")
+    return value
+
+
 def _bool_arg(text: str) -> bool:
     value = text.strip().lower()
     if value in ("true", "yes", "on", "1"):
@@ -100,10 +110,11 @@ def _add_group_settings(parser: argparse.ArgumentParser) -> None:
                         help="customized: RocketMQ's 18 levels (default); "
                              "exponential: see --initial, --max, --multiplier")
     parser.add_argument("--initial", type=_duration_arg, metavar="DURATION",
-                        help="exponential: first delay (default 1s)")
+                        help="exponential: first delay (default 1s; update: kept)")
     parser.add_argument("--max", type=_duration_arg, metavar="DURATION",
-                        help="exponential: longest delay (default 2h)")
-    parser.add_argument("--multiplier", type=float, help="exponential: growth per attempt (default 2)")
+                        help="exponential: longest delay (default 2h; update: kept)")
+    parser.add_argument("--multiplier", type=_multiplier_arg,
+                        help="exponential: growth per attempt, at least 1 (default 2; update: kept)")
     parser.add_argument("--consume-enabled", type=_bool_arg, metavar="true|false",
                         help="false pauses the whole group: receives answer FORBIDDEN until it is true again")
     parser.add_argument("--fifo", type=_bool_arg, nargs="?", const=True, metavar="true|false",
@@ -348,10 +359,16 @@ def _group_settings(args: argparse.Namespace, api: Any) -> Any:
     exponential_options = (args.initial, args.max, args.multiplier)
     if args.retry_policy == "exponential" or (args.retry_policy is None and any(o is not None for o in
                                                                                    exponential_options)):
+        # Only what was given: the server keeps the rest from the group's exponential policy (or
+        # takes the defaults), so `group update G --max 10s` changes the cap alone.
         exp = settings.retry_policy.exponential
-        exp.initial.CopyFrom(_duration_msg(args.initial if args.initial is not None else 1000))
-        exp.max.CopyFrom(_duration_msg(args.max if args.max is not None else 2 * 3600_000))
-        exp.multiplier = args.multiplier if args.multiplier is not None else 2.0
+        exp.SetInParent()
+        if args.initial is not None:
+            exp.initial.CopyFrom(_duration_msg(args.initial))
+        if args.max is not None:
+            exp.max.CopyFrom(_duration_msg(args.max))
+        if args.multiplier is not None:
+            exp.multiplier = args.multiplier
     elif args.retry_policy == "customized":
         settings.retry_policy.customized.SetInParent()
     return settings
@@ -456,4 +473,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     # Admin output is often piped into head or grep: a closed pipe ends the command quietly.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return _admin_call(args)
+
+
+def run_admin_command(argv: Sequence[str]) -> int:
+    """Run one admin command (anything but serve) as ``main`` does, printing to sys.stdout and
+    sys.stderr, but without touching process-wide settings: for callers that run many commands in
+    one process (the test suite)."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        raise ValueError("serve is not an admin command: run main()")
     return _admin_call(args)
