@@ -63,6 +63,7 @@ def languages_except(defects: dict[str, str]) -> list[object]:
 N = 1000  # messages of the plain send and push tests
 EARLY_MS = 200  # a timed delivery may come this much early (timer and clock granularity) ...
 LATE_MS = 1500  # ... or this much late: the server promises a second, plus slack for a loaded machine
+CLIENT_JITTER_MS = 700  # how late a busy client may hand a server's request to its code
 REVIVE_LATE_MS = 6000  # an expired invisibility is noticed within a few seconds (far below the others' 30 s)
 SHORT_CHECKS = ("--transaction-check-first", "1s", "--transaction-check-interval", "1s",
                 "--transaction-max-checks", "3")
@@ -267,7 +268,7 @@ def test_delayed_messages_come_on_time_never_early_and_a_recalled_one_never(serv
                                                                              language: str) -> None:
     client = Client(language, server)
     topic, group = setup(server, name, queues=4, topic_type="delay")
-    listen_s = 18
+    listen_s = 30  # covers a producer that takes many seconds to start on a busy machine
     # The consumer polls before anything is sent: an early delivery would show.
     listening_from_ms = now_ms()
     consumer = client.start("simple-consume", topic=topic, group=group, expect=4, ack=True, invisible_s=30,
@@ -327,7 +328,10 @@ def test_transactions_commit_roll_back_and_the_checker_resolves_the_rest(
     asked = Counter(a["name"] for a in produced["asked"])
     assert asked == {"checker-commits": 1, "checker-rolls-back": 1, "checker-unsure": 3}, asked
     unsure = [a["at_ms"] for a in produced["asked"] if a["name"] == "checker-unsure"]
-    assert all(b - a >= 1000 - EARLY_MS for a, b in itertools.pairwise(unsure)), unsure
+    # The server keeps the 1 s schedule; when the client saw an ask is also how fast it got there, so one
+    # late arrival shortens the next gap seen: judge the span, and each gap with that jitter allowed.
+    assert unsure[-1] - unsure[0] >= 2 * 1000 - EARLY_MS, unsure
+    assert all(b - a >= 1000 - CLIENT_JITTER_MS for a, b in itertools.pairwise(unsure)), unsure
     assert server.cli_json("topic", "describe", topic)["pending_transactions"] == 0
     assert "rolled back transaction" in server.log()
 
