@@ -344,7 +344,7 @@ def test_transactions_commit_roll_back_and_the_checker_resolves_the_rest(
 # -- filters ----------------------------------------------------------------------------------------------------
 
 FILTER_N = 60
-FILTER_WAIT_S = 8  # how long a filtering SimpleConsumer receives: all it should get, then nothing more
+FILTER_WAIT_S = 15  # how long a filtering SimpleConsumer receives: all it should get, then nothing more
 
 
 @by_language
