@@ -4,7 +4,8 @@ For each message-group count (1, 10 and 1,000 by default) a FIFO topic is filled
 number of messages spread round robin over that many message groups. Two groups then drain it
 with the same raw-gRPC consumers (batch receive, batch ack): a FIFO group (one message of a
 message group in flight at a time, consecutive ones may share a batch) and a normal group reading
-the same topic without ordering. Prints messages per second and the FIFO / normal ratio.
+the same topic without ordering. Prints messages per second and the FIFO / normal ratio, and
+writes them to benchmarks/results/fifo.json and fifo.md (--out, --name).
 
     python -m benchmarks.fifo [--messages 20000] [--consumers 16] [--groups 1,10,1000]
 """
@@ -19,6 +20,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.harness import Server, async_stub, metadata
+from benchmarks.report import RESULTS, write_summary
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 
@@ -88,7 +90,7 @@ async def drain(address: str, topic: str, group: str, messages: int, consumers: 
     return elapsed
 
 
-async def run(messages: int, consumers: int, group_counts: list[int], size: int) -> None:
+async def run(messages: int, consumers: int, group_counts: list[int], size: int, out: Path, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as tmp:
         server = Server(Path(tmp) / "data", ("--flush", "async")).start()
         rows = []
@@ -106,10 +108,17 @@ async def run(messages: int, consumers: int, group_counts: list[int], size: int)
                       f"normal {messages / plain:,.0f} msg/s", flush=True)
         finally:
             server.stop()
-    print(f"\n{messages:,} messages of {size} B, {consumers} concurrent consumers (batch 32, batch ack)")
-    print(f"{'message groups':>15} {'FIFO msg/s':>11} {'normal msg/s':>13} {'FIFO / normal':>14}")
-    for groups, fifo_rate, plain_rate in rows:
-        print(f"{groups:>15,} {fifo_rate:>11,.0f} {plain_rate:>13,.0f} {fifo_rate / plain_rate:>14.2f}")
+    lines = ["# FIFO against normal consumption", "",
+             f"{messages:,} messages of {size} B on a FIFO topic of 8 queues, drained by {consumers} concurrent "
+             "raw-gRPC consumers (receive 32, one ack per batch) as a normal group, then as a FIFO group.", "",
+             "| message groups | FIFO msg/s | normal msg/s | FIFO / normal |", "| ---: | ---: | ---: | ---: |"]
+    lines += [f"| {groups:,} | {fifo_rate:,.0f} | {plain_rate:,.0f} | {fifo_rate / plain_rate:.2f} |"
+              for groups, fifo_rate, plain_rate in rows]
+    write_summary(out, name, {
+        "kind": "fifo", "messages": messages, "consumers": consumers, "size": size,
+        "rows": [{"message_groups": groups, "fifo_rate": round(fifo_rate, 1), "normal_rate": round(plain_rate, 1),
+                  "ratio": round(fifo_rate / plain_rate, 3)} for groups, fifo_rate, plain_rate in rows],
+    }, lines)
 
 
 def main() -> None:
@@ -118,8 +127,11 @@ def main() -> None:
     parser.add_argument("--consumers", type=int, default=16)
     parser.add_argument("--groups", default="1,10,1000", help="comma-separated message-group counts")
     parser.add_argument("--size", type=int, default=1024)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--name", default="fifo", help="file name of the results, without extension")
     args = parser.parse_args()
-    asyncio.run(run(args.messages, args.consumers, [int(g) for g in args.groups.split(",")], args.size))
+    asyncio.run(run(args.messages, args.consumers, [int(g) for g in args.groups.split(",")], args.size,
+                    args.out, args.name))
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ Fills a topic with N messages tagged ``common`` (1,000,000 by default) and then 
 (``rare``) and with a SQL92 filter (``kind = 'rare'``): each receive must skip the whole backlog,
 a slice at a time, without decoding bodies. Prints the receive latency and the skip rate
 (messages per second the filter passed over), and the wake-up latency of a caught-up rare-tag
-consumer when another rare message arrives.
+consumer when another rare message arrives; writes them to benchmarks/results/filter.json and
+filter.md (--out, --name).
 
     python -m benchmarks.filter [--messages 1000000] [--size 256]
 """
@@ -21,6 +22,7 @@ import uuid
 from pathlib import Path
 
 from benchmarks.harness import Server, async_stub, metadata
+from benchmarks.report import RESULTS, write_summary
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
@@ -75,7 +77,7 @@ async def receive_one(stub: rpc_grpc.MessagingServiceStub, topic: str, group: st
     return time.monotonic() - start, sum(1 for f in frames if f.WhichOneof("content") == "message")
 
 
-async def run(count: int, size: int) -> None:
+async def run(count: int, size: int, out: Path, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as tmp:
         server = Server(Path(tmp) / "data", ("--flush", "async")).start()
         try:
@@ -104,19 +106,29 @@ async def run(count: int, size: int) -> None:
                 wake_ms = (time.monotonic() - sent_at) * 1000
         finally:
             server.stop()
-    print(f"\n{count:,} messages of {size} B tagged 'common', then one tagged 'rare' (filled in {fill_s:.0f} s)")
-    print(f"{'filter':<22} {'received':>8} {'receive latency':>16} {'skipped msg/s':>14}")
-    for _, expression, got, latency, rate in rows:
-        print(f"{expression:<22} {got:>8} {latency * 1000:>13,.0f} ms {rate:>14,.0f}")
-    print(f"\na caught-up rare-tag consumer got the next rare message {wake_ms:.0f} ms after it was sent")
+    lines = ["# Filtering over a large backlog", "",
+             f"{count:,} messages of {size} B tagged `common` (filled in {fill_s:.0f} s), then one tagged `rare`; "
+             "one receive (batch 32) per filter, from the start of the backlog.", "",
+             "| filter | received | receive latency | messages skipped per second |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {'tag' if group == 'by-tag' else 'SQL92'} `{expression}` | {got} | {latency * 1000:,.0f} ms "
+              f"| {rate:,.0f} |" for group, expression, got, latency, rate in rows]
+    lines += ["", f"A caught-up rare-tag consumer got the next rare message {wake_ms:.0f} ms after it was sent."]
+    write_summary(out, name, {
+        "kind": "filter", "messages": count, "size": size, "fill_seconds": round(fill_s, 1),
+        "rows": [{"group": group, "expression": expression, "received": got, "latency_ms": round(latency * 1000, 1),
+                  "skipped_per_second": round(rate)} for group, expression, got, latency, rate in rows],
+        "wake_ms": round(wake_ms, 1),
+    }, lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--name", default="filter", help="file name of the results, without extension")
     args = parser.parse_args()
-    asyncio.run(run(args.messages, args.size))
+    asyncio.run(run(args.messages, args.size, args.out, args.name))
 
 
 if __name__ == "__main__":

@@ -135,6 +135,22 @@ def machine() -> dict[str, Any]:
     return info
 
 
+RESULTS = Path(__file__).resolve().parent / "results"
+"""Where every benchmark writes its figures unless told otherwise (--out)."""
+
+
+def write_summary(out: Path, stem: str, document: dict[str, Any], lines: list[str]) -> None:
+    """Write ``<stem>.json`` (``document`` plus the machine) and ``<stem>.md`` (``lines`` plus the
+    machine) under ``out``, print the Markdown and where both went."""
+    out.mkdir(parents=True, exist_ok=True)
+    document["machine"] = machine()
+    (out / f"{stem}.json").write_text(json.dumps(document, indent=1) + "\n")
+    text = "\n".join(lines) + "\n\nMachine: " + ", ".join(f"{k} {v}" for k, v in document["machine"].items()) + ".\n"
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+    print(f"wrote {out / (stem + '.json')}\nwrote {out / (stem + '.md')}")
+
+
 def _first_line(command: list[str]) -> str:
     try:
         return subprocess.run(command, capture_output=True, text=True, timeout=10).stdout.strip().splitlines()[0]

@@ -2,8 +2,10 @@
 
 Starts a server with ``--retention`` (default 10s), sends 1 KiB messages at a fixed rate for a
 while, and samples the data directory's size every second. Prints the samples and the verdict:
-the size in the last third of the run against the size one retention period in. With no retention
-the directory would grow linearly with what was sent (printed beside it).
+bounded when, over the last third of the run, the size grows at under a quarter of the rate bytes
+are sent. With no retention the directory would grow linearly with what was sent (printed beside
+it). Writes the samples and
+the verdict to benchmarks/results/retention-disk.json and .md (--out, --name).
 
     python -m benchmarks.retention_disk [--rate 2000] [--seconds 60] [--retention 10s]
 """
@@ -17,6 +19,7 @@ import time
 from pathlib import Path
 
 from benchmarks.harness import Server, async_stub, dir_bytes, metadata, send_request
+from benchmarks.report import RESULTS, write_summary
 from rmqproxy.durations import format_duration, parse_duration
 
 MiB = 1024 * 1024
@@ -39,7 +42,7 @@ async def produce(address: str, topic: str, rate: int, seconds: float, body: byt
                 await asyncio.sleep(delay)
 
 
-async def run(rate: int, seconds: float, retention_ms: int, size: int) -> None:
+async def run(rate: int, seconds: float, retention_ms: int, size: int, out: Path, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as tmp:
         data = Path(tmp) / "data"
         server = Server(data, ("--retention", format_duration(retention_ms), "--flush", "async")).start()
@@ -55,21 +58,48 @@ async def run(rate: int, seconds: float, retention_ms: int, size: int) -> None:
             await producer
         finally:
             server.stop()
-    print(f"retention {format_duration(retention_ms)}, {rate} msg/s of {size} B for {seconds:.0f} s")
-    print(f"{'t (s)':>6} {'sent':>9} {'sent MiB':>9} {'disk MiB':>9}")
-    for t, count, disk in samples[:: max(1, len(samples) // 20)]:
-        print(f"{t:6.1f} {count:9d} {count * size / MiB:9.1f} {disk / MiB:9.1f}")
+    lines = ["# Disk use under retention", "",
+             f"Retention {format_duration(retention_ms)}, {rate:,} msg/s of {size} B for {seconds:.0f} s "
+             "(--flush async); the data directory's size sampled every second.", "",
+             "| t (s) | sent | sent MiB | disk MiB |", "| ---: | ---: | ---: | ---: |"]
+    lines += [f"| {t:.1f} | {count:,} | {count * size / MiB:.1f} | {disk / MiB:.1f} |"
+              for t, count, disk in samples[:: max(1, len(samples) // 20)]]
     settle = retention_ms / 1000 * 2
-    steady = [disk for t, _, disk in samples if t >= settle]
-    if not steady:
-        print("run too short to judge: make --seconds at least three retention periods")
-        return
-    last_third = steady[len(steady) * 2 // 3:]
-    print(f"\nsent {samples[-1][1] * size / MiB:.0f} MiB in all; disk after {settle:.0f} s: "
-          f"min {min(steady) / MiB:.1f} MiB, max {max(steady) / MiB:.1f} MiB, "
-          f"last third max {max(last_third) / MiB:.1f} MiB")
-    bounded = max(last_third) <= 1.5 * max(steady[: max(1, len(steady) // 3)]) + 8 * MiB
-    print("verdict: disk use is " + ("BOUNDED (levels off)" if bounded else "GROWING"))
+    steady = [(t, disk) for t, _, disk in samples if t >= settle]
+    document: dict[str, object] = {
+        "kind": "retention-disk", "rate": rate, "seconds": seconds, "retention_ms": retention_ms, "size": size,
+        "samples": [{"t": round(t, 2), "sent": count, "disk_bytes": disk} for t, count, disk in samples],
+    }
+    last_third = [(t, disk) for t, disk in steady if t >= samples[-1][0] * 2 / 3]
+    if len(last_third) < 3:
+        lines += ["", "Run too short to judge: make --seconds at least three retention periods."]
+        document["verdict"] = None
+    else:
+        # Disk use levels off when, late in the run, it no longer grows with what is sent: its
+        # slope then is a small fraction of the bytes sent per second (RocksDB's files come and go,
+        # so single samples go up and down).
+        sent_rate = (samples[-1][1] - samples[0][1]) * size / (samples[-1][0] - samples[0][0])
+        slope = _slope(last_third)
+        bounded = slope < 0.25 * sent_rate
+        disks = [disk for _, disk in steady]
+        lines += ["", f"Sent {samples[-1][1] * size / MiB:.0f} MiB in all ({sent_rate / MiB:.2f} MiB/s); disk after "
+                      f"{settle:.0f} s: min {min(disks) / MiB:.1f} MiB, max {max(disks) / MiB:.1f} MiB; over the last "
+                      f"third of the run it grew {slope / MiB:.2f} MiB/s.", "",
+                  "Verdict: disk use is " + ("BOUNDED (levels off)." if bounded else
+                                             "GROWING. (The first write-ahead log grows to 64 MiB before RocksDB "
+                                             "starts a new one: a run must send more than that to tell.)")]
+        document.update(verdict="bounded" if bounded else "growing", settled_after_s=settle,
+                        steady_min_bytes=min(disks), steady_max_bytes=max(disks),
+                        last_third_slope_bytes_per_s=round(slope), sent_bytes_per_s=round(sent_rate))
+    write_summary(out, name, document, lines)
+
+
+def _slope(points: list[tuple[float, int]]) -> float:
+    """Least-squares slope of disk bytes over seconds."""
+    mean_t = sum(t for t, _ in points) / len(points)
+    mean_d = sum(d for _, d in points) / len(points)
+    spread = sum((t - mean_t) ** 2 for t, _ in points)
+    return sum((t - mean_t) * (d - mean_d) for t, d in points) / spread if spread else 0.0
 
 
 def main() -> None:
@@ -78,8 +108,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--retention", type=parse_duration, default=10_000)
     parser.add_argument("--size", type=int, default=1024, help="message body bytes")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--name", default="retention-disk", help="file name of the results, without extension")
     args = parser.parse_args()
-    asyncio.run(run(args.rate, args.seconds, args.retention, args.size))
+    asyncio.run(run(args.rate, args.seconds, args.retention, args.size, args.out, args.name))
 
 
 if __name__ == "__main__":

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import tempfile
@@ -37,7 +36,7 @@ import grpc
 from benchmarks.drivers import Target, body
 from benchmarks.harness import Server, csv_list, metadata
 from benchmarks.load import fill
-from benchmarks.report import machine, percentile
+from benchmarks.report import percentile, write_summary
 from benchmarks.targets import Sampler, rmqproxy_prepare
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
@@ -104,16 +103,6 @@ def _summary(latencies: list[float]) -> dict[str, float]:
     ordered = sorted(latencies)
     return {"p50_ms": round(percentile(ordered, 0.5), 2), "p99_ms": round(percentile(ordered, 0.99), 2),
             "max_ms": round(ordered[-1], 2), "samples": len(ordered)}
-
-
-def _write(out: Path, stem: str, document: dict[str, Any], lines: list[str]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    document["machine"] = machine()
-    (out / f"{stem}.json").write_text(json.dumps(document, indent=1) + "\n")
-    text = "\n".join(lines) + "\n\nMachine: " + ", ".join(f"{k} {v}" for k, v in document["machine"].items()) + ".\n"
-    (out / f"{stem}.md").write_text(text)
-    print(text)
-    print(f"wrote {out / (stem + '.json')}\nwrote {out / (stem + '.md')}")
 
 
 # --- backlog ---------------------------------------------------------------------------------
@@ -186,7 +175,7 @@ def backlog_command(args: argparse.Namespace) -> int:
                      f"| {row['disk_mib']:,} |")
     lines += ["", "Largest / smallest backlog: " + ", ".join(f"{k} {v}x" for k, v in ratios.items())
               + " (target: latency within 1.5x, RSS flat)."]
-    _write(args.out, args.name or time.strftime("backlog-%Y%m%d-%H%M%S"),
+    write_summary(args.out, args.name or time.strftime("backlog-%Y%m%d-%H%M%S"),
            {"kind": "backlog", "size": args.size, "rows": rows, "ratios": ratios}, lines)
     return 0
 
@@ -279,7 +268,7 @@ def breadth_command(args: argparse.Namespace) -> int:
              f"Server RSS {rss_before / MiB:.0f} MiB before, {rss_topics / MiB:.0f} MiB with the topics, "
              f"{rss_groups / MiB:.0f} MiB with the groups: about {per_topic / 1024:.1f} KiB per idle topic "
              f"({args.queues} queues) and {per_group / 1024:.1f} KiB per idle group."]
-    _write(args.out, args.name or time.strftime("breadth-%Y%m%d-%H%M%S"),
+    write_summary(args.out, args.name or time.strftime("breadth-%Y%m%d-%H%M%S"),
            {"kind": "breadth", "topics": args.topics, "queues": args.queues, "groups": args.groups,
             "small": small, "large": large, "ratios": ratios, "rss_before": rss_before,
             "rss_topics": rss_topics, "rss_groups": rss_groups, "bytes_per_topic": per_topic,
@@ -349,7 +338,7 @@ def idle_command(args: argparse.Namespace) -> int:
              f"| {args.consumers:,} waiting | {busy['cpu_percent']:.1f} | {busy['peak_rss'] / MiB:.0f} |", "",
              f"About {per_consumer / 1024:.1f} KiB per waiting consumer. One message sent to the topic reached a "
              f"waiting consumer {busy['wake_ms']} ms later."]
-    _write(args.out, args.name or time.strftime("idle-%Y%m%d-%H%M%S"),
+    write_summary(args.out, args.name or time.strftime("idle-%Y%m%d-%H%M%S"),
            {"kind": "idle", "consumers": args.consumers, "quiet_cpu_percent": quiet.cpu_percent,
             "quiet_rss": quiet.peak_rss, **busy, "bytes_per_consumer": per_consumer}, lines)
     return 0

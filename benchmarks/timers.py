@@ -5,8 +5,12 @@ once they are all sent, while raw-gRPC consumers long-poll the topic. Lateness o
 (when a consumer received it) - (its due time): an upper bound of (first receivable - due), since
 it includes the receive round trip. Prints p50 / p99 / max lateness and the rate timers fired at.
 
-Memory run (``--pending``): schedules N messages due in an hour and reports the server's resident
-memory before and after: pending timers live on disk, not in memory.
+Memory run (``--pending``): schedules N messages due in an hour and reports the resident memory of
+the server and of its store process (where RocksDB lives) before and after: pending timers live on
+disk, not in memory.
+
+Each run writes its figures to benchmarks/results/ (timers.json and .md, timers-pending.json and
+.md; --out, --name).
 
     python -m benchmarks.timers [--timers 100000] [--window 60]
     python -m benchmarks.timers --pending 1000000
@@ -16,13 +20,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import statistics
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from benchmarks.harness import Server, async_stub, metadata
+from benchmarks.report import RESULTS, write_summary
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
@@ -30,12 +39,36 @@ from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
 MiB = 1024 * 1024
 
 
-def rss_bytes(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+@dataclass(frozen=True)
+class Memory:
+    """Resident bytes of the server process and of its descendants (the store process)."""
+
+    server: int
+    store: int
+
+    @property
+    def total(self) -> int:
+        return self.server + self.store
+
+    def mib(self) -> dict[str, float]:
+        return {"server": round(self.server / MiB, 1), "store": round(self.store / MiB, 1),
+                "total": round(self.total / MiB, 1)}
+
+    def text(self) -> str:
+        return f"{self.total / MiB:.0f} MiB (server {self.server / MiB:.0f} + store {self.store / MiB:.0f})"
+
+
+def memory(pid: int) -> Memory:
+    server = psutil.Process(pid)
+    store = 0
+    for child in server.children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            store += child.memory_info().rss
+    return Memory(server.memory_info().rss, store)
+
+
+def peak(a: Memory, b: Memory) -> Memory:
+    return Memory(max(a.server, b.server), max(a.store, b.store))
 
 
 def scheduled(topic: str, index: int, due_ms: int) -> pb.Message:
@@ -102,7 +135,7 @@ async def consume(stub: rpc_grpc.MessagingServiceStub, topic: str, group: str, e
     await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def precision(count: int, window_s: float, consumers: int) -> None:
+async def precision(count: int, window_s: float, consumers: int, out: Path, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as tmp:
         server = Server(Path(tmp) / "data").start()
         try:
@@ -116,39 +149,57 @@ async def precision(count: int, window_s: float, consumers: int) -> None:
                 lateness: list[int] = []
                 reader = asyncio.create_task(consume(stub, "timers", "timer-readers", count, lateness, consumers))
                 send_s = await schedule(stub, "timers", dues)
-                peak = rss_bytes(server.pid())
+                highest = memory(server.pid())
                 while not reader.done():
                     await asyncio.sleep(1)
-                    peak = max(peak, rss_bytes(server.pid()))
+                    highest = peak(highest, memory(server.pid()))
                 await reader
         finally:
             server.stop()
     lateness.sort()
     quantiles = statistics.quantiles(lateness, n=1000)
-    print(f"\n{count:,} timers due over {window_s:.0f} s ({count / window_s:,.0f}/s), sent in {send_s:.1f} s "
-          f"({count / send_s:,.0f} msg/s), {consumers} long-polling consumers")
-    print(f"lateness (received - due): p50 {quantiles[499]:.0f} ms, p99 {quantiles[989]:.0f} ms, "
-          f"max {lateness[-1]} ms, min {lateness[0]} ms; server peak RSS {peak / MiB:.0f} MiB")
+    figures = {"p50": quantiles[499], "p99": quantiles[989], "max": lateness[-1], "min": lateness[0]}
+    lines = ["# Timer precision", "",
+             f"{count:,} timers due over {window_s:.0f} s ({count / window_s:,.0f}/s), sent in {send_s:.1f} s "
+             f"({count / send_s:,.0f} msg/s), {consumers} long-polling raw-gRPC consumers. Lateness = (received by a "
+             "consumer) - (due): an upper bound of (first receivable) - (due).", "",
+             "| p50 | p99 | max | min |", "| ---: | ---: | ---: | ---: |",
+             "| " + " | ".join(f"{figures[k]:.0f} ms" for k in ("p50", "p99", "max", "min")) + " |", "",
+             f"Peak resident memory: {highest.text()} (each the highest sampled, once a second)."]
+    write_summary(out, name, {
+        "kind": "timers", "timers": count, "window_s": window_s, "send_seconds": round(send_s, 2),
+        "consumers": consumers, "lateness_ms": {k: round(v, 1) for k, v in figures.items()},
+        "peak_rss_mib": highest.mib(),
+    }, lines)
 
 
-async def pending(count: int) -> None:
+async def pending(count: int, out: Path, name: str) -> None:
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as tmp:
         server = Server(Path(tmp) / "data", ("--flush", "async")).start()
         try:
             server.cli("topic", "create", "timers", "--type", "delay", "--queues", "8")
-            before = rss_bytes(server.pid())
+            before = memory(server.pid())
             channel, stub = async_stub(server.address)
             async with channel:
                 due = time.time_ns() // 1_000_000 + 3600_000
                 send_s = await schedule(stub, "timers", [due + i for i in range(count)])
             await asyncio.sleep(2)
-            after = rss_bytes(server.pid())
+            after = memory(server.pid())
             server.cli("topic", "describe", "timers")
         finally:
             server.stop()
-    print(f"\n{count:,} pending timers scheduled in {send_s:.1f} s ({count / send_s:,.0f} msg/s)")
-    print(f"server RSS: {before / MiB:.0f} MiB before, {after / MiB:.0f} MiB with them pending "
-          f"({(after - before) / count:.1f} bytes per pending timer)")
+    per_timer = (after.total - before.total) / count
+    lines = ["# Pending timers and memory", "",
+             f"{count:,} scheduled messages due in an hour, sent in {send_s:.1f} s ({count / send_s:,.0f} msg/s, "
+             "--flush async); resident memory 2 s after the last send.", "",
+             "| | server MiB | store process MiB | total MiB |", "| --- | ---: | ---: | ---: |",
+             f"| before | {before.server / MiB:.0f} | {before.store / MiB:.0f} | {before.total / MiB:.0f} |",
+             f"| {count:,} pending | {after.server / MiB:.0f} | {after.store / MiB:.0f} | {after.total / MiB:.0f} |",
+             "", f"About {per_timer:.1f} bytes per pending timer, server and store process together."]
+    write_summary(out, name, {
+        "kind": "timers-pending", "pending": count, "send_seconds": round(send_s, 2),
+        "rss_before_mib": before.mib(), "rss_after_mib": after.mib(), "bytes_per_timer": round(per_timer, 1),
+    }, lines)
 
 
 def main() -> None:
@@ -157,11 +208,13 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=60, help="seconds over which the timers fall due")
     parser.add_argument("--consumers", type=int, default=8)
     parser.add_argument("--pending", type=int, help="instead: schedule this many for later, report memory")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="where to write the results")
+    parser.add_argument("--name", help="file name of the results, without extension (timers or timers-pending)")
     args = parser.parse_args()
     if args.pending:
-        asyncio.run(pending(args.pending))
+        asyncio.run(pending(args.pending, args.out, args.name or "timers-pending"))
     else:
-        asyncio.run(precision(args.timers, args.window, args.consumers))
+        asyncio.run(precision(args.timers, args.window, args.consumers, args.out, args.name or "timers"))
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from rmqproxy.broker import store_calls as calls
 from rmqproxy.broker.broker import Broker
 from rmqproxy.broker.clients import ClientSession
 from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
@@ -76,8 +75,16 @@ def policy_message(policy: RetryPolicy) -> api.RetryPolicy:
         initial=_duration(policy.initial_ms), max=_duration(policy.max_ms), multiplier=policy.multiplier))
 
 
-def policy_value(message: api.RetryPolicy) -> RetryPolicy | None:
-    """The policy a request asks for (None: unchanged); InvalidArgument if it makes no sense."""
+DEFAULT_EXPONENTIAL = ExponentialBackoff(initial_ms=1000, max_ms=2 * 3600_000, multiplier=2.0)
+"""What an exponential policy's options left out are when the group's policy is not exponential yet."""
+
+
+def policy_value(message: api.RetryPolicy, current: RetryPolicy | None = None) -> RetryPolicy | None:
+    """The policy a request asks for (None: unchanged); InvalidArgument if it makes no sense.
+
+    An exponential policy's fields left out (no initial, no max, multiplier 0) keep the values of
+    ``current`` when that is exponential too, else take :data:`DEFAULT_EXPONENTIAL`: ``group update
+    G --max 10s`` changes the cap and nothing else."""
     kind = message.WhichOneof("policy")
     if kind == "customized":
         delays = tuple(d.ToMilliseconds() for d in message.customized.delays)
@@ -88,7 +95,10 @@ def policy_value(message: api.RetryPolicy) -> RetryPolicy | None:
         return CustomizedBackoff(delays)
     if kind == "exponential":
         exp = message.exponential
-        initial, maximum, multiplier = exp.initial.ToMilliseconds(), exp.max.ToMilliseconds(), exp.multiplier
+        base = current if isinstance(current, ExponentialBackoff) else DEFAULT_EXPONENTIAL
+        initial = exp.initial.ToMilliseconds() if exp.HasField("initial") else base.initial_ms
+        maximum = exp.max.ToMilliseconds() if exp.HasField("max") else base.max_ms
+        multiplier = exp.multiplier or base.multiplier
         if initial <= 0 or maximum < initial or multiplier < 1:
             raise InvalidArgument("an exponential retry policy needs initial > 0, max >= initial and "
                                   "multiplier >= 1")
@@ -96,13 +106,14 @@ def policy_value(message: api.RetryPolicy) -> RetryPolicy | None:
     return None
 
 
-def settings_changes(settings: api.GroupSettings) -> dict[str, Any]:
+def settings_changes(settings: api.GroupSettings, current: GroupConfig | None = None) -> dict[str, Any]:
+    """What a create (``current`` None) or an update of ``current`` asks to change."""
     changes: dict[str, Any] = {}
     if settings.HasField("max_retries"):
         if not 0 <= settings.max_retries <= MAX_RETRIES:
             raise InvalidArgument(f"max retries must be between 0 and {MAX_RETRIES}")
         changes["max_retries"] = settings.max_retries
-    policy = policy_value(settings.retry_policy)
+    policy = policy_value(settings.retry_policy, current.retry_policy if current is not None else None)
     if policy is not None:
         changes["retry_policy"] = policy
     if settings.HasField("consume_enabled"):
@@ -256,17 +267,18 @@ class AdminService(api_grpc.AdminServicer):
     async def DescribeTopic(self, request: api.DescribeTopicRequest, context: ServicerContext) -> Any:
         name = request.name
         try:
-            found = await self._broker.store(calls.describe_topic, name)
+            found = await self._broker.describe_topic(name)
         except Exception as exc:
             await _abort(context, exc)
-        if not found:
+        if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"topic {name!r} does not exist")
-        topic, offsets, groups, now, timers, halves = found
+        now = self._clock.now_ms()
+        timers, halves = found.timers, found.halves
         description = api.TopicDescription(
-            topic=self._topic_message(topic),
+            topic=self._topic_message(found.topic),
             queues=[api.QueueOffsets(queue_id=o.queue_id, min_offset=o.min_offset, max_offset=o.max_offset)
-                    for o in offsets],
-            groups=[topic_progress(name, group, progress, now) for group, progress in groups],
+                    for o in found.queues],
+            groups=[topic_progress(name, group, progress, now) for group, progress in found.groups],
             pending_timers=timers.pending, pending_transactions=halves.pending,
         )
         if timers.next_due_ms is not None:
@@ -302,7 +314,8 @@ class AdminService(api_grpc.AdminServicer):
 
     async def UpdateGroup(self, request: api.UpdateGroupRequest, context: ServicerContext) -> Any:
         try:
-            changes = with_fifo_default(settings_changes(request.settings), self._broker.find_group(request.name))
+            current = self._broker.find_group(request.name)
+            changes = with_fifo_default(settings_changes(request.settings, current), current)
             if not changes:
                 raise InvalidArgument("nothing to change")
             return group_message(await self._broker.update_group(request.name, **changes))
@@ -316,15 +329,15 @@ class AdminService(api_grpc.AdminServicer):
         filters = group_filters(consumers)
 
         try:
-            found = await self._broker.store(calls.describe_group, name, subscribed, filters)
+            found = await self._broker.describe_group(name, subscribed, filters)
         except Exception as exc:
             await _abort(context, exc)
-        if not found:
+        if found is None:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"consumer group {name!r} does not exist")
-        group, topics, now = found
+        now = self._clock.now_ms()
         return api.GroupDescription(
-            group=group_message(group),
-            topics=[topic_progress(topic, name, progress, now) for topic, progress in topics],
+            group=group_message(found.group),
+            topics=[topic_progress(topic, name, progress, now) for topic, progress in found.topics],
             consumers=consumer_messages(consumers),
         )
 

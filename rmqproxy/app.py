@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import signal
 from dataclasses import dataclass
@@ -13,15 +12,14 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as otlp_grpc
 
 from rmqproxy.admin import AdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.client_metrics import SERVICE_NAME as CLIENT_METRICS_SERVICE
-from rmqproxy.client_metrics import ClientMetricsReceiver
-from rmqproxy.clock import Clock, SystemClock
+from rmqproxy.client_metrics import ClientMetricsReceiver, add_client_metrics_to_server
+from rmqproxy.clock import Sleeper, SystemClock
 from rmqproxy.config import ServerConfig
 from rmqproxy.durations import format_duration
 from rmqproxy.handlers.client import ClientHandler
@@ -35,10 +33,11 @@ from rmqproxy.listen.peers import PeerTable
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
 from rmqproxy.service import MessagingService
-from storage.executor import StoreExecutor, StoreUnavailable, ThreadExecutor
-from storage.memory import MemoryStore
+from storage.base import MessageStore
+from storage.errors import StoreUnavailable
+from storage.forwarding import ForwardingStore
 from storage.process_executor import ProcessExecutor
-from storage.rocksdb_store import RocksDBStore
+from storage.registry import StoreOptions, describe, open_store, parse_store
 
 log = logging.getLogger("rmqproxy")
 
@@ -57,17 +56,17 @@ GRPC_OPTIONS = [
 ]
 
 
-def open_executor(config: ServerConfig, clock: Clock) -> StoreExecutor:
-    """The store, and the worker that runs its calls: its own process for RocksDB, unless told
-    otherwise (see storage/executor.py)."""
-    durable = config.flush == "sync"
-    if config.store == "memory":
-        return ThreadExecutor(MemoryStore(), clock.now_ms, durable=durable)
-    if not config.store_process:
-        return ThreadExecutor(RocksDBStore(config.data_dir), clock.now_ms, durable=durable)
-    executor = ProcessExecutor(functools.partial(RocksDBStore, config.data_dir), clock.now_ms, durable=durable)
-    log.info("store process %d opened %s", executor.pid, config.data_dir)
-    return executor
+def store_options(config: ServerConfig) -> StoreOptions:
+    return StoreOptions(data_dir=config.data_dir, in_thread=not config.store_process)
+
+
+def open_configured_store(config: ServerConfig) -> MessageStore:
+    """The store ``--store`` names (storage/registry.py), wrapped in the worker that runs its calls
+    if it is synchronous: its own process for RocksDB, unless told otherwise."""
+    store = open_store(parse_store(config.store), store_options(config))
+    if isinstance(store, ProcessExecutor):
+        log.info("store process %d opened %s", store.pid, describe(parse_store(config.store), store_options(config)))
+    return store
 
 
 def listen_settings(config: ServerConfig) -> ListenSettings:
@@ -83,13 +82,13 @@ def listen_settings(config: ServerConfig) -> ListenSettings:
 
 @dataclass
 class Server:
-    """A running server: its gRPC server behind its listening front, broker and store executor."""
+    """A running server: its gRPC server behind its listening front, broker and store."""
 
     config: ServerConfig
     grpc_server: grpc.aio.Server
     front: Front
     broker: Broker
-    executor: StoreExecutor
+    store: MessageStore
 
     @property
     def port(self) -> int:
@@ -99,21 +98,21 @@ class Server:
         await self.front.close()
         await self.grpc_server.stop(self.config.grace_seconds)
         await self.broker.stop()
-        self.executor.close()
+        await self.store.close()
 
 
-async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
+async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     clock = clock or SystemClock()
     settings = listen_settings(config)
     ports.check_free(config.host, config.port)  # before the store: a taken port fails in a moment
-    executor = open_executor(config, clock)
+    store = open_configured_store(config)
     broker = Broker(
-        executor, clock,
+        store, clock,
         BrokerSettings(auto_create=config.auto_create, default_queues=config.default_queues,
                        auto_renew_invisible_ms=config.auto_renew_invisible_ms,
                        auto_renew_margin_ms=config.auto_renew_margin_ms, retention_ms=config.retention_ms,
                        transaction_check_interval_ms=config.transaction_check_interval_ms,
-                       transaction_max_checks=config.transaction_max_checks),
+                       transaction_max_checks=config.transaction_max_checks, durable=config.flush == "sync"),
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
     )
@@ -131,7 +130,7 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]
-    otlp_grpc.add_MetricsServiceServicer_to_server(ClientMetricsReceiver(clock), server)  # type: ignore[no-untyped-call]
+    add_client_metrics_to_server(ClientMetricsReceiver(clock), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -141,13 +140,13 @@ async def start(config: ServerConfig, clock: Clock | None = None) -> Server:
         front = open_front(server, settings, peers)
     except Exception:
         await broker.stop()
-        executor.close()
+        await store.close()
         raise
     await server.start()
     await front.start()
     for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Server(config, server, front, broker, executor)
+    return Server(config, server, front, broker, store)
 
 
 async def run(config: ServerConfig) -> None:
@@ -168,8 +167,9 @@ async def run(config: ServerConfig) -> None:
         failure.append(exc)
         loop.call_soon_threadsafe(stopping.set)
 
-    server.executor.on_failure = store_failed
-    where = "in memory" if config.store == "memory" else f"data in {config.data_dir}"
+    if isinstance(server.store, ForwardingStore):
+        server.store.on_failure = store_failed
+    where = describe(parse_store(config.store), store_options(config))
     log.info("rmqproxy listening on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)", config.host,
              server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
              format_duration(config.retention_ms))

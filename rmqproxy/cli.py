@@ -25,6 +25,7 @@ from rmqproxy.durations import format_duration, parse_duration
 from rmqproxy.listen import TLS_MODES
 from rmqproxy.names import NAME_RULE
 from storage.errors import StoreError
+from storage.registry import parse_store
 
 DEFAULT_SERVER = "localhost:8081"
 TOPIC_TYPES = ("normal", "fifo", "delay", "transaction")
@@ -65,6 +66,23 @@ def _duration_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _store_arg(text: str) -> str:
+    try:
+        return str(parse_store(text))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _multiplier_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
+    if not value >= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"the multiplier must be at least 1, not {text}")
+    return value
+
+
 def _bool_arg(text: str) -> bool:
     value = text.strip().lower()
     if value in ("true", "yes", "on", "1"):
@@ -93,10 +111,11 @@ def _add_group_settings(parser: argparse.ArgumentParser) -> None:
                         help="customized: RocketMQ's 18 levels (default); "
                              "exponential: see --initial, --max, --multiplier")
     parser.add_argument("--initial", type=_duration_arg, metavar="DURATION",
-                        help="exponential: first delay (default 1s)")
+                        help="exponential: first delay (default 1s; update: kept)")
     parser.add_argument("--max", type=_duration_arg, metavar="DURATION",
-                        help="exponential: longest delay (default 2h)")
-    parser.add_argument("--multiplier", type=float, help="exponential: growth per attempt (default 2)")
+                        help="exponential: longest delay (default 2h; update: kept)")
+    parser.add_argument("--multiplier", type=_multiplier_arg,
+                        help="exponential: growth per attempt, at least 1 (default 2; update: kept)")
     parser.add_argument("--consume-enabled", type=_bool_arg, metavar="true|false",
                         help="false pauses the whole group: receives answer FORBIDDEN until it is true again")
     parser.add_argument("--fifo", type=_bool_arg, nargs="?", const=True, metavar="true|false",
@@ -125,10 +144,13 @@ def _parser() -> argparse.ArgumentParser:
         "plaintext (see --tls-mode)."))
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
-    serve.add_argument("--data-dir", default=os.environ.get("RMQPROXY_DATA_DIR", DEFAULT_DATA_DIR),
-                       help=f"RocksDB data directory (default {DEFAULT_DATA_DIR}, or $RMQPROXY_DATA_DIR)")
-    serve.add_argument("--store", choices=("rocksdb", "memory"), default="rocksdb",
-                       help="rocksdb (default, on disk) or memory (nothing survives a restart)")
+    serve.add_argument("--data-dir", default=None,
+                       help=f"RocksDB data directory (default {DEFAULT_DATA_DIR}, or $RMQPROXY_DATA_DIR); "
+                            "the same as --store rocksdb:DIR")
+    serve.add_argument("--store", type=_store_arg, default="rocksdb", metavar="SPEC",
+                       help="rocksdb[:PATH] (default: on disk, PATH defaults to --data-dir), memory (nothing "
+                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster: not "
+                            "available yet)")
     serve.add_argument("--flush", choices=("sync", "async"), default="sync", help=(
         "sync (default): a send is acknowledged once fsynced (concurrent sends share one fsync); "
         "async: once written to the OS, which survives a crash of the server but not of the machine"))
@@ -361,10 +383,16 @@ def _group_settings(args: argparse.Namespace, api: Any) -> Any:
     exponential_options = (args.initial, args.max, args.multiplier)
     if args.retry_policy == "exponential" or (args.retry_policy is None and any(o is not None for o in
                                                                                    exponential_options)):
+        # Only what was given: the server keeps the rest from the group's exponential policy (or
+        # takes the defaults), so `group update G --max 10s` changes the cap alone.
         exp = settings.retry_policy.exponential
-        exp.initial.CopyFrom(_duration_msg(args.initial if args.initial is not None else 1000))
-        exp.max.CopyFrom(_duration_msg(args.max if args.max is not None else 2 * 3600_000))
-        exp.multiplier = args.multiplier if args.multiplier is not None else 2.0
+        exp.SetInParent()
+        if args.initial is not None:
+            exp.initial.CopyFrom(_duration_msg(args.initial))
+        if args.max is not None:
+            exp.max.CopyFrom(_duration_msg(args.max))
+        if args.multiplier is not None:
+            exp.multiplier = args.multiplier
     elif args.retry_policy == "customized":
         settings.retry_policy.customized.SetInParent()
     return settings
@@ -470,7 +498,14 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(host=args.host, port=args.port, data_dir=args.data_dir, store=args.store, flush=args.flush,
+    spec = parse_store(args.store)
+    if args.data_dir is not None and spec.backend == "rocksdb" and spec.location is not None \
+            and os.path.abspath(spec.location) != os.path.abspath(args.data_dir):
+        print(f"rmqproxy: --store {spec} and --data-dir {args.data_dir} name different directories; "
+              "give one", file=sys.stderr)
+        return 2
+    data_dir = args.data_dir or spec.location or os.environ.get("RMQPROXY_DATA_DIR", DEFAULT_DATA_DIR)
+    config = ServerConfig(host=args.host, port=args.port, data_dir=data_dir, store=str(spec), flush=args.flush,
                           store_process=not args.store_thread,
                           auto_create=args.auto_create, advertised_address=args.advertise_address,
                           retention_ms=args.retention, max_delay_ms=args.max_delay,
@@ -498,4 +533,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _serve(args)
     # Admin output is often piped into head or grep: a closed pipe ends the command quietly.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return _admin_call(args)
+
+
+def run_admin_command(argv: Sequence[str]) -> int:
+    """Run one admin command (anything but serve) as ``main`` does, printing to sys.stdout and
+    sys.stderr, but without touching process-wide settings: for callers that run many commands in
+    one process (the test suite)."""
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        raise ValueError("serve is not an admin command: run main()")
     return _admin_call(args)

@@ -17,7 +17,9 @@ class ServerConfig:
     host: str = "0.0.0.0"
     port: int = 8081
     data_dir: str = DEFAULT_DATA_DIR
-    store: Literal["rocksdb", "memory"] = "rocksdb"
+    store: str = "rocksdb"
+    """Which store (storage/registry.py): ``rocksdb[:PATH]`` (PATH defaults to ``data_dir``),
+    ``memory``, ``redis://HOST:PORT[,...]`` (not available yet)."""
     flush: Literal["sync", "async"] = "sync"
     """sync: a send is acknowledged after fsync (group-committed); async: after the write reached
     the OS (survives a crash of the server process, not of the machine)."""

@@ -24,11 +24,11 @@ from storage.errors import (
     NotFound,
     QueueNotFound,
     StoreClosed,
+    StoreUnavailable,
     TimerNotFound,
     TopicNotFound,
     TransactionNotFound,
 )
-from storage.executor import StoreUnavailable
 
 log = logging.getLogger(__name__)
 V = TypeVar("V")

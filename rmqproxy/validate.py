@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
+
 from rmqproxy.config import ServerConfig
 from rmqproxy.errors import ProtocolError
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code, Message, MessageType
@@ -45,6 +47,18 @@ _UNSPECIFIED = int(MessageType.MESSAGE_TYPE_UNSPECIFIED)
 _NORMAL = int(MessageType.NORMAL)
 _FIFO = int(MessageType.FIFO)
 _DELAY = int(MessageType.DELAY)
+
+
+_MESSAGE_TYPES = frozenset(MessageType.values())
+
+
+def enum_name(enum: EnumTypeWrapper, value: int) -> str:
+    """The name of an enum value as protobuf spells it, or the number for a value this build does
+    not know (proto3 enums are open: a client may send any number)."""
+    try:
+        return str(enum.Name(value))
+    except ValueError:
+        return str(value)
 
 
 def _has_control_chars(text: str) -> bool:
@@ -131,6 +145,8 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
         raise ProtocolError(Code.ILLEGAL_MESSAGE_GROUP,
                             f"messages sent to FIFO topic {message.topic.name!r} need a message group")
     message_type = effective_type(message)
+    if message_type not in _MESSAGE_TYPES:
+        raise ProtocolError(Code.BAD_REQUEST, f"unknown message type {message_type}")
     expected = TOPIC_MESSAGE_TYPE[topic_type]
     if message_type != expected:
         raise ProtocolError(

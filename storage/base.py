@@ -1,14 +1,34 @@
 """The message store contract: queue semantics, nothing about clients or gRPC.
 
 A store keeps topics (each with a fixed number of queues of append-only messages), consumer
-groups, and each group's progress through each queue. Every method is synchronous and is a
-single atomic state change: a crash leaves either all of it or none of it. Callers run the methods
-on one thread (see :class:`storage.executor.StoreExecutor`), so a backend needs no locking of its
-own for read-modify-write steps.
+groups, and each group's progress through each queue.
 
-Time never comes from the wall clock inside a store: every time-dependent method takes
-``now_ms`` (epoch milliseconds). The conformance suite in :mod:`storage.testing` drives every
-backend with a fake clock.
+**Asynchronous, atomic.** Every method is a coroutine, and every *primitive* (an abstract method
+below) is one atomic state change: a crash leaves either all of it or none of it, and concurrent
+callers (tasks, processes, machines) never see half of it. How a backend keeps that promise is
+its own business:
+
+* the synchronous backends (:mod:`storage.memory`, :mod:`storage.rocksdb`) never await anything
+  real: their coroutines run to completion the moment they are started. A worker
+  (:mod:`storage.executor`: a thread, or the store process) runs one call at a time, by method
+  name and arguments, so their read-modify-write steps need no locks, and the event loop never
+  waits on disk. The object the broker holds is then a forwarding store that sends each call to
+  that worker;
+* a networked backend (Redis, later) implements the same coroutines natively, one server-side
+  script per primitive, and needs no worker.
+
+**Derived operations** (the concrete methods at the end: :meth:`catalog`, :meth:`redeliver`,
+:meth:`release`, :meth:`ack_each`, :meth:`renew`, :meth:`describe_topic`,
+:meth:`describe_group`) are written once, here, in terms of primitives. Each primitive in them
+stays atomic; a forwarding store runs a derived operation whole inside its worker, in one round
+trip and with no other call in between, but callers rely only on each primitive's atomicity. A
+backend may override a derived operation for speed, keeping its meaning.
+
+**Time** never comes from the wall clock inside a store: every time-dependent method takes
+``now_ms`` (epoch milliseconds) from its caller. What depends on time is decided once, by the
+store, with that ``now_ms``: :meth:`append` says per message whether it was stored, kept as a timer
+or kept as a half message, and callers act on that answer rather than on their own reading of
+the clock. The conformance suite (:mod:`storage.testing`) drives every backend with a fake clock.
 
 Life of a message in one group::
 
@@ -39,21 +59,32 @@ Transactional half messages (``first_check_ms``) are kept aside until
 Dead letters: when a delivery that used the group's last attempt expires, or when the client
 asks (:meth:`MessageStore.dead_letter`), the message moves, in the same write, to the group's
 dead-letter topic ``%DLQ%<group>`` (created on first use, one queue), with its origin kept.
+
+Errors are the classes of :mod:`storage.errors`; every method may also raise ``StoreClosed``
+(or its subclass ``StoreUnavailable``) once the store is closed or its worker is gone.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from storage.errors import GroupNotFound, InvalidReceipt, StoreError, TopicNotFound
 from storage.model import (
     AppendBatch,
+    AppendOutcome,
+    Catalog,
+    DeadLettered,
+    Delivery,
+    DueChecks,
     FireResult,
     GroupConfig,
+    GroupDescription,
+    GroupProgress,
     GroupQueueProgress,
-    HalfMessage,
     HalfStats,
+    HeldDelivery,
     OffsetTarget,
     Popped,
     QueueEntry,
@@ -64,7 +95,10 @@ from storage.model import (
     StoredMessage,
     TimerStats,
     TopicConfig,
+    TopicDescription,
+    TopicProgress,
     TopicType,
+    TransactionEnd,
 )
 
 DLQ_PREFIX = "%DLQ%"
@@ -76,7 +110,8 @@ def dlq_topic_name(group: str) -> str:
 
 EntryFilter = Callable[[QueueEntry], bool]
 """Decides from the queue entry alone whether a group wants a message; rejected messages count as
-consumed by that group."""
+consumed by that group. A filter sent to another process must pickle (a module-level class, or
+one whose ``__reduce__`` rebuilds it from its expression)."""
 
 
 class TagFilter:
@@ -109,6 +144,10 @@ class Capabilities:
     """State survives close() and a crash of the process."""
 
 
+_GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
+"""A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
+
+
 class MessageStore(abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
@@ -117,124 +156,138 @@ class MessageStore(abc.ABC):
     # -- lifecycle ---------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def close(self) -> None:
-        """Release resources. Later calls raise StoreClosed. Idempotent."""
+    async def close(self) -> None:
+        """Finish what was started and release resources. Later calls raise StoreClosed.
+        Idempotent."""
 
     # -- topics and groups -------------------------------------------------------------------
 
     @abc.abstractmethod
-    def create_topic(self, name: str, type: TopicType, queues: int, now_ms: int) -> TopicConfig:
-        """Create a topic with ``queues`` empty queues (ids 0..queues-1). TopicExists if present."""
+    async def create_topic(self, name: str, type: TopicType, queues: int, now_ms: int) -> TopicConfig:
+        """Create a topic with ``queues`` empty queues (ids 0..queues-1), created at ``now_ms``;
+        its config, with a topic id never used before. TopicExists if the name is taken."""
 
     @abc.abstractmethod
-    def get_topic(self, name: str) -> TopicConfig | None:
+    async def get_topic(self, name: str) -> TopicConfig | None:
         """The topic's config, or None."""
 
     @abc.abstractmethod
-    def list_topics(self) -> list[TopicConfig]:
+    async def list_topics(self) -> list[TopicConfig]:
         """All topics, ordered by name."""
 
     @abc.abstractmethod
-    def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
-        """Change how long the topic keeps messages (None: the server default). TopicNotFound."""
+    async def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
+        """Change how long the topic keeps messages (None: the server default); the new config.
+        TopicNotFound."""
 
     @abc.abstractmethod
-    def delete_topic(self, name: str) -> None:
-        """Drop the topic, its messages and every group's progress in it. TopicNotFound if absent.
+    async def delete_topic(self, name: str) -> None:
+        """Drop the topic, its messages, timers, half messages and every group's progress in it.
+        TopicNotFound if absent.
 
         Receipts for its messages become invalid. A topic created later with the same name is a
         new, empty topic."""
 
     @abc.abstractmethod
-    def create_group(self, name: str, now_ms: int, *, from_beginning: bool = False) -> GroupConfig:
-        """Create a consumer group. GroupExists if present.
+    async def create_group(self, name: str, now_ms: int, *, from_beginning: bool = False) -> GroupConfig:
+        """Create a consumer group, with a group id never used before. GroupExists if present.
 
         The group starts each queue at the first message stored at or after ``now_ms`` (the end
         of the queue as it stood), or at the queue's first stored message if ``from_beginning``."""
 
     @abc.abstractmethod
-    def get_group(self, name: str) -> GroupConfig | None:
+    async def get_group(self, name: str) -> GroupConfig | None:
         """The group's config, or None."""
 
     @abc.abstractmethod
-    def list_groups(self) -> list[GroupConfig]:
+    async def list_groups(self) -> list[GroupConfig]:
         """All groups, ordered by name."""
 
     @abc.abstractmethod
-    def update_group(self, config: GroupConfig) -> GroupConfig:
-        """Replace the group's settings (retry policy, consume switch, FIFO...). Name, id and
-        creation time stay. GroupNotFound if absent."""
+    async def update_group(self, config: GroupConfig) -> GroupConfig:
+        """Replace the group's settings (retry policy, consume switch, FIFO...) with those of
+        ``config``; the stored config. Name, id and creation time stay. GroupNotFound."""
 
     @abc.abstractmethod
-    def delete_group(self, name: str) -> None:
+    async def delete_group(self, name: str) -> None:
         """Drop the group and its progress everywhere. GroupNotFound if absent."""
 
     # -- messages ----------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def append(
+    async def append(
         self, batches: Sequence[AppendBatch], now_ms: int, *, durable: bool = True
-    ) -> list[list[int]]:
-        """Append every batch in one atomic write; per batch and message, the offset given.
+    ) -> list[list[AppendOutcome]]:
+        """Append every batch in one atomic write; per batch and message, what became of it.
 
-        Offsets in a queue are consecutive from 0. Store timestamps never decrease within a queue
-        (``max(now_ms, previous)``). A message with ``deliver_at_ms`` later than ``now_ms`` becomes
-        a timer instead, and the number returned for it is its timer id (its offset comes when it
-        fires); one with ``first_check_ms`` becomes a half message, and the number returned is its
-        transaction id. With ``durable`` the write is on stable storage before this returns
-        (fsync); without it, it survives a crash of this process but maybe not of the machine.
-        TopicNotFound / QueueNotFound if any batch names a missing topic or queue, in which case
-        nothing is written."""
+        A message is :class:`~storage.model.Stored` in its queue (offsets in a queue are
+        consecutive from 0; store times never decrease within a queue: ``max(now_ms,
+        previous)``), unless it has ``deliver_at_ms`` later than ``now_ms``: then it is
+        :class:`~storage.model.Scheduled` (a timer, appended when it falls due); or it has
+        ``first_check_ms``: then it is :class:`~storage.model.Prepared` (a half message). The
+        decision is taken here, with ``now_ms``, and nowhere else.
+
+        With ``durable`` the write is on stable storage before this returns (fsync); without it,
+        it survives a crash of this process but maybe not of the machine. TopicNotFound /
+        QueueNotFound if any batch names a missing topic or queue, in which case nothing is
+        written."""
 
     @abc.abstractmethod
-    def get_message(self, topic: str, queue_id: int, offset: int) -> StoredMessage | None:
-        """The message at that position, or None if it was never written or is gone."""
+    async def get_message(self, topic: str, queue_id: int, offset: int) -> StoredMessage | None:
+        """The message at that position, or None if it was never written or is gone (or the
+        topic or queue does not exist)."""
 
     @abc.abstractmethod
-    def queue_offsets(self, topic: str) -> list[QueueOffsets]:
+    async def queue_offsets(self, topic: str) -> list[QueueOffsets]:
         """Min and max offset of every queue of the topic. TopicNotFound if absent."""
 
     # -- scheduled messages ------------------------------------------------------------------
 
     @abc.abstractmethod
-    def fire_timers(self, now_ms: int, limit: int) -> FireResult:
+    async def fire_timers(self, now_ms: int, limit: int) -> FireResult:
         """Append up to ``limit`` scheduled messages due at ``now_ms`` to their queues (each in the
-        same write that removes its timer), earliest first; and when the next one falls due."""
+        same write that removes its timer), earliest first; what fired, and when the next one
+        falls due (None: no timer left)."""
 
     @abc.abstractmethod
-    def recall(self, topic: str, timer_id: int, due_ms: int, now_ms: int) -> str:
-        """Cancel a scheduled message (given its timer id and due time) that has not fallen due; its
-        message id. TimerNotFound if it was delivered, recalled before, or never existed."""
+    async def recall(self, topic: str, timer_id: int, due_ms: int, now_ms: int) -> str:
+        """Cancel a scheduled message (given its timer id and due time) that has not fallen due;
+        its message id. TimerNotFound if it fired, was recalled before, or never existed;
+        TopicNotFound."""
 
     @abc.abstractmethod
-    def timer_stats(self, topic: str) -> TimerStats:
-        """How many scheduled messages of the topic are pending, and the next due time."""
+    async def timer_stats(self, topic: str) -> TimerStats:
+        """How many scheduled messages of the topic are pending, and the next due time.
+        TopicNotFound."""
 
     # -- transactional half messages ---------------------------------------------------------
 
     @abc.abstractmethod
-    def end_transaction(self, topic: str, transaction_id: int, commit: bool, now_ms: int) -> tuple[str, int | None]:
+    async def end_transaction(self, topic: str, transaction_id: int, commit: bool, now_ms: int) -> TransactionEnd:
         """Commit (append to its queue, one write) or roll back (drop) a half message; its message
-        id and, when committed, its offset. TransactionNotFound if unknown or already ended."""
+        id and, when committed, its offset. TransactionNotFound if unknown or already ended;
+        TopicNotFound."""
 
     @abc.abstractmethod
-    def due_checks(self, now_ms: int, limit: int) -> tuple[list[HalfMessage], int | None]:
-        """Half messages whose next check is due (up to ``limit``, earliest first), and when the
-        next check after those falls due."""
+    async def due_checks(self, now_ms: int, limit: int) -> DueChecks:
+        """Half messages whose next check is due at ``now_ms`` (up to ``limit``, earliest first),
+        and when the next check after those falls due. Reading changes nothing the caller can
+        see; :meth:`reschedule_check` moves a check on."""
 
     @abc.abstractmethod
-    def reschedule_check(self, topic: str, transaction_id: int, next_check_ms: int, checks: int) -> None:
-        """Record that the half message was checked ``checks`` times and is next due then.
-        TransactionNotFound if it ended meanwhile."""
+    async def reschedule_check(self, topic: str, transaction_id: int, next_check_ms: int, checks: int) -> None:
+        """Record that the half message was checked ``checks`` times and is next due at
+        ``next_check_ms``. TransactionNotFound if it ended meanwhile; TopicNotFound."""
 
     @abc.abstractmethod
-    def half_stats(self, topic: str) -> HalfStats:
-        """How many half messages of the topic wait for a verdict, and the next check time."""
+    async def half_stats(self, topic: str) -> HalfStats:
+        """How many half messages of the topic wait for a verdict, and the next check time.
+        TopicNotFound."""
 
     # -- consumption -------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def pop(
+    async def pop(
         self,
         group: str,
         topic: str,
@@ -249,20 +302,21 @@ class MessageStore(abc.ABC):
 
         In each queue, messages waiting redelivery come first (attempt + 1), then messages never
         delivered to the group (attempt 1). Each delivered message is in flight until
-        ``now_ms + invisible_ms``. Messages ``accept`` rejects are skipped for good. At most
-        ``scan_limit`` new messages are examined per queue (the result's ``more`` says when it
-        stopped there), so one call stays short however large a filtered-out backlog is.
-        TopicNotFound / GroupNotFound / QueueNotFound as appropriate."""
+        ``now_ms + invisible_ms`` and gets a receipt with a generation never used before. Messages
+        ``accept`` rejects are skipped for good. At most ``scan_limit`` new messages are examined
+        per queue (the result's ``more`` says when it stopped there), so one call stays short
+        however large a filtered-out backlog is. TopicNotFound / GroupNotFound / QueueNotFound."""
 
     @abc.abstractmethod
-    def ack(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> None:
+    async def ack(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> None:
         """Mark the delivered message done for the group.
 
         InvalidReceipt unless the receipt names a message in flight for this group, with the
-        current generation, whose invisible duration has not run out at ``now_ms``."""
+        current generation, whose invisible duration has not run out at ``now_ms``;
+        TopicNotFound / GroupNotFound."""
 
     @abc.abstractmethod
-    def change_invisibility(
+    async def change_invisibility(
         self,
         group: str,
         topic: str,
@@ -276,55 +330,154 @@ class MessageStore(abc.ABC):
 
         Returns the receipt to use from now on: a new generation, so the old receipt stops
         working; with ``renew`` (the server extending an automatically renewed delivery) the
-        generation is kept. Same validity rules as :meth:`ack`."""
+        generation is kept. Same validity rules and errors as :meth:`ack`."""
 
     @abc.abstractmethod
-    def revive_expired(self, now_ms: int, limit: int,
-                       max_attempts: Callable[[str], int] | None = None) -> ReviveResult:
-        """Move up to ``limit`` in-flight messages whose visible_at <= now_ms to retry-ready.
+    async def revive_expired(self, now_ms: int, limit: int,
+                             max_attempts: Mapping[str, int] | None = None) -> ReviveResult:
+        """Move up to ``limit`` in-flight messages whose visible_at <= now_ms to retry-ready,
+        earliest first.
 
-        Their receipts stop working. A message whose group allows ``max_attempts(group)``
-        deliveries and has had them all is dead-lettered instead (never delivered to that group
-        again). A delivery made before a :meth:`reset_offset` of its topic is simply dropped.
-        Returns what moved, and when the next in-flight message falls due."""
+        Their receipts stop working. A message whose group allows ``max_attempts[group]``
+        deliveries (groups not named: no limit) and has had them all is dead-lettered instead
+        (never delivered to that group again). A delivery made before a :meth:`reset_offset` of
+        its topic is simply dropped. Returns what moved, and when the next in-flight message
+        falls due."""
 
     @abc.abstractmethod
-    def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> tuple[str, int]:
+    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int,
+                          attempts: int | None = None) -> DeadLettered:
         """Move a delivered message to the group's dead-letter topic now (done for the group, one
-        write); its (dead-letter topic, offset). Same receipt rules as :meth:`ack`."""
+        write); where it went. Same receipt rules and errors as :meth:`ack`.
+
+        The dead letter records the larger of the store's delivery count and ``attempts``: a client
+        that retried a message locally (FIFO push consumers) knows of more attempts than the store."""
 
     @abc.abstractmethod
-    def resend_dead_letters(self, group: str, message_ids: Sequence[str], now_ms: int) -> dict[str, Resent | None]:
+    async def resend_dead_letters(self, group: str, message_ids: Sequence[str],
+                                  now_ms: int) -> dict[str, Resent | None]:
         """Send dead letters of the group back to it for a new round of deliveries.
 
         Each is appended again to its original topic, addressed to this group only (other
         groups skip it), with its attempts starting over; the dead-letter copy stays. Per id:
-        where the copy went, or None if no such dead letter (or its topic is gone)."""
+        where the copy went, or None if no such dead letter (or its topic is gone).
+        GroupNotFound."""
 
     @abc.abstractmethod
-    def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
-        """Move the group's position in every queue of the topic and forget its pending retries.
+    async def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
+        """Move the group's position in every queue of the topic and forget its pending retries;
+        the group's progress afterwards.
 
         Messages in flight stay valid until acknowledged or expired; expired, they are dropped,
         not redelivered. TopicNotFound / GroupNotFound."""
 
     @abc.abstractmethod
-    def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
+    async def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
         """Delete messages stored longer ago than their topic's retention (the default when the
         topic has none), consumed or not; how many were deleted. A group positioned before the
         oldest kept message continues from it."""
 
     @abc.abstractmethod
-    def group_topics(self, group: str) -> list[str]:
+    async def group_topics(self, group: str) -> list[str]:
         """Topics in which the group has a position (has popped at least once), by name.
         GroupNotFound if absent."""
 
     @abc.abstractmethod
-    def topic_groups(self, topic: str) -> list[str]:
+    async def topic_groups(self, topic: str) -> list[str]:
         """Groups that have a position in the topic, by name. TopicNotFound if absent."""
 
     @abc.abstractmethod
-    def progress(self, group: str, topic: str, accept: EntryFilter | None = None) -> list[GroupQueueProgress]:
-        """The group's position in every queue of the topic. With ``accept``, the backlog counts
-        only messages the filter accepts (it reads the whole backlog to do so: an admin's view,
-        not a hot path). TopicNotFound / GroupNotFound."""
+    async def progress(self, group: str, topic: str, accept: EntryFilter | None = None) -> list[GroupQueueProgress]:
+        """The group's position in every queue of the topic (looking does not create one). With
+        ``accept``, the backlog counts only messages the filter accepts (it reads the whole
+        backlog to do so: an admin's view, not a hot path). TopicNotFound / GroupNotFound."""
+
+    # -- derived operations: written once, in terms of the primitives above ------------------
+
+    async def catalog(self) -> Catalog:
+        """Every topic and every group (what the broker caches when it starts)."""
+        return Catalog(await self.list_topics(), await self.list_groups())
+
+    async def redeliver(self, group: str, topic: str, deliveries: Sequence[Delivery], invisible_ms: int,
+                        now_ms: int) -> list[Popped]:
+        """The deliveries still in flight, made invisible until ``now_ms + invisible_ms`` with their
+        receipts kept, with their messages: what a receive repeating an attempt id gets again.
+        Deliveries acknowledged, expired or superseded meanwhile are left out."""
+        again = []
+        for receipt, attempt in deliveries:
+            try:
+                await self.change_invisibility(group, topic, receipt, invisible_ms, now_ms, renew=True)
+            except _GONE:
+                continue
+            message = await self.get_message(topic, receipt.queue_id, receipt.offset)
+            if message is not None:
+                again.append(Popped(message, receipt, attempt, now_ms + invisible_ms))
+        return again
+
+    async def release(self, group: str, topic: str, receipts: Sequence[Receipt], now_ms: int) -> None:
+        """Make deliveries visible again at ``now_ms`` (their consumer will not process them);
+        deliveries that are gone already are skipped."""
+        for receipt in receipts:
+            try:
+                await self.change_invisibility(group, topic, receipt, 0, now_ms, renew=True)
+            except _GONE:
+                continue
+
+    async def ack_each(self, group: str, topic: str, receipts: Sequence[Receipt],
+                       now_ms: int) -> list[StoreError | None]:
+        """Acknowledge each delivery (see :meth:`ack`); per receipt, None or the store error that
+        refused it."""
+        results: list[StoreError | None] = []
+        for receipt in receipts:
+            try:
+                await self.ack(group, topic, receipt, now_ms)
+                results.append(None)
+            except StoreError as exc:
+                results.append(exc)
+        return results
+
+    async def renew(self, deliveries: Sequence[HeldDelivery], invisible_ms: int, now_ms: int) -> list[int | None]:
+        """Extend the invisibility of held deliveries to ``now_ms + invisible_ms``, keeping their
+        receipts; per delivery, when it now becomes visible, or None if it is gone."""
+        results: list[int | None] = []
+        for group, topic, receipt in deliveries:
+            try:
+                await self.change_invisibility(group, topic, receipt, invisible_ms, now_ms, renew=True)
+                results.append(now_ms + invisible_ms)
+            except _GONE:
+                results.append(None)
+        return results
+
+    async def describe_topic(self, name: str) -> TopicDescription | None:
+        """The topic, its queues' offsets, every group's progress in it, its pending timers and
+        half messages; None if there is no such topic."""
+        topic = await self.get_topic(name)
+        if topic is None:
+            return None
+        try:
+            groups = [GroupProgress(g, await self.progress(g, name)) for g in await self.topic_groups(name)]
+            return TopicDescription(topic, await self.queue_offsets(name), groups, await self.timer_stats(name),
+                                    await self.half_stats(name))
+        except TopicNotFound:
+            return None  # deleted between two reads (a store whose reads interleave with writes)
+
+    async def describe_group(self, name: str, subscribed: Collection[str],
+                             filters: Mapping[str, EntryFilter | None]) -> GroupDescription | None:
+        """The group and its progress in every topic it has a position in or that its consumers
+        (``subscribed``) read, existing topics only; the backlog counts only what ``filters[topic]``
+        accepts. None if there is no such group."""
+        group = await self.get_group(name)
+        if group is None:
+            return None
+        existing = {t.name for t in await self.list_topics()}
+        try:
+            names = sorted((set(await self.group_topics(name)) | set(subscribed)) & existing)
+            topics = []
+            for topic in names:
+                try:
+                    topics.append(TopicProgress(topic, await self.progress(name, topic, filters.get(topic))))
+                except TopicNotFound:
+                    continue
+            return GroupDescription(group, topics)
+        except GroupNotFound:
+            return None

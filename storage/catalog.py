@@ -2,7 +2,8 @@
 
 The memory store holds its configs only here; the RocksDB store loads them from its ``meta``
 column family when it opens and writes through on every change, so lookups on the hot path
-(every send and receive names a topic and a group) never touch the disk.
+(every send and receive names a topic and a group) never touch the disk. The public lookups are
+coroutines that never suspend, like every method of a synchronous backend.
 """
 
 from __future__ import annotations
@@ -36,18 +37,18 @@ class CatalogMixin:
             raise GroupNotFound(name)
         return group
 
-    def get_topic(self, name: str) -> TopicConfig | None:
+    async def get_topic(self, name: str) -> TopicConfig | None:
         self._check_open()
         return self._topics.get(name)
 
-    def list_topics(self) -> list[TopicConfig]:
+    async def list_topics(self) -> list[TopicConfig]:
         self._check_open()
         return sorted(self._topics.values(), key=lambda t: t.name)
 
-    def get_group(self, name: str) -> GroupConfig | None:
+    async def get_group(self, name: str) -> GroupConfig | None:
         self._check_open()
         return self._groups.get(name)
 
-    def list_groups(self) -> list[GroupConfig]:
+    async def list_groups(self) -> list[GroupConfig]:
         self._check_open()
         return sorted(self._groups.values(), key=lambda g: g.name)

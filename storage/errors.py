@@ -14,6 +14,7 @@ The tree, so callers can catch at the level they care about::
     ├── TimerNotFound           a scheduled message already delivered, recalled, or unknown
     ├── TransactionNotFound     a half message already committed, rolled back, or unknown
     ├── StoreClosed
+    │   └── StoreUnavailable    the store's worker is gone (stopped, or its process died)
     ├── StoreOpenFailed         the data directory cannot be opened (locked, unreadable)
     └── IncompatibleFormat      on-disk format version this code cannot read
 
@@ -103,8 +104,12 @@ class TransactionNotFound(StoreError):
 
 
 class StoreClosed(StoreError):
-    def __init__(self) -> None:
-        super().__init__("the store is closed")
+    def __init__(self, detail: str = "the store is closed") -> None:
+        super().__init__(detail)
+
+
+class StoreUnavailable(StoreClosed):
+    """The store's worker is gone (stopped, or its process died): nothing can be stored."""
 
 
 class StoreOpenFailed(StoreError):

@@ -11,7 +11,7 @@ import enum
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -122,6 +122,34 @@ class AppendBatch:
     topic: str
     queue_id: int
     messages: Sequence[NewMessage]
+
+
+class Stored(NamedTuple):
+    """What :meth:`MessageStore.append` did with a message: appended to its queue, receivable now."""
+
+    queue_id: int
+    offset: int
+
+
+class Scheduled(NamedTuple):
+    """What :meth:`MessageStore.append` did with a message: kept as a timer, appended to its queue
+    by :meth:`MessageStore.fire_timers` once due. ``timer_id`` and ``due_ms`` name it for a recall."""
+
+    timer_id: int
+    due_ms: int
+
+
+class Prepared(NamedTuple):
+    """What :meth:`MessageStore.append` did with a message: kept as a transactional half message,
+    invisible until committed; its producer is asked about it from ``first_check_ms`` on."""
+
+    transaction_id: int
+    first_check_ms: int
+
+
+AppendOutcome = Stored | Scheduled | Prepared
+"""Per message, what an append did with it: decided once, by the store, with the ``now_ms`` of
+that append; the caller answers the producer and arms its wake-ups from it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,6 +333,79 @@ class HalfMessage:
 class HalfStats:
     pending: int
     next_check_ms: int | None
+
+
+class Catalog(NamedTuple):
+    """Every topic and every group, read in one step."""
+
+    topics: list[TopicConfig]
+    groups: list[GroupConfig]
+
+
+class Delivery(NamedTuple):
+    """A delivery as its consumer holds it: what :meth:`MessageStore.redeliver` repeats."""
+
+    receipt: Receipt
+    attempt: int
+
+
+class HeldDelivery(NamedTuple):
+    """A delivery the server keeps invisible on a consumer's behalf: what
+    :meth:`MessageStore.renew` extends."""
+
+    group: str
+    topic: str
+    receipt: Receipt
+
+
+class DeadLettered(NamedTuple):
+    """Where :meth:`MessageStore.dead_letter` put a message."""
+
+    topic: str
+    offset: int
+
+
+class TransactionEnd(NamedTuple):
+    """What :meth:`MessageStore.end_transaction` did: the half message's id and, when committed,
+    its offset in its queue (None: rolled back, or its topic is gone)."""
+
+    message_id: str
+    offset: int | None
+
+
+class DueChecks(NamedTuple):
+    """Half messages due for a check, and when the next check after those falls due."""
+
+    due: list[HalfMessage]
+    next_check_ms: int | None
+
+
+class GroupProgress(NamedTuple):
+    group: str
+    queues: list[GroupQueueProgress]
+
+
+class TopicProgress(NamedTuple):
+    topic: str
+    queues: list[GroupQueueProgress]
+
+
+class TopicDescription(NamedTuple):
+    """What ``topic describe`` shows, read in one step."""
+
+    topic: TopicConfig
+    queues: list[QueueOffsets]
+    groups: list[GroupProgress]
+    """Every group with a position in the topic, by name."""
+    timers: TimerStats
+    halves: HalfStats
+
+
+class GroupDescription(NamedTuple):
+    """What ``group describe`` shows of the store, read in one step."""
+
+    group: GroupConfig
+    topics: list[TopicProgress]
 
 
 def _pickle_by_fields(cls: type) -> None:

@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.serverproc import ServerProcess
+from tests.serverproc import CLIENT_HOME, ServerProcess
 
 _names = itertools.count()
+_STARTS_A_SERVER = ("test_e2e_", "test_durability", "test_bench_")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Order the tests for parallel runs (make test: pytest-xdist, --dist loadgroup): the longest
+    first (marked slow), then the others that start servers and clients, then the quick ones, so
+    that the workers finish close together. Under loadgroup each test is a unit of its own and a
+    worker is given a new one only when it has at most two waiting, so no worker sits on a queue
+    of long tests while the others are done (--dist load piles tests onto whichever worker runs
+    quick ones). Modules with one server for all their tests start it on each worker they reach."""
+    def weight(item: pytest.Item) -> int:
+        if item.get_closest_marker("slow") is not None:
+            return 0
+        return 1 if item.path.name.startswith(_STARTS_A_SERVER) else 2
+
+    items.sort(key=weight)  # stable: the usual order within each kind
+
+
+@pytest.fixture(autouse=True)
+def _client_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
+                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """The client programs this test runs get a home of their own (made when a client first needs it):
+    the Python and Node.js clients write their logs under $HOME/logs, which parallel tests must not
+    share, and a failing client's error then shows its own log."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", request.node.nodeid)[-120:]
+    monkeypatch.setenv(CLIENT_HOME, str(tmp_path_factory.getbasetemp() / "client-homes" / safe))
 
 
 def _finish(proc: ServerProcess) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -13,16 +16,60 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rmqproxy.cli import run_admin_command
+
 REPO = Path(__file__).resolve().parent.parent
 CLIENTS = Path(__file__).resolve().parent / "clients"
 READY_LINE = "rmqproxy listening on"
+CLIENT_HOME = "RMQPROXY_TEST_CLIENT_HOME"
+"""Environment variable naming the directory the client programs get as their HOME (set per test by
+tests/conftest.py): the Python and Node.js clients write their logs under $HOME/logs."""
+TOOL_HOMES = {"CARGO_HOME": ".cargo", "RUSTUP_HOME": ".rustup", "GOPATH": "go", "GOMODCACHE": "go/pkg/mod",
+              "GOCACHE": ".cache/go-build", "npm_config_cache": ".npm"}
+"""Toolchain caches found through $HOME by default: pinned to the real home when a client gets another."""
+
+
+PORTS_FROM = 10_000
+"""Test servers' ports lie between this and the start of the kernel's ephemeral range."""
 
 
 def free_port() -> int:
+    """A port nothing listens on now, for a test server to bind a moment later.
+
+    Several pytest-xdist workers start servers at once, and gRPC sets SO_REUSEPORT: a port handed
+    to two servers would let both start and split the clients between them. So the port is taken
+    at random from a slice of its own for each worker, below the kernel's ephemeral range (where
+    outgoing connections never get their local port); a bind checks that nothing listens there.
+    (Tests of one worker run one after another, so a server killed and restarted keeps its port.)"""
+    low = _ephemeral_low()
+    if low - PORTS_FROM < 1000:  # an unusual range: fall back to a port the kernel picks
+        return _bound_port(0)
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1") or 1)
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").lstrip("gw") or 0)
+    size = (low - PORTS_FROM) // max(workers, 1)
+    first = PORTS_FROM + (worker % max(workers, 1)) * size
+    for _ in range(200):
+        port = random.randrange(first, first + size)
+        try:
+            return _bound_port(port)
+        except OSError:
+            continue
+    raise RuntimeError(f"no free port in {first}-{first + size - 1}")
+
+
+def _ephemeral_low() -> int:
+    """Where the kernel's range for outgoing connections' local ports starts."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default
+
+
+def _bound_port(port: int) -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+        sock.bind(("127.0.0.1", port))
+        bound: int = sock.getsockname()[1]
+        return bound
 
 
 @dataclass
@@ -78,9 +125,17 @@ class ServerProcess:
         return self.start()
 
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """Run the ``rmqproxy`` admin command against this server."""
-        result = subprocess.run([sys.executable, "-m", "rmqproxy", "--server", self.address, *args],
-                                capture_output=True, text=True, cwd=REPO, timeout=60)
+        """Run the ``rmqproxy`` admin command against this server: its own code (argument parsing,
+        the admin call, the output), in this process. A new Python process per command costs a
+        second or more on a busy machine, and tests run hundreds of them, polls included."""
+        argv = ["--server", self.address, *args]
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = run_admin_command(argv)
+            except SystemExit as exc:  # argparse refused the arguments (it has printed why)
+                code = exc.code if isinstance(exc.code, int) else 2
+        result = subprocess.CompletedProcess(["rmqproxy", *argv], code, out.getvalue(), err.getvalue())
         if check and result.returncode != 0:
             raise AssertionError(f"rmqproxy {' '.join(args)} failed ({result.returncode}): {result.stderr}")
         return result
@@ -92,12 +147,37 @@ class ServerProcess:
 def client_env(tls_ca: Path | None = None) -> dict[str, str]:
     """The environment of a client program; with ``tls_ca`` it speaks TLS and trusts that PEM file."""
     env = dict(os.environ)
-    # The Python client writes its log under $HOME/logs; keep it out of the real home.
     env.setdefault("PYTHONUNBUFFERED", "1")
     if tls_ca is not None:
         env["RMQ_TEST_TLS"] = "1"  # read by tests/clients/*/_common
         env["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(tls_ca)  # where gRPC (Python and Node) finds extra roots
+    _private_home(env)
     return env
+
+
+def _private_home(env: dict[str, str]) -> None:
+    """Give the client the home directory of the running test (see CLIENT_HOME), so that parallel
+    tests do not share one client log (and a failure can show the clients' own)."""
+    home = env.get(CLIENT_HOME)
+    if not home:
+        return
+    Path(home).mkdir(parents=True, exist_ok=True)
+    real = os.path.expanduser("~")
+    for variable, default in TOOL_HOMES.items():
+        env.setdefault(variable, os.path.join(real, default))
+    env["HOME"] = home
+
+
+def client_logs(limit: int = 3000) -> str:
+    """The end of each log the clients of the running test wrote under their home."""
+    home = os.environ.get(CLIENT_HOME)
+    if not home:
+        return ""
+    parts = []
+    for log in sorted(Path(home).glob("logs/**/*.log")):
+        text = log.read_text(errors="replace")
+        parts.append(f"--- {log} (last {limit} characters) ---\n{text[-limit:]}")
+    return "\n".join(parts)
 
 
 def run_client(command: list[str], timeout: float, tls_ca: Path | None = None) -> Any:
@@ -106,7 +186,7 @@ def run_client(command: list[str], timeout: float, tls_ca: Path | None = None) -
                             cwd=REPO)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command[:3])} failed ({result.returncode}):\n"
-                             f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}")
+                             f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}\n{client_logs()}")
     lines = [line for line in result.stdout.splitlines() if line.strip()]
     if not lines:
         raise AssertionError(f"{' '.join(command[:3])} printed nothing; stderr:\n{result.stderr[-4000:]}")

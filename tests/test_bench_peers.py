@@ -83,6 +83,7 @@ async def test_nats_jetstream_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("rabbitmq-server") is None and not IN_CI, reason="rabbitmq-server is not installed")
+@pytest.mark.slow
 async def test_rabbitmq_round_trip(tmp_path: Path) -> None:
     for run in range(2):
         server = RabbitServer(tmp_path / f"rabbit-{run}").start()

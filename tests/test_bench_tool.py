@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from benchmarks.harness import REPO
 
 
+@pytest.mark.slow
 def test_a_short_run_measures_both_targets_and_writes_its_files(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "run", "--targets", "rmqproxy,echo", "--workloads", "send,receive",

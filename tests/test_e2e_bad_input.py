@@ -499,6 +499,7 @@ def test_receive_unknown_topic(mq: Any, admin: Any, group: str, name: str) -> No
 
 # Well-formed (version 1, right length) but naming nothing in flight.
 _LAYOUT = struct.Struct(">BIIIQI")
+_LAYOUT_V2 = struct.Struct(">BIIIQQ")  # what the server writes (a 64-bit generation); v1 still decodes
 MALFORMED_HANDLES = {
     "garbage": "garbage",
     "empty": "",
@@ -526,8 +527,8 @@ def test_ack_with_a_handle_for_another_offset(mq: Any, admin: Any, topic: str, g
     delivered = delivered_one(mq, admin, topic, group)
     handle = delivered.system_properties.receipt_handle
     raw = base64.urlsafe_b64decode(handle + "=" * (-len(handle) % 4))
-    version, group_id, topic_id, queue_id, offset, generation = _LAYOUT.unpack(raw)
-    forged = b64url(_LAYOUT.pack(version, group_id, topic_id, queue_id, offset + 1000, generation))
+    version, group_id, topic_id, queue_id, offset, generation = _LAYOUT_V2.unpack(raw)
+    forged = b64url(_LAYOUT_V2.pack(version, group_id, topic_id, queue_id, offset + 1000, generation))
     response = ack(mq, group, topic, (delivered.system_properties.message_id, forged))
     assert_code(response.entries[0].status, Code.INVALID_RECEIPT_HANDLE)
     assert group_counts(admin, group, topic) == (0, 1)  # the real delivery is still in flight

@@ -6,8 +6,11 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.serverproc import CLIENTS, ServerProcess, client_env, python_client
 
@@ -30,21 +33,29 @@ def run_ordered(server: ServerProcess, tmp_path: Path, name: str, *, groups: int
                 consumers: int = 3, kill_at: float | None = None) -> tuple[dict[str, list[str]], list[Any], list[Any]]:
     """Send ``groups`` x ``per_group`` FIFO messages with 4 producers while ``consumers`` flaky FIFO
     push consumers run; optionally SIGKILL and restart the server once ``kill_at`` of the messages
-    were consumed. Returns (sent ids per group, successes, failures) merged from all consumers."""
+    were consumed (the consumers then start once everything is sent: on a busy machine they could
+    otherwise consume it all while the producers are still at work). Returns (sent ids per group,
+    successes, failures) merged from all consumers."""
     topic, group = f"{name}-t", f"{name}-g"
     server.cli("topic", "create", topic, "--type", "fifo")
     server.cli("group", "create", group, "--fifo")
     stop = tmp_path / "stop"
     total = groups * per_group
-    procs = [subprocess.Popen(
-        [sys.executable, str(CLIENTS / "python" / "fifo_consume.py"), server.address, topic, group,
-         "--seed", str(i), "--stop-file", str(stop), "--max-wait", "600"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=client_env(), text=True) for i in range(consumers)]
+
+    def start_consumers() -> list[subprocess.Popen[str]]:
+        return [subprocess.Popen(
+            [sys.executable, str(CLIENTS / "python" / "fifo_consume.py"), server.address, topic, group,
+             "--seed", str(i), "--stop-file", str(stop), "--max-wait", "600"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=client_env(), text=True)
+            for i in range(consumers)]
+
+    procs = start_consumers() if kill_at is None else []
     try:
         produced = python_client("produce_fifo", server.address, topic, "--groups", str(groups), "--per-group",
                                  str(per_group), "--producers", "4", timeout=600)
         assert produced["errors"] == []
         if kill_at is not None:
+            procs = start_consumers()
             deadline = time.monotonic() + 300
             while committed_total(server, group, topic) < kill_at * total and time.monotonic() < deadline:
                 time.sleep(0.2)
@@ -63,15 +74,28 @@ def run_ordered(server: ServerProcess, tmp_path: Path, name: str, *, groups: int
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(10)
+            if proc.stdout is not None:
+                proc.stdout.close()
     successes = sorted(s for out in outputs for s in out["successes"])
     failures = sorted(f for out in outputs for f in out["failures"])
     return produced["sent"], successes, failures
 
 
-def test_three_push_consumers_keep_every_message_group_in_send_order(server: ServerProcess, tmp_path: Path,
-                                                                    name: str) -> None:
-    sent, successes, failures = run_ordered(server, tmp_path, name, groups=50, per_group=200)
-    assert len(failures) > 100  # about 5% of 10,000: the retries were really exercised
+PER_GROUP = 100
+ORDERING_NOT_DURABILITY = ("--flush", "async")
+"""These tests are about order: --flush async spares their thousands of sends an fsync each (what a
+send survives is tested in both flush modes in tests/test_durability.py; a SIGKILL of the server
+loses nothing acknowledged in either)."""
+
+
+@pytest.mark.slow
+def test_three_push_consumers_keep_every_message_group_in_send_order(server_with: Callable[..., ServerProcess],
+                                                                    tmp_path: Path, name: str) -> None:
+    server = server_with(*ORDERING_NOT_DURABILITY)
+    # 50 message groups of 100 (5,000 messages): about 250 failures, 5 per group, with retries that
+    # overlap other groups' deliveries hundreds of times; twice as many showed nothing more.
+    sent, successes, failures = run_ordered(server, tmp_path, name, groups=50, per_group=PER_GROUP)
+    assert len(failures) > 100  # about 5% of 5,000: the retries were really exercised
     by_group: dict[str, list[int]] = {}
     ids: dict[str, list[str]] = {}
     for _, group, seq, message_id, _ in successes:
@@ -79,7 +103,7 @@ def test_three_push_consumers_keep_every_message_group_in_send_order(server: Ser
         ids.setdefault(group, []).append(message_id)
     assert sorted(by_group) == sorted(sent)
     for group, seqs in by_group.items():
-        assert seqs == list(range(200)), f"{group} consumed out of order or twice: {seqs[:40]}..."
+        assert seqs == list(range(PER_GROUP)), f"{group} consumed out of order or twice: {seqs[:40]}..."
         assert ids[group] == sent[group]
     # No message group waits on another's failure: while a group retries a failed message
     # (the FIFO default retries after 1 s), other groups keep being consumed, unless every other
@@ -96,7 +120,10 @@ def test_three_push_consumers_keep_every_message_group_in_send_order(server: Ser
     assert checked > 50, f"only {checked} retries could be checked"
 
 
-def test_order_survives_a_server_crash_in_the_middle(server: ServerProcess, tmp_path: Path, name: str) -> None:
+@pytest.mark.slow
+def test_order_survives_a_server_crash_in_the_middle(server_with: Callable[..., ServerProcess], tmp_path: Path,
+                                                     name: str) -> None:
+    server = server_with(*ORDERING_NOT_DURABILITY)
     sent, successes, _ = run_ordered(server, tmp_path, name, groups=20, per_group=100, kill_at=0.4)
     by_group: dict[str, list[int]] = {}
     for _, group, seq, _, _ in successes:

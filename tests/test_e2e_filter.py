@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from tests.serverproc import ServerProcess, python_client
 
 ILLEGAL_FILTER_EXPRESSION = 40010
@@ -14,6 +16,7 @@ def produce(server: ServerProcess, topic: str, count: int = 60) -> dict[str, int
     return {s["message_id"]: s["index"] for s in sent["sent"]}
 
 
+@pytest.mark.slow
 def test_tag_filters_deliver_exactly_the_matching_messages(server: ServerProcess, name: str) -> None:
     topic = f"{name}-t"
     server.cli("topic", "create", topic, "--queues", "4")

@@ -4,12 +4,15 @@ reflection only: no .proto file is given to grpcurl, so every call also proves r
 from __future__ import annotations
 
 import base64
+import datetime
 import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +20,8 @@ from typing import Any
 import pytest
 
 from tests.e2e_support import max_offsets_total, shared_server
-from tests.serverproc import ServerProcess
+from tests.serverproc import ServerProcess, python_client
+from tests.test_e2e_scheduled import check_on_time
 
 MESSAGING = "apache.rocketmq.v2.MessagingService"
 ADMIN = "rmqproxy.admin.v1.Admin"
@@ -204,3 +208,43 @@ def test_missing_client_id_is_a_business_error_with_grpc_ok(server: ServerProces
     docs = call(server, f"{MESSAGING}/QueryRoute", {"topic": {"name": topic}}, client_id=None)
     assert docs == [{"status": {"code": "CLIENT_ID_REQUIRED", "message": docs[0]["status"]["message"]},
                      "message_queues": []}]
+
+
+def _scheduled_4x(topic: str, name: str, start_deliver_time: str) -> dict[str, Any]:
+    """A message scheduled as RocketMQ 4.x clients do it: the user property __STARTDELIVERTIME
+    (epoch ms as text), no delivery_timestamp and no message type."""
+    return {"messages": [{
+        "topic": {"name": topic},
+        "user_properties": {"name": name, "__STARTDELIVERTIME": start_deliver_time},
+        "system_properties": {"message_id": f"01{uuid.uuid4().hex.upper()}", "body_encoding": "IDENTITY"},
+        "body": base64.b64encode(name.encode()).decode(),
+    }]}
+
+
+def test_start_deliver_time_property_schedules_a_message(server: ServerProcess, name: str) -> None:
+    topic, group, plain = f"{name}-4x", f"{name}-4x-group", f"{name}-4x-plain"
+    server.cli("topic", "create", topic, "--type", "delay", "--queues", "2")
+    server.cli("topic", "create", plain)
+    server.cli("group", "create", group)
+    due = int(time.time() * 1000) + 4000  # time for the consumer below to be polling before it is due
+    sent = unary(server, f"{MESSAGING}/SendMessage", _scheduled_4x(topic, "plus4", str(due)))
+    assert sent["status"]["code"] == "OK", sent
+    (entry,) = sent["entries"]
+    assert entry["recall_handle"]  # scheduled, so it can be recalled
+    described = server.cli_json("topic", "describe", topic)
+    assert described["pending_timers"] == 1
+    assert datetime.datetime.fromisoformat(described["next_timer_due"]).timestamp() * 1000 == due
+
+    # The real Python client receives it on time, with its due time as delivery_timestamp.
+    received = python_client("delay_flow", server.address, topic, group, "--receive-only", "--listen", "6")
+    arrivals = received["arrivals"]
+    assert [(a["name"], a["message_id"]) for a in arrivals] == [("plus4", entry["message_id"])]
+    check_on_time({"plus4": {"due": due}}, arrivals, received["listening_since"])
+
+    # Not epoch milliseconds: refused; on a topic that is not a delay topic: refused, nothing stored.
+    for target, value, code in ((topic, "soon", "ILLEGAL_DELIVERY_TIME"),
+                                (plain, str(due), "MESSAGE_PROPERTY_CONFLICT_WITH_TYPE")):
+        refused = unary(server, f"{MESSAGING}/SendMessage", _scheduled_4x(target, "bad", value))
+        assert refused["status"]["code"] == code, refused
+    assert server.cli_json("topic", "describe", topic)["pending_timers"] == 0
+    assert max_offsets_total(server.cli_json("topic", "describe", plain)) == 0

@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
+from tests.node_support import check_produced, expected_fields, node
 from tests.serverproc import ServerProcess
-from tests.test_e2e_node import check_produced, expected_fields, node
 
 EARLY_S = 0.2  # a retry may come this much sooner than the policy says (timer and clock granularity)
 LATE_S = 1.0  # ... or this much later: the server promises "within a second of" the policy's delay
@@ -103,6 +103,7 @@ def check_gaps(result: dict[str, Any], message_id: str, policy_delays_s: list[fl
             f"{result['retry_policy']['next_attempt_delays']} from {result['retry_policy']['exponential']}")
 
 
+@pytest.mark.slow
 def test_failing_node_push_consumer_retries_per_exponential_policy_then_dead_letters(
         server: ServerProcess, name: str) -> None:
     policy = ("--max-retries", "3", "--retry-policy", "exponential", "--initial", "1s", "--multiplier", "2",
@@ -130,6 +131,7 @@ def test_failing_node_push_consumer_retries_per_exponential_policy_then_dead_let
     check_gaps(result, message_id, policy_delays_s)
 
 
+@pytest.mark.slow
 def test_default_customized_policy_reaches_node_as_exponential_with_a_first_delay_of_one_second(
         server: ServerProcess, name: str) -> None:
     # The default policy: RocketMQ's 18 customized levels 1s .. 2h, sent to Node as 1 s x ~1.69, at most 2 h.

@@ -8,5 +8,5 @@ from storage.testing import StoreConformance
 
 
 class TestMemoryStore(StoreConformance):
-    def open_store(self) -> MessageStore:
+    async def open_store(self) -> MessageStore:
         return MemoryStore()

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
+import rocksdict
 
-from storage import rocksdb_layout as layout
 from storage.base import MessageStore
 from storage.errors import IncompatibleFormat
-from storage.rocksdb_store import RocksDBStore
-from storage.testing import StoreConformance
+from storage.model import AppendBatch, TopicType
+from storage.rocksdb import RocksDBStore
+from storage.rocksdb import layout as layout
+from storage.testing import T0, StoreConformance, msg
 
 
 class TestRocksDBStore(StoreConformance):
@@ -18,19 +21,65 @@ class TestRocksDBStore(StoreConformance):
     def _data_dir(self, tmp_path: Path) -> None:
         self.data_dir = tmp_path / "data"
 
-    def open_store(self) -> MessageStore:
+    async def open_store(self) -> MessageStore:
         return RocksDBStore(str(self.data_dir))
 
-    def reopen(self, store: MessageStore) -> MessageStore:
-        store.close()
+    async def reopen(self, store: MessageStore) -> MessageStore:
+        await store.close()
         return RocksDBStore(str(self.data_dir))
 
-    def test_refuses_a_newer_format(self) -> None:
+    async def test_refuses_a_newer_format(self) -> None:
         store = RocksDBStore(str(self.data_dir))
         store._cf["meta"].put(layout.META_FORMAT, layout.u32(layout.FORMAT_VERSION + 1))
-        store.close()
+        await store.close()
         with pytest.raises(IncompatibleFormat):
             RocksDBStore(str(self.data_dir))
+
+    async def test_durable_appends_are_synced_and_others_are_not(self) -> None:
+        store = RocksDBStore(str(self.data_dir))
+        writes = _RecordWrites(store._db)
+        store._db = writes  # type: ignore[assignment]
+        try:
+            await store.create_topic("t", TopicType.NORMAL, 1, T0)
+            writes.synced.clear()
+            await store.append([AppendBatch("t", 0, [msg(1)])], T0, durable=True)
+            await store.append([AppendBatch("t", 0, [msg(2)])], T0, durable=False)
+            assert writes.synced == [True, False]
+        finally:
+            await store.close()
+
+    async def test_generations_past_32_bits(self) -> None:
+        """The generation counter is 64-bit and jumps ahead by a block at every open: receipts
+        keep working past 2^32 (see also tests/test_receipt.py for their encoding)."""
+        store = RocksDBStore(str(self.data_dir))
+        store._cf["meta"].put(layout.META_SEQ_GENERATION, layout.u64(2**32 - 2))
+        store = await self.reopen(store)
+        try:
+            await store.create_topic("t", TopicType.NORMAL, 1, T0)
+            await store.create_group("g", T0 - 1)
+            await self.fill(store, "t", 0, range(4))
+            popped = await store.pop("g", "t", [0], 4, 30_000, T0)
+            generations = [p.receipt.generation for p in popped]
+            assert generations == list(range(2**32 - 2, 2**32 + 2))
+            for p in popped:
+                await store.ack("g", "t", p.receipt, T0 + 1)
+        finally:
+            await store.close()
+
+
+class _RecordWrites:
+    """Stands in for the database: records whether each write asked for a sync."""
+
+    def __init__(self, db: rocksdict.Rdict) -> None:
+        self._db = db
+        self.synced: list[bool] = []
+
+    def write(self, batch: rocksdict.WriteBatch, options: rocksdict.WriteOptions) -> None:
+        self.synced.append(bool(options.sync))
+        self._db.write(batch, options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._db, name)
 
 
 def test_entry_codec_round_trip() -> None:

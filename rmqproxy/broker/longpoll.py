@@ -3,7 +3,7 @@
 A waiter remembers its consumer group's version of the topic before it looks in the store, and
 waits only if that version is unchanged; every event bumps the versions it concerns, so a message
 that lands between "found nothing" and "start waiting" is never missed, and nothing polls with
-sleeps.
+sleeps. How long a waiter waits is the caller's business (a deadline on the broker's clock).
 
 Events say how many messages they make receivable and for whom, so only that many waiters wake
 (plus one spare, in case a woken waiter is gone): an append of one message to a topic read by
@@ -14,6 +14,7 @@ store and all but one come back empty.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 
 _SPARE = 1
@@ -46,27 +47,24 @@ class Waiters:
                     future.set_result(None)
                     woken += 1
 
-    async def wait(self, topic: str, group: str, seen_version: int, timeout: float) -> bool:
-        """Wait until ``group``'s view of ``topic`` changes after ``seen_version``; False if
-        ``timeout`` (s) ran out first."""
+    async def wait(self, topic: str, group: str, seen_version: int) -> None:
+        """Return once ``group``'s view of ``topic`` has changed after ``seen_version`` (at once if
+        it already has). Cancel it to stop waiting."""
         if self.version(topic, group) != seen_version:
-            return True
+            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         by_group = self._waiting.setdefault(topic, {})
         by_group.setdefault(group, deque()).append(future)
         self.waiting += 1
         try:
-            async with asyncio.timeout(timeout):
-                await future
-            return True
-        except TimeoutError:
-            return False
+            await future
         finally:
             self.waiting -= 1
             queue = by_group.get(group)
             if queue is not None:
                 if not future.done():
                     future.cancel()
+                with contextlib.suppress(ValueError):  # not there if a notify took it
                     queue.remove(future)
                 if not queue:
                     del by_group[group]

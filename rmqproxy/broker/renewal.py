@@ -47,6 +47,10 @@ class RenewalTracker:
         self._by_client.setdefault(renewal.client_id, set()).add(key)
         heapq.heappush(self._heap, (renewal.visible_at_ms, key))
 
+    def get(self, receipt: Receipt) -> Renewal | None:
+        """The entry renewing this delivery, if any."""
+        return self._entries.get(_key(receipt))
+
     def discard(self, receipt: Receipt) -> None:
         """Stop renewing this delivery (whatever generation the receipt carries)."""
         entry = self._entries.pop(_key(receipt), None)
@@ -63,10 +67,10 @@ class RenewalTracker:
             renewal.visible_at_ms = visible_at_ms
             heapq.heappush(self._heap, (visible_at_ms, key))
 
-    def due(self, before_ms: int) -> list[Renewal]:
-        """Entries that become visible before ``before_ms`` (they stay tracked)."""
+    def due(self, by_ms: int) -> list[Renewal]:
+        """Entries that become visible at or before ``by_ms`` (they stay tracked)."""
         result = []
-        while self._heap and self._heap[0][0] < before_ms:
+        while self._heap and self._heap[0][0] <= by_ms:
             visible_at, key = heapq.heappop(self._heap)
             entry = self._entries.get(key)
             if entry is not None and entry.visible_at_ms == visible_at:

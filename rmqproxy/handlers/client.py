@@ -20,10 +20,12 @@ from rmqproxy.handlers.route import check_group_name
 from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
+from rmqproxy.validate import enum_name
 from storage.model import GroupConfig, HalfMessage
 
 log = logging.getLogger(__name__)
 _END = object()
+_CLIENT_TYPES = frozenset(pb.ClientType.values())
 OK = pb.Status(code=pb.Code.OK, message="OK")
 
 
@@ -101,7 +103,13 @@ class ClientHandler:
                         # Refused settings are answered with a status and no settings, and the stream
                         # stays open: that is how a client learns its startup failed (the Node client
                         # rejects startup() with the code). Ending the stream instead makes clients
-                        # reconnect and resend the same settings every second, forever.
+                        # reconnect and resend the same settings every second, forever. The Go client
+                        # is the exception: it ignores a command without settings and its Start()
+                        # waits for settings until its stream fails, so for it the stream ends with
+                        # the error (INVALID_ARGUMENT, "<CODE>: <message>"), as the reference proxy
+                        # does for every client.
+                        if client_language(command.settings, ctx.language) == pb.Language.GOLANG:
+                            raise
                         code, message = to_status(exc)
                         outbox.put_nowait(rpc.TelemetryCommand(status=pb.Status(code=code, message=message)))
                         continue
@@ -124,12 +132,12 @@ class ClientHandler:
             await self._broker.group(group_name)
         else:
             raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,
-                                f"unsupported client type {pb.ClientType.Name(client_type)}")
+                                f"unsupported client type {enum_name(pb.ClientType, client_type)}")
         language = client_language(settings, ctx.language)
         session = self._broker.clients.touch(ctx.client_id, self._clock.now_ms(), address=ctx.peer,
                                              version=settings.user_agent.version or ctx.client_version)
-        session.client_type = pb.ClientType.Name(client_type)
-        session.language = pb.Language.Name(language)
+        session.client_type = enum_name(pb.ClientType, client_type)
+        session.language = enum_name(pb.Language, language)  # informational: an unknown one is kept
         session.group = group_name
         session.topics = frozenset(t.name for t in settings.publishing.topics)
         for entry in settings.subscription.subscriptions:
@@ -150,6 +158,8 @@ class ClientHandler:
 
     async def heartbeat(self, request: rpc.HeartbeatRequest, ctx: RequestContext) -> rpc.HeartbeatResponse:
         now = self._clock.now_ms()
+        if request.client_type not in _CLIENT_TYPES:
+            raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE, f"unknown client type {request.client_type}")
         known = self._broker.clients.get(ctx.client_id)
         if request.client_type == pb.ClientType.CLIENT_TYPE_UNSPECIFIED and (known is None or known.settings is None):
             raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,

@@ -150,7 +150,9 @@ class ConsumerHandler:
         group = await self._broker.group(request.group.name)
         topic = await self._broker.topic(request.topic.name)
         receipt = receipt_codec.decode(request.receipt_handle)
-        await self._broker.dead_letter(group, topic, receipt)
+        # FIFO push consumers retry locally before they give up: the attempt count they report
+        # (delivery_attempt) can exceed the server's deliveries, and the dead letter keeps the larger.
+        await self._broker.dead_letter(group, topic, receipt, request.delivery_attempt or None)
         return rpc.ForwardMessageToDeadLetterQueueResponse(status=pb.Status(code=pb.Code.OK, message="OK"))
 
 

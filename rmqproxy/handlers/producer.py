@@ -1,4 +1,5 @@
-"""SendMessage: validate every message, then append them all to one queue in one write."""
+"""SendMessage: validate every message, then append them all in one write; each entry of the
+answer says what the store did with its message (an offset, a recall handle, a transaction id)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from rmqproxy.handlers.route import check_topic_name
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.validate import validate_message
-from storage.model import NewMessage
+from storage.model import NewMessage, Scheduled, Stored
 
 _OK = pb.Status(code=pb.Code.OK, message="OK")
 _TRANSACTION = int(pb.MessageType.TRANSACTION)
@@ -42,17 +43,19 @@ class ProducerHandler:
         ids = [m.system_properties.message_id for m in messages]
         new = [self._new_message(m, message_type, due, now)
                for m, (message_type, due) in zip(messages, checked, strict=True)]
-        placed = await self._broker.send(topic, new)
+        outcomes = await self._broker.send(topic, new)
         response = rpc.SendMessageResponse(status=_OK)
         entries = response.entries
-        for message_id, stored, (_, number) in zip(ids, new, placed, strict=True):
+        for message_id, outcome in zip(ids, outcomes, strict=True):
             entry = entries.add(status=_OK, message_id=message_id)
-            if stored.first_check_ms is not None:
-                entry.transaction_id = handles.encode_transaction(topic.topic_id, number)
-            elif stored.deliver_at_ms is not None and stored.deliver_at_ms > now:
-                entry.recall_handle = handles.encode_recall(topic.topic_id, stored.deliver_at_ms, number)
+            # What the store decided, with its own clock reading, not ours: a message due between
+            # our reading and the store's was stored, and gets an offset rather than a recall handle.
+            if isinstance(outcome, Stored):
+                entry.offset = outcome.offset
+            elif isinstance(outcome, Scheduled):
+                entry.recall_handle = handles.encode_recall(topic.topic_id, outcome.due_ms, outcome.timer_id)
             else:
-                entry.offset = number
+                entry.transaction_id = handles.encode_transaction(topic.topic_id, outcome.transaction_id)
         return response
 
     def _new_message(self, message: pb.Message, message_type: pb.MessageType, due: int | None,

@@ -67,4 +67,5 @@ def error(exc: BaseException) -> dict[str, Any]:
     while cause is not None and len(chain) < 5:
         chain.append(repr(cause))
         cause = cause.__cause__ or cause.__context__
-    return {"code": getattr(exc, "code", None), "error": " <- ".join(chain)}
+    code = getattr(exc, "code", None)  # the client's errors carry the protocol code; gRPC's own have a method
+    return {"code": code if isinstance(code, int) else None, "error": " <- ".join(chain)}

@@ -1,7 +1,8 @@
 """A PushConsumer whose listener fails every time (or a given number of times per message).
 
 Records, per message id, each delivery's attempt number and arrival time (monotonic seconds),
-until --expect deliveries in total have been seen or time runs out."""
+until --expect deliveries in total have been seen or time runs out. With --stream, also prints
+each delivery as it happens (with its wall-clock time, "epoch", to compare with other processes)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ class Failing(MessageListener):
             fail = self.fail_times < 0 or len(seen) <= self.fail_times
             if self.stream:
                 print(json.dumps({"message_id": message.message_id, "attempt": message.delivery_attempt,
-                                  "at": seen[-1][1]}), flush=True)
+                                  "at": seen[-1][1], "epoch": time.time()}), flush=True)
         return ConsumeResult.FAILURE if fail else ConsumeResult.SUCCESS
 
 

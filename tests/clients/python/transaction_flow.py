@@ -3,7 +3,8 @@
 Sends half messages and resolves them in every way: commit, rollback, left to the checker (which
 commits, rolls back, or cannot tell, per the message's "decide" property), and a second commit of
 a committed transaction (must fail). Keeps the producer (and its checker) online for --listen
-seconds while a SimpleConsumer receives, then prints what arrived and what the checker was asked."""
+seconds while a SimpleConsumer receives, then prints what arrived, what the checker was asked and
+when (epoch ms; each half message's send is bracketed by ``sent`` [before, after])."""
 
 from __future__ import annotations
 
@@ -22,12 +23,16 @@ DECISIONS = {"commit": TransactionResolution.COMMIT, "rollback": TransactionReso
 class Checker(TransactionChecker):
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.asked: list[tuple[str, float]] = []
+        self.asked: list[tuple[str, int]] = []
 
     def check(self, message: Message) -> int:
         with self.lock:
-            self.asked.append((message.properties["name"], time.time()))
+            self.asked.append((message.properties["name"], epoch_ms()))
         return DECISIONS[message.properties["decide"]]
+
+
+def epoch_ms() -> int:
+    return int(time.time() * 1000)
 
 
 def half(topic: str, name: str, decide: str) -> Message:
@@ -53,6 +58,7 @@ def main() -> None:
     producer = Producer(config(args.address), (args.topic,), checker)
     producer.startup()
     result: dict[str, object] = {"errors": {}}
+    sent: dict[str, list[int]] = {}
     if args.leave:
         for item in args.leave.split(","):
             name, decide = item.split("=")
@@ -64,7 +70,9 @@ def main() -> None:
                 ("checker-unsure", "unknown", None)]
         for name, decide, action in plan:
             transaction = producer.begin_transaction()
+            before = epoch_ms()
             producer.send(half(args.topic, name, decide), transaction)
+            sent[name] = [before, epoch_ms()]
             if action == "commit":
                 transaction.commit()
                 try:
@@ -85,6 +93,8 @@ def main() -> None:
     consumer.shutdown()
     with checker.lock:
         result["asked"] = [name for name, _ in checker.asked]
+        result["asked_at"] = [[name, at] for name, at in checker.asked]
+    result["sent"] = sent
     result["arrivals"] = arrivals
     emit(result)
 

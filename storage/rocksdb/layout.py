@@ -52,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import struct
 from collections.abc import Mapping
+from typing import NamedTuple
 
 FORMAT_VERSION = 1
 
@@ -118,6 +119,30 @@ def tqo(topic_id: int, queue_id: int, offset: int) -> bytes:
     return _TQO.pack(topic_id, queue_id, offset)
 
 
+def tqo_offset(key: bytes) -> int:
+    """The offset of a T Q O key (read on every entry a pop scans: no tuple built)."""
+    offset: int = _U64.unpack_from(key, 8)[0]
+    return offset
+
+
+def gtqo_offset(key: bytes) -> int:
+    """The offset of a G T Q O key."""
+    offset: int = _U64.unpack_from(key, 12)[0]
+    return offset
+
+
+def gtqho_offset(key: bytes) -> int:
+    """The offset of a G T Q H O key."""
+    offset: int = _U64.unpack_from(key, 20)[0]
+    return offset
+
+
+def gtqh_hash(key: bytes) -> int:
+    """The message-group hash of a G T Q H key."""
+    hashed: int = _U64.unpack_from(key, 12)[0]
+    return hashed
+
+
 def parse_tqo(key: bytes) -> tuple[int, int, int]:
     topic_id, queue_id, offset = _TQO.unpack(key)
     return topic_id, queue_id, offset
@@ -174,10 +199,18 @@ def inflight(visible_at: int, attempt: int, generation: int, delivered_ms: int, 
     return _INFLIGHT.pack(visible_at, attempt, generation, delivered_ms, flags, group_hash)
 
 
-def parse_inflight(value: bytes) -> tuple[int, int, int, int, int, int]:
-    """(visible_at, attempt, generation, delivered_ms, flags, message-group hash)."""
-    visible_at, attempt, generation, delivered_ms, flags, group_hash = _INFLIGHT.unpack(value)
-    return visible_at, attempt, generation, delivered_ms, flags, group_hash
+class Inflight(NamedTuple):
+    visible_at: int
+    attempt: int
+    generation: int
+    delivered_ms: int
+    flags: int
+    group_hash: int
+    """Of the message's message group; 0: none."""
+
+
+def parse_inflight(value: bytes) -> Inflight:
+    return Inflight._make(_INFLIGHT.unpack(value))
 
 
 def group_hash(message_group: str | None) -> int:
@@ -224,11 +257,22 @@ def encode_held(queue_id: int, checks: int, next_check_ms: int, entry: bytes, re
     return _HELD_HEAD.pack(queue_id, checks, next_check_ms, len(entry)) + entry + record
 
 
-def decode_held(value: bytes) -> tuple[int, int, int, bytes, bytes]:
-    """(queue id, checks, next check, queue entry, message record)."""
+class Held(NamedTuple):
+    """A timer or a half message as stored."""
+
+    queue_id: int
+    checks: int
+    next_check_ms: int
+    entry: bytes
+    """Its queue entry, encoded."""
+    record: bytes
+    """Its message record, encoded."""
+
+
+def decode_held(value: bytes) -> Held:
     queue_id, checks, next_check_ms, length = _HELD_HEAD.unpack_from(value)
     start = _HELD_HEAD.size
-    return queue_id, checks, next_check_ms, value[start:start + length], value[start + length:]
+    return Held(queue_id, checks, next_check_ms, value[start:start + length], value[start + length:])
 
 
 def parse_gtqh(key: bytes) -> tuple[int, int, int, int]:
@@ -245,9 +289,14 @@ def ready(attempts: int, generation: int) -> bytes:
     return _READY.pack(attempts, generation)
 
 
-def parse_ready(value: bytes) -> tuple[int, int]:
-    attempts, generation = _READY.unpack(value)
-    return attempts, generation
+class Ready(NamedTuple):
+    attempts: int
+    """Deliveries made so far."""
+    generation: int
+
+
+def parse_ready(value: bytes) -> Ready:
+    return Ready._make(_READY.unpack(value))
 
 
 _HAS_TAG = 1
@@ -347,8 +396,15 @@ def encode_message(store_ms: int, message_id: str, payload: bytes,
     return b"".join(out)
 
 
-def decode_message(value: bytes) -> tuple[int, str, bytes, tuple[str, str, int] | None]:
-    """(store_ms, message id, payload, dead-letter origin or None)."""
+class MessageRecord(NamedTuple):
+    store_ms: int
+    message_id: str
+    payload: bytes
+    dead_letter: tuple[str, str, int] | None
+    """(origin topic, origin message id, attempts) of a dead letter."""
+
+
+def decode_message(value: bytes) -> MessageRecord:
     version, flags, store_ms, id_length = _MSG_HEAD.unpack_from(value)
     if version != MSG_RECORD_V1:
         raise ValueError(f"unknown message record version {version}")
@@ -365,7 +421,7 @@ def decode_message(value: bytes) -> tuple[int, str, bytes, tuple[str, str, int] 
         (attempts,) = _U32.unpack_from(value, pos)
         pos += _U32_SIZE
         dead_letter = (strings[0], strings[1], attempts)
-    return store_ms, message_id, value[pos:], dead_letter
+    return MessageRecord(store_ms, message_id, value[pos:], dead_letter)
 
 
 def message_id_of(value: bytes) -> str:

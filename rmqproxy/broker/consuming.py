@@ -1,0 +1,202 @@
+"""The broker's consumption policy: long-polling receives, acknowledgements, changes of
+invisibility, dead letters on request, and giving back what a departed client held."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Sequence
+
+from rmqproxy.broker.catalog import BrokerCatalog
+from rmqproxy.broker.core import SCAN_LIMIT, Attempt
+from rmqproxy.broker.errors import ConsumeDisabled
+from rmqproxy.broker.renewal import Renewal
+from storage.base import EntryFilter, PopResult
+from storage.errors import StoreError
+from storage.model import (
+    DeadLettered,
+    Delivery,
+    GroupConfig,
+    GroupQueueProgress,
+    OffsetTarget,
+    Popped,
+    Receipt,
+    Resent,
+    TopicConfig,
+)
+
+log = logging.getLogger("rmqproxy.broker")
+
+AttemptKey = tuple[str, str, str, str]
+
+
+class BrokerConsuming(BrokerCatalog):
+    async def receive(
+        self,
+        group: GroupConfig,
+        topic: TopicConfig,
+        *,
+        client_id: str,
+        max_messages: int,
+        invisible_ms: int | None,
+        poll_ms: int,
+        accept: EntryFilter | None = None,
+        queue_id: int | None = None,
+        attempt_id: str | None = None,
+    ) -> list[Popped]:
+        """Deliver up to ``max_messages``, waiting up to ``poll_ms`` for the first to arrive.
+
+        ``invisible_ms`` None means auto-renew: the server picks the invisible duration and keeps
+        extending it while the client lives. ``queue_id`` limits the receive to one queue (FIFO push
+        consumers read the queues assigned to them); otherwise every queue is visited. A receive
+        retried with the same ``attempt_id`` (its answer was lost) gets the same messages again."""
+        if not group.consume_enabled:
+            raise ConsumeDisabled(group.name)
+        auto_renew = invisible_ms is None
+        invisible = self.settings.auto_renew_invisible_ms if invisible_ms is None else invisible_ms
+        attempt_key = (client_id, group.name, topic.name, attempt_id) if attempt_id else None
+        if attempt_key is not None and attempt_key in self._attempts:
+            again = await self._repeat_attempt(attempt_key, invisible)
+            if again:
+                return again
+        give_up_at = self._clock.now_ms() + poll_ms
+        if queue_id is not None:
+            queue_ids = [queue_id]
+        else:
+            turn = self._queue_turn.setdefault(topic.name, itertools.count())
+            start = next(turn) % topic.queues
+            queue_ids = [(start + i) % topic.queues for i in range(topic.queues)]
+        while True:
+            seen = self.waiters.version(topic.name, group.name)
+            popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
+            if not popped and popped.more:
+                continue  # the filter skipped a slice of backlog: look further at once
+            if popped:
+                if auto_renew:
+                    for p in popped:
+                        self.renewals.add(Renewal(client_id, group.name, topic.name, p.receipt, p.visible_at_ms))
+                    self._renew_alarm.wake_at(min(p.visible_at_ms for p in popped)
+                                              - self.settings.auto_renew_margin_ms)
+                self._revive_alarm.wake_at(min(p.visible_at_ms for p in popped))
+                if attempt_key is not None:
+                    self._remember_attempt(attempt_key, popped, invisible)
+                return popped
+            if self._clock.now_ms() >= give_up_at:
+                return []
+            try:
+                async with self._clock.deadline(give_up_at):
+                    await self.waiters.wait(topic.name, group.name, seen)
+            except TimeoutError:
+                return []
+
+    def _remember_attempt(self, key: AttemptKey, popped: list[Popped], invisible_ms: int) -> None:
+        """Keep what a receive with an attempt id delivered, until it would have expired anyway."""
+        now = self._clock.now_ms()
+        while self._attempts:
+            oldest = next(iter(self._attempts))
+            if self._attempts[oldest].forget_at_ms > now:
+                break
+            del self._attempts[oldest]
+        self._attempts[key] = Attempt(now + invisible_ms, [Delivery(p.receipt, p.attempt) for p in popped])
+
+    async def _repeat_attempt(self, key: AttemptKey, invisible_ms: int) -> list[Popped]:
+        """The messages an earlier receive with this attempt id delivered that are still in flight
+        (their invisibility is extended as if freshly received)."""
+        remembered = self._attempts.pop(key)
+        group, topic = key[1], key[2]
+        now = self._clock.now_ms()
+        again = await self._store.redeliver(group, topic, remembered.deliveries, invisible_ms, now)
+        if again:
+            self._attempts[key] = Attempt(now + invisible_ms, [Delivery(p.receipt, p.attempt) for p in again])
+        return again
+
+    def fifo_assignment(self, group: str, topic: TopicConfig, client_id: str) -> list[int]:
+        """The queues of ``topic`` a FIFO group's push consumer should read: the queues are dealt
+        round robin over the group's push consumers subscribed to the topic (by client id), so
+        they share the work. Consumers beyond the number of queues get none and wait."""
+        consumers = {c.client_id for c in self.clients.consumers(group)
+                     if c.client_type == "PUSH_CONSUMER" and topic.name in c.subscriptions}
+        ordered = sorted(consumers | {client_id})
+        index = ordered.index(client_id)
+        return list(range(index, topic.queues, len(ordered)))
+
+    async def _pop(self, group: str, topic: str, queue_ids: list[int], max_messages: int, invisible_ms: int,
+                   accept: EntryFilter | None) -> PopResult:
+        """Pop from the store. If the caller is cancelled meanwhile (client gone, deadline),
+        whatever was popped for it is released at once instead of waiting out its invisibility."""
+        task = asyncio.ensure_future(self._store.pop(
+            group, topic, queue_ids, max_messages, invisible_ms, self._clock.now_ms(), accept, SCAN_LIMIT))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            def release_orphans(done: asyncio.Future[PopResult]) -> None:
+                if not done.cancelled() and done.exception() is None and done.result():
+                    self.spawn(self.release(group, topic, [p.receipt for p in done.result()]))
+            task.add_done_callback(release_orphans)
+            raise
+
+    async def release(self, group: str, topic: str, receipts: Sequence[Receipt]) -> None:
+        """Make deliveries visible again now (the consumer will not process them)."""
+        for receipt in receipts:
+            self.renewals.discard(receipt)
+        now = self._clock.now_ms()
+        await self._store.release(group, topic, list(receipts), now)
+        self._revive_alarm.wake_at(now)
+
+    async def ack(self, group: GroupConfig, topic: TopicConfig,
+                  receipts: Sequence[Receipt]) -> list[StoreError | None]:
+        """Acknowledge deliveries; per receipt, None or the error that refused it."""
+        for receipt in receipts:
+            self.renewals.discard(receipt)
+        results = await self._store.ack_each(group.name, topic.name, list(receipts), self._clock.now_ms())
+        acked = sum(1 for r in results if r is None)
+        if group.fifo and acked:
+            # An ack frees its message group: receivers long-polling for it can have the next one.
+            self.waiters.notify(topic.name, group.name, count=acked)
+        return results
+
+    async def change_invisibility(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
+                                  invisible_ms: int) -> Receipt:
+        """The client sets the delivery's invisible duration itself (and so stops auto-renewal)."""
+        self.renewals.discard(receipt)
+        now = self._clock.now_ms()
+        new = await self._store.change_invisibility(group.name, topic.name, receipt, invisible_ms, now)
+        self._revive_alarm.wake_at(now + invisible_ms)
+        return new
+
+    async def dead_letter(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
+                          attempts: int | None = None) -> DeadLettered:
+        """Move a delivered message to the group's dead-letter topic at the client's request;
+        ``attempts``: how often the client says it tried (its local retries included)."""
+        self.renewals.discard(receipt)
+        target = await self._store.dead_letter(group.name, topic.name, receipt, self._clock.now_ms(), attempts)
+        await self._learn_topic(target.topic)
+        self.waiters.notify(target.topic, count=1)
+        if group.fifo:
+            self.waiters.notify(topic.name, group.name, count=1)  # the message group moves on
+        return target
+
+    async def resend_dead_letters(self, group: GroupConfig, message_ids: Sequence[str]) -> dict[str, Resent | None]:
+        result = await self._store.resend_dead_letters(group.name, list(message_ids), self._clock.now_ms())
+        for topic in {r.topic for r in result.values() if r is not None}:
+            self.waiters.notify(topic, group.name)
+        return result
+
+    async def reset_offset(self, group: GroupConfig, topic: TopicConfig,
+                           to: OffsetTarget) -> list[GroupQueueProgress]:
+        progress = await self._store.reset_offset(group.name, topic.name, to, self._clock.now_ms())
+        self.waiters.notify(topic.name, group.name)
+        return progress
+
+    async def client_gone(self, client_id: str) -> None:
+        """A client shut down or vanished: give back the deliveries the server renewed for it."""
+        self.clients.remove(client_id)
+        held = self.renewals.take_client(client_id)
+        by_queue: dict[tuple[str, str], list[Receipt]] = {}
+        for renewal in held:
+            by_queue.setdefault((renewal.group, renewal.topic), []).append(renewal.receipt)
+        for (group, topic), receipts in by_queue.items():
+            await self.release(group, topic, receipts)
+        if held:
+            log.info("client %s went away; released %d in-flight messages", client_id, len(held))

@@ -1,0 +1,99 @@
+"""What every part of the broker shares: its settings, its collaborators and its state.
+
+The broker is one object (:class:`rmqproxy.broker.broker.Broker`) written in layers, each a
+module of its own: the topic and group catalog (catalog.py), consumption (consuming.py), the
+background loops (background.py) and producing plus the public entry points (broker.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from rmqproxy.broker.alarm import Alarm
+from rmqproxy.broker.clients import ClientRegistry, ClientSession
+from rmqproxy.broker.longpoll import Waiters
+from rmqproxy.broker.renewal import RenewalTracker
+from rmqproxy.clock import Sleeper
+from storage.base import MessageStore
+from storage.model import Delivery, GroupConfig, HalfMessage, TopicConfig
+
+log = logging.getLogger("rmqproxy.broker")
+
+REVIVE_BATCH = 1000
+SCAN_LIMIT = 10_000
+"""New messages one pop examines per queue at most: a filter skipping a huge backlog does it a
+slice at a time, so other calls to the store are never held up for long."""
+SWEEP_INTERVAL_MS = 5_000
+
+
+@dataclass(frozen=True)
+class BrokerSettings:
+    auto_create: bool = False
+    default_queues: int = 8
+    auto_renew_invisible_ms: int = 30_000
+    auto_renew_margin_ms: int = 10_000
+    retention_ms: int = 72 * 3600_000
+    """How long messages are kept when their topic does not say."""
+    retention_check_ms: int = 60_000
+    """How often retention runs (at most; a short retention makes it run more often)."""
+    transaction_check_interval_ms: int = 30_000
+    transaction_max_checks: int = 15
+    durable: bool = True
+    """Sends are acknowledged once on stable storage (``--flush sync``)."""
+
+
+@dataclass
+class Attempt:
+    """What a receive with an attempt id delivered, kept until it would have expired anyway."""
+
+    forget_at_ms: int
+    deliveries: list[Delivery]
+
+
+class BrokerCore:
+    def __init__(self, store: MessageStore, clock: Sleeper, settings: BrokerSettings,
+                 clients: ClientRegistry, waiters: Waiters) -> None:
+        self._store = store
+        self._clock = clock
+        self.settings = settings
+        self.clients = clients
+        self.waiters = waiters
+        self.renewals = RenewalTracker()
+        self._topics: dict[str, TopicConfig] = {}
+        self._groups: dict[str, GroupConfig] = {}
+        self._queue_turn: dict[str, itertools.count[int]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._spawned: set[asyncio.Task[None]] = set()
+        self._group_listeners: list[Callable[[GroupConfig], None]] = []
+        self._attempts: dict[tuple[str, str, str, str], Attempt] = {}
+        """(client, group, topic, attempt id) -> what it delivered: see receive()."""
+        self._revive_alarm = Alarm(clock)
+        self._renew_alarm = Alarm(clock)
+        self._timer_alarm = Alarm(clock)
+        self._check_alarm = Alarm(clock)
+        self._ask_producer: Callable[[ClientSession, HalfMessage], None] | None = None
+        self._check_turn = itertools.count()
+        self._awaiting_producer: dict[str, dict[int, int]] = {}
+        """topic -> transaction -> checks so far: half messages due for a check with no producer of
+        their topic online; checked as soon as one connects."""
+
+    @property
+    def store(self) -> MessageStore:
+        """The store the broker uses (reads for admin views go straight to it)."""
+        return self._store
+
+    def spawn(self, work: Awaitable[None]) -> None:
+        """Run ``work`` in the background, detached from the caller (which may be cancelled)."""
+        async def run() -> None:
+            try:
+                await work
+            except Exception:
+                log.exception("background work failed")
+
+        task = asyncio.ensure_future(run())
+        self._spawned.add(task)
+        task.add_done_callback(self._spawned.discard)

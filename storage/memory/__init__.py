@@ -1,0 +1,26 @@
+"""In-memory store: the reference semantics of the contract, kept deliberately plain.
+
+Nothing survives close(). Used by the conformance suite as the yardstick, by tests of the layers
+above that want no disk, and by ``serve --store memory``. Its coroutines never suspend (it is a
+synchronous backend, see storage/base.py). Speed is not a goal here: revive scans every in-flight
+message.
+
+The contract's areas live in modules of their own, mixins over the shared state
+(:mod:`storage.memory.state`): catalog, messages (append, timers, half messages), consume,
+progress.
+"""
+
+from __future__ import annotations
+
+from storage.base import Capabilities, MessageStore
+from storage.memory.catalog import MemoryCatalog
+from storage.memory.consume import MemoryConsume
+from storage.memory.messages import MemoryMessages
+from storage.memory.progress import MemoryProgress
+
+
+class MemoryStore(MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, MessageStore):
+    capabilities = Capabilities(persistent=False)
+
+
+__all__ = ["MemoryStore"]
