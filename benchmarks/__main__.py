@@ -17,7 +17,7 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from benchmarks import scale
@@ -25,10 +25,11 @@ from benchmarks.drivers import Target
 from benchmarks.harness import csv_list
 from benchmarks.load import WORKLOADS, Workload, fill, run_load
 from benchmarks.report import Row, write
-from benchmarks.targets import DEFAULT_TARGETS, DESCRIPTIONS, TARGETS, Sampler, missing, start
+from benchmarks.targets import DEFAULT_TARGETS, DESCRIPTIONS, TARGETS, Running, Sampler, missing, start
 
 RESULTS = Path(__file__).resolve().parent / "results"
-OURS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread")
+OURS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing",
+        "rmqproxy-asyncio")
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -50,16 +51,26 @@ def run_command(args: argparse.Namespace) -> int:
         "queues per topic": args.queues, "repeats": args.repeat, "receive backlog": args.backlog,
     }
     stem = args.name or time.strftime("run-%Y%m%d-%H%M%S")
+    settings["order"] = "interleaved" if args.interleave else "one target after another"
+
+    def save(repeats_done: int) -> list[Path]:
+        # Written after every repeat (or level): a long run cut short still leaves what it measured.
+        return write(args.out, stem, "rmqproxy side by side", settings, rows, OURS, DESCRIPTIONS,
+                     {"elapsed_s": round(time.time() - started, 1), "repeats_done": repeats_done})
+
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as scratch:
-        for repeat in range(1, args.repeat + 1):
+        if args.interleave:
             for workload_kind in args.workloads:
-                # Targets one after another for each workload: the ratios compare runs minutes apart.
-                for target in targets:
-                    workdir = Path(scratch) / f"{repeat}-{workload_kind}-{target}"
-                    rows += _measure(target, workload_kind, repeat, args, workdir)
-            # Written after every repeat: a long run cut short still leaves what it measured.
-            written = write(args.out, stem, "rmqproxy side by side", settings, rows, OURS, DESCRIPTIONS,
-                            {"elapsed_s": round(time.time() - started, 1), "repeats_done": repeat})
+                _measure_interleaved(targets, workload_kind, args, Path(scratch) / workload_kind, rows, save)
+            written = save(args.repeat)
+        else:
+            for repeat in range(1, args.repeat + 1):
+                for workload_kind in args.workloads:
+                    # Targets one after another for each workload: the ratios compare runs minutes apart.
+                    for target in targets:
+                        workdir = Path(scratch) / f"{repeat}-{workload_kind}-{target}"
+                        rows += _measure(target, workload_kind, repeat, args, workdir)
+                written = save(repeat)
     print(written[1].read_text())
     for path in written:
         print(f"wrote {path}")
@@ -72,32 +83,64 @@ def _measure(target: str, workload_kind: str, repeat: int, args: argparse.Namesp
     try:
         sampler = Sampler(server.pid).start()
         for concurrency in args.concurrency:
-            # Fresh topics and group for every level: what one level left behind (a backlog not
-            # drained, a store grown by sends) does not weigh on the next.
-            topics = tuple(f"bench-{workload_kind}-c{concurrency}-t{i}" for i in range(args.topics))
-            group = f"bench-{workload_kind}-c{concurrency}-g"
-            server.prepare(topics, [group], args.queues)
-            driver_target = Target(server.kind, server.address, topics, group, args.size)
-            workload = Workload(workload_kind, concurrency, args.duration, args.warmup, args.batch, args.backlog,
-                                args.processes)
-            label = f"[{repeat}/{args.repeat}] {target} {workload_kind} c={concurrency}"
-            expected = 0
-            if workload_kind == "receive":
-                if target != "echo":  # the echo server hands out messages it never stored
-                    took = fill(driver_target, args.backlog, processes=args.processes, label=f"{label} fill")
-                    print(f"{label}: backlog of {args.backlog:,} sent in {took:.1f} s", file=sys.stderr)
-                expected = args.backlog
-            result = run_load(driver_target, workload, label=label, total_expected=expected)
-            usage = sampler.usage(*result.window)
-            row = Row.of(target, result, usage, args.size, repeat)
-            rows.append(row)
-            print(f"{label}: {row.rate:,.0f} msg/s, p50 {row.p50_ms:.1f} ms, p99 {row.p99_ms:.1f} ms, "
-                  f"CPU {row.cpu_percent:.0f}%, RSS {row.peak_rss_mib:.0f} MiB"
-                  + (f", {row.errors} errors ({row.first_error})" if row.errors else ""), file=sys.stderr)
+            rows.append(_measure_one(server, sampler, workload_kind, concurrency, repeat, args))
         sampler.stop()
     finally:
         server.stop()
     return rows
+
+
+def _measure_interleaved(targets: Sequence[str], workload_kind: str, args: argparse.Namespace, workdir: Path,
+                         rows: list[Row], save: Callable[[int], object]) -> None:
+    """Every target started at once; at each concurrency, the repeats take turns between them (the
+    first target of each round rotating), so runs compared in one repeat are seconds apart, not
+    minutes: on a machine whose other load comes and goes, the ratios then hold still. Rows go
+    into ``rows`` as they are measured."""
+    servers: dict[str, Running] = {}
+    samplers: dict[str, Sampler] = {}
+    try:
+        for target in targets:
+            servers[target] = start(target, workdir / target)
+            samplers[target] = Sampler(servers[target].pid).start()
+        for concurrency in args.concurrency:
+            for repeat in range(1, args.repeat + 1):
+                turn = (repeat - 1) % len(targets)
+                for target in [*targets[turn:], *targets[:turn]]:
+                    rows.append(_measure_one(servers[target], samplers[target], workload_kind, concurrency, repeat,
+                                             args))
+                save(repeat)
+    finally:
+        for target, server in servers.items():
+            if target in samplers:
+                samplers[target].stop()
+            server.stop()
+
+
+def _measure_one(server: Running, sampler: Sampler, workload_kind: str, concurrency: int, repeat: int,
+                 args: argparse.Namespace) -> Row:
+    target = server.name
+    # Fresh topics and group for every level and repeat: what one run left behind (a backlog not
+    # drained, a store grown by sends) does not weigh on the next.
+    topics = tuple(f"bench-{workload_kind}-c{concurrency}-r{repeat}-t{i}" for i in range(args.topics))
+    group = f"bench-{workload_kind}-c{concurrency}-r{repeat}-g"
+    server.prepare(topics, [group], args.queues)
+    driver_target = Target(server.kind, server.address, topics, group, args.size, server.tls_ca)
+    workload = Workload(workload_kind, concurrency, args.duration, args.warmup, args.batch, args.backlog,
+                        args.processes)
+    label = f"[{repeat}/{args.repeat}] {target} {workload_kind} c={concurrency}"
+    expected = 0
+    if workload_kind == "receive":
+        if target != "echo":  # the echo server hands out messages it never stored
+            took = fill(driver_target, args.backlog, processes=args.processes, label=f"{label} fill")
+            print(f"{label}: backlog of {args.backlog:,} sent in {took:.1f} s", file=sys.stderr)
+        expected = args.backlog
+    result = run_load(driver_target, workload, label=label, total_expected=expected)
+    usage = sampler.usage(*result.window)
+    row = Row.of(target, result, usage, args.size, repeat)
+    print(f"{label}: {row.rate:,.0f} msg/s, p50 {row.p50_ms:.1f} ms, p99 {row.p99_ms:.1f} ms, "
+          f"CPU {row.cpu_percent:.0f}%, RSS {row.peak_rss_mib:.0f} MiB"
+          + (f", {row.errors} errors ({row.first_error})" if row.errors else ""), file=sys.stderr)
+    return row
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -130,6 +173,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--out", type=Path, default=RESULTS, help="where to write results (default benchmarks/results)")
     run.add_argument("--name", help="file name stem of the results (default run-DATE-TIME)")
     run.add_argument("--strict", action="store_true", help="exit 1 if any request failed")
+    run.add_argument("--interleave", action="store_true", help=(
+        "start every target at once and let them take turns at each concurrency, repeat by repeat, so that "
+        "runs compared are seconds apart (steadier ratios on a machine shared with other work); default: "
+        "each target in turn, all its levels, then the next"))
     run.set_defaults(func=run_command)
 
     scale.add_commands(commands, RESULTS)

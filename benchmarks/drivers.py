@@ -24,8 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-import grpc
-
+from benchmarks.harness import aio_channel
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
@@ -53,6 +52,8 @@ class Target:
     topics: tuple[str, ...]
     group: str
     size: int
+    tls_ca: str | None = None
+    """rmqproxy only: connect over TLS, trusting this PEM file (else plaintext)."""
 
 
 class Driver(abc.ABC):
@@ -80,7 +81,7 @@ class RocketMQDriver(Driver):
     """Raw gRPC stubs of apache.rocketmq.v2 (not a client library: the client is not measured)."""
 
     async def connect(self) -> None:
-        self._channel = grpc.aio.insecure_channel(self.target.address, options=[
+        self._channel = aio_channel(self.target.address, self.target.tls_ca, options=[
             ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
         self._stub = rpc_grpc.MessagingServiceStub(self._channel)  # type: ignore[no-untyped-call]
         client_id = f"bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"

@@ -104,6 +104,14 @@ def send_request(topic: str, body: bytes, count: int, start: int = 0) -> rpc.Sen
     return rpc.SendMessageRequest(messages=[message(topic, body, start + i) for i in range(count)])
 
 
+def aio_channel(address: str, tls_ca: str | None, options: Sequence[tuple[str, int]] = ()) -> grpc.aio.Channel:
+    """A grpc.aio channel to ``address``: plaintext, or TLS trusting the PEM file ``tls_ca``."""
+    if tls_ca is None:
+        return grpc.aio.insecure_channel(address, options=options)
+    roots = Path(tls_ca).read_bytes()
+    return grpc.aio.secure_channel(address, grpc.ssl_channel_credentials(root_certificates=roots), options=options)
+
+
 def async_stub(address: str) -> tuple[grpc.aio.Channel, rpc_grpc.MessagingServiceStub]:
     channel = grpc.aio.insecure_channel(address)
     return channel, rpc_grpc.MessagingServiceStub(channel)  # type: ignore[no-untyped-call]

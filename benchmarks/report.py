@@ -20,7 +20,8 @@ from benchmarks.targets import Usage
 
 MiB = 1024 * 1024
 
-FIGURES = ("rate", "mb_per_s", "p50_ms", "p99_ms", "p999_ms", "max_ms", "cpu_percent", "peak_rss_mib")
+FIGURES = ("rate", "mb_per_s", "p50_ms", "p99_ms", "p999_ms", "max_ms", "cpu_percent", "cpu_us_per_message",
+           "peak_rss_mib")
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:
@@ -54,6 +55,9 @@ class Row:
     peak_rss_mib: float
     errors: int
     first_error: str | None
+    cpu_us_per_message: float = float("nan")
+    """The server's CPU time per message (all its processes): steadier than the rate when other
+    work on the machine comes and goes, since it does not count the time the server waited for a core."""
 
     @staticmethod
     def of(target: str, result: LoadResult, usage: Usage, size: int, repeat: int) -> Row:
@@ -67,7 +71,8 @@ class Row:
             p50_ms=percentile(ordered, 0.5) / 1000, p99_ms=percentile(ordered, 0.99) / 1000,
             p999_ms=percentile(ordered, 0.999) / 1000, max_ms=(ordered[-1] / 1000 if ordered else float("nan")),
             cpu_percent=round(usage.cpu_percent, 1), peak_rss_mib=round(usage.peak_rss / MiB, 1),
-            errors=result.errors, first_error=result.first_error)
+            errors=result.errors, first_error=result.first_error,
+            cpu_us_per_message=round(usage.cpu_percent * 1e4 / result.rate, 1) if result.rate else float("nan"))
 
 
 Key = tuple[str, int]  # (workload, concurrency)
@@ -175,12 +180,12 @@ def markdown(title: str, settings: dict[str, Any], rows: Sequence[Row], ours: Se
         lines.append(f"- `{target}`: {descriptions.get(target, target)}")
     lines.append("")
     lines.append("Figures are medians over the repeats; latency is per RPC (send, receive) or per message from "
-                 "send to arrival (e2e); CPU is the server's, in % of one core.")
+                 "send to arrival (e2e); CPU is the server's (all its processes), in % of one core and per message.")
     for workload in workloads:
         lines += ["", f"## {workload}", "",
                   "| target | concurrency | msg/s | MB/s | p50 ms | p99 ms | p99.9 ms | max ms | server CPU % "
-                  "| server peak RSS MiB | errors |",
-                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+                  "| server CPU us/msg | server peak RSS MiB | errors |",
+                  "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
         levels = sorted({r.concurrency for r in rows if r.workload == workload})
         for concurrency in levels:
             for target in targets:
@@ -191,7 +196,8 @@ def markdown(title: str, settings: dict[str, Any], rows: Sequence[Row], ours: Se
                     f"| {target} | {concurrency} | {_number(figures['rate'])} | {_number(figures['mb_per_s'], 1)} "
                     f"| {_number(figures['p50_ms'], 1)} | {_number(figures['p99_ms'], 1)} "
                     f"| {_number(figures['p999_ms'], 1)} | {_number(figures['max_ms'], 1)} "
-                    f"| {_number(figures['cpu_percent'])} | {_number(figures['peak_rss_mib'])} "
+                    f"| {_number(figures['cpu_percent'])} | {_number(figures['cpu_us_per_message'])} "
+                    f"| {_number(figures['peak_rss_mib'])} "
                     f"| {int(figures['errors'])} |")
         found = ratios([r for r in rows if r.workload == workload], ours, targets)
         if found:

@@ -1,8 +1,13 @@
 """The servers a benchmark run measures, each started and stopped by the run itself on loopback:
 
 * ``rmqproxy``: ``rmqproxy serve`` on the embedded RocksDB store, ``--flush sync`` (a send is
-  acknowledged once its write-ahead log record is fsynced);
+  acknowledged once its write-ahead log record is fsynced), in its default TLS mode (permissive:
+  the load generator speaks plaintext through the server's relay);
 * ``rmqproxy-async``: the same with ``--flush async`` (acknowledged once written to the OS);
+* ``rmqproxy-disabled``: ``--tls-mode disabled`` (plaintext straight into gRPC, no relay);
+* ``rmqproxy-tls``: the default server, the load generator speaking TLS through the relay;
+* ``rmqproxy-enforcing``: ``--tls-mode enforcing``, TLS straight into gRPC's own TLS listener;
+* ``rmqproxy-asyncio``: the default server on asyncio's own event loop instead of uvloop;
 * ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
 * ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
 * ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms.
@@ -26,16 +31,22 @@ from pathlib import Path
 import grpc
 import psutil
 
-from benchmarks.harness import REPO, Server, free_port
+from benchmarks.harness import REPO, Server, aio_channel, free_port
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
-TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "echo", "nats", "rabbitmq")
+TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-disabled", "rmqproxy-tls",
+           "rmqproxy-enforcing", "rmqproxy-asyncio", "echo", "nats", "rabbitmq")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
-    "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer)",
+    "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
+                "plaintext load through the relay",
     "rmqproxy-async": "rmqproxy, RocksDB, --flush async (written to the OS before the answer)",
     "rmqproxy-thread": "rmqproxy, RocksDB, --flush sync, --store-thread (the store on a thread, not a process)",
+    "rmqproxy-disabled": "rmqproxy as above with --tls-mode disabled: plaintext straight into gRPC",
+    "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
+    "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
+    "rmqproxy-asyncio": "rmqproxy as above (permissive, plaintext load) on asyncio's event loop, not uvloop",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -64,6 +75,8 @@ class Running:
     stop: Callable[[], None]
     prepare: Callable[[Sequence[str], Sequence[str], int], None]
     """Create topics (with this many queues each) and consumer groups."""
+    tls_ca: str | None = None
+    """Connect over TLS, trusting this PEM file (rmqproxy's self-signed certificate)."""
 
 
 class EchoServer:
@@ -91,17 +104,17 @@ class EchoServer:
             self.process.wait(30)
 
 
-def rmqproxy_prepare(address: str) -> Callable[[Sequence[str], Sequence[str], int], None]:
+def rmqproxy_prepare(address: str, tls_ca: str | None = None) -> Callable[[Sequence[str], Sequence[str], int], None]:
     def prepare(topics: Sequence[str], groups: Sequence[str], queues: int) -> None:
-        asyncio.run(_admin_create(address, topics, groups, queues))
+        asyncio.run(_admin_create(address, topics, groups, queues, tls_ca=tls_ca))
 
     return prepare
 
 
 async def _admin_create(address: str, topics: Sequence[str], groups: Sequence[str], queues: int,
-                        parallel: int = 64) -> None:
+                        parallel: int = 64, tls_ca: str | None = None) -> None:
     """Through the admin API, many at a time (10,000 topics one CLI call each would take minutes)."""
-    async with grpc.aio.insecure_channel(address) as channel:
+    async with aio_channel(address, tls_ca) as channel:
         stub = admin_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
         requests: list[object] = [admin.CreateTopicRequest(name=t, type=admin.NORMAL, queues=queues) for t in topics]
         requests += [admin.CreateGroupRequest(name=g) for g in groups]
@@ -126,11 +139,16 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Runni
     workdir.mkdir(parents=True, exist_ok=True)
     if name.startswith("rmqproxy"):
         flush = "async" if name == "rmqproxy-async" else "sync"
-        extra = ("--store-thread",) if name == "rmqproxy-thread" else ()
+        extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-disabled": ("--tls-mode", "disabled"),
+                 "rmqproxy-enforcing": ("--tls-mode", "enforcing"),
+                 "rmqproxy-asyncio": ("--event-loop", "asyncio")}.get(name, ())
         data = workdir / "data"
         data.mkdir(exist_ok=True)
         server = Server(data, ("--flush", flush, *extra, *server_args)).start()
-        return Running(name, "rmqproxy", server.address, server.pid(), server.stop, rmqproxy_prepare(server.address))
+        # The server's self-signed certificate, made at its first start.
+        tls_ca = str(data / "tls" / "cert.pem") if name in ("rmqproxy-tls", "rmqproxy-enforcing") else None
+        return Running(name, "rmqproxy", server.address, server.pid(), server.stop,
+                       rmqproxy_prepare(server.address, tls_ca), tls_ca)
     if name == "echo":
         echo = EchoServer(workdir / "echo.log").start()
         assert echo.process is not None

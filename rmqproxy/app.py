@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -26,6 +27,9 @@ from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
 from rmqproxy.handlers.route import RouteHandler
 from rmqproxy.handlers.transaction import TransactionHandler
+from rmqproxy.listen import ports
+from rmqproxy.listen.front import Front, ListenSettings, grpc_options, open_front
+from rmqproxy.listen.peers import PeerTable
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
 from rmqproxy.service import MessagingService
@@ -65,17 +69,33 @@ def open_configured_store(config: ServerConfig) -> MessageStore:
     return store
 
 
+def listen_settings(config: ServerConfig) -> ListenSettings:
+    advertised = config.advertised_address.rsplit(":", 1)[0] if config.advertised_address else ""
+    return ListenSettings(
+        host=config.host, port=config.port, tls_mode=config.tls_mode,
+        cert_file=Path(config.tls_cert) if config.tls_cert else None,
+        key_file=Path(config.tls_key) if config.tls_key else None,
+        self_signed_dir=Path(config.data_dir) / "tls",
+        extra_names=tuple(n for n in (config.host, advertised) if n and not ports.is_wildcard(n)),
+        reload_seconds=config.tls_reload_ms / 1000, handshake_timeout=config.handshake_timeout_ms / 1000)
+
+
 @dataclass
 class Server:
-    """A running server: its gRPC server, broker and store."""
+    """A running server: its gRPC server behind its listening front, broker and store."""
 
     config: ServerConfig
     grpc_server: grpc.aio.Server
+    front: Front
     broker: Broker
     store: MessageStore
-    port: int
+
+    @property
+    def port(self) -> int:
+        return self.front.port
 
     async def stop(self) -> None:
+        await self.front.close()
         await self.grpc_server.stop(self.config.grace_seconds)
         await self.broker.stop()
         await self.store.close()
@@ -83,6 +103,8 @@ class Server:
 
 async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     clock = clock or SystemClock()
+    settings = listen_settings(config)
+    ports.check_free(config.host, config.port)  # before the store: a taken port fails in a moment
     store = open_configured_store(config)
     broker = Broker(
         store, clock,
@@ -95,14 +117,16 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         Waiters(),
     )
     await broker.start()
-    server = grpc.aio.server(options=GRPC_OPTIONS)
+    server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
     route = RouteHandler(broker, config)
+    peers = PeerTable()
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),
         ProducerHandler(broker, config, clock, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
         TransactionHandler(broker),
+        peers=peers,
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]
@@ -113,15 +137,16 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         [MESSAGING_SERVICE, ADMIN_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
         server)
     try:
-        port = server.add_insecure_port(f"{config.host}:{config.port}")
-    except RuntimeError as exc:
+        front = open_front(server, settings, peers)
+    except Exception:
         await broker.stop()
         await store.close()
-        raise OSError(f"cannot listen on {config.host}:{config.port}: {exc}") from exc
+        raise
     await server.start()
+    await front.start()
     for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Server(config, server, broker, store, port)
+    return Server(config, server, front, broker, store)
 
 
 async def run(config: ServerConfig) -> None:
@@ -132,6 +157,10 @@ async def run(config: ServerConfig) -> None:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping.set)
     server = await start(config)
+    raised = ports.raise_open_files_limit()  # after the port check, whose refusal is the only line
+    if raised:
+        log.info("open files limit raised from %d to %d (each connection takes one, three behind the relay)",
+                 *raised)
     failure: list[BaseException] = []
 
     def store_failed(exc: BaseException) -> None:  # on the store's worker thread
@@ -141,8 +170,9 @@ async def run(config: ServerConfig) -> None:
     if isinstance(server.store, ForwardingStore):
         server.store.on_failure = store_failed
     where = describe(parse_store(config.store), store_options(config))
-    log.info("rmqproxy listening on %s:%d (%s, flush %s, auto-create %s, retention %s)", config.host, server.port,
-             where, config.flush, "on" if config.auto_create else "off", format_duration(config.retention_ms))
+    log.info("rmqproxy listening on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)", config.host,
+             server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
+             format_duration(config.retention_ms))
     await stopping.wait()
     if failure:
         # Nothing can be stored or delivered any more: exit (non-zero) so a supervisor restarts us.

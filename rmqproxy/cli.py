@@ -22,6 +22,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rmqproxy import __version__
 from rmqproxy.config import DEFAULT_DATA_DIR, ServerConfig
 from rmqproxy.durations import format_duration, parse_duration
+from rmqproxy.listen import TLS_MODES
 from rmqproxy.names import NAME_RULE
 from storage.errors import StoreError
 from storage.registry import parse_store
@@ -128,12 +129,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rmqproxy {__version__}")
     parser.add_argument("--server", default=os.environ.get("RMQPROXY_SERVER", DEFAULT_SERVER), metavar="HOST:PORT",
                         help=f"server the admin commands talk to (default {DEFAULT_SERVER}, or $RMQPROXY_SERVER)")
+    parser.add_argument("--tls", action="store_true",
+                        help="talk to the server over TLS, verifying its certificate (a server in the default "
+                             "permissive mode takes both; one with --tls-mode enforcing needs this)")
+    parser.add_argument("--ca", metavar="FILE",
+                        help="PEM file of the certificates to trust (implies --tls); for a self-signed server, its "
+                             "certificate: <data-dir>/tls/cert.pem. Default: the system's roots")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
     serve = commands.add_parser("serve", help="run the server", description=(
-        "Run the server: RocketMQ 5.x gRPC (apache.rocketmq.v2.MessagingService), the admin API, "
-        "server reflection and gRPC health, all on one plaintext port."))
+        "Run the server: RocketMQ 5.x gRPC (apache.rocketmq.v2.MessagingService), the admin API, the "
+        "client-metrics receiver, server reflection and gRPC health, all on one port that serves TLS and "
+        "plaintext (see --tls-mode)."))
     serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     serve.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
     serve.add_argument("--data-dir", default=None,
@@ -166,6 +174,22 @@ def _parser() -> argparse.ArgumentParser:
                        help="checks before an unresolved half message is rolled back (default 15)")
     serve.add_argument("--advertise-address", metavar="HOST:PORT",
                        help="address given to clients in routes when they did not say which one they used")
+    serve.add_argument("--tls-mode", choices=TLS_MODES, default="permissive", help=(
+        "permissive (default): TLS and plaintext on the same port, told apart per connection, as Apache "
+        "RocketMQ's proxy does; enforcing: TLS only; disabled: plaintext only"))
+    serve.add_argument("--tls-cert", metavar="FILE", help=(
+        "PEM certificate (a chain, leaf first) to serve; with --tls-key. Default: a self-signed certificate "
+        "made on first start and kept in <data-dir>/tls/cert.pem (its path and SHA-256 fingerprint are logged)"))
+    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert (unencrypted)")
+    serve.add_argument("--tls-reload", type=_duration_arg, default=60_000, metavar="DURATION", help=(
+        "how often the certificate files are checked for changes, picked up without a restart (default 1m; "
+        "0: only on SIGHUP, which always reloads at once)"))
+    serve.add_argument("--handshake-timeout", type=_duration_arg, default=10_000, metavar="DURATION", help=(
+        "a new connection must show whether it speaks TLS or HTTP/2 (and finish a TLS handshake) within "
+        "this, or it is closed (default 10s)"))
+    serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
+        "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
+        "library's loop (figures in benchmarks/README.md)"))
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
@@ -424,13 +448,24 @@ def _admin_call(args: argparse.Namespace) -> int:
     from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
 
     call = _requests(args, api)
-    with grpc.insecure_channel(args.server) as channel:
+    try:
+        channel = _channel(args)
+    except OSError as exc:
+        print(f"rmqproxy: cannot read {args.ca}: {exc.strerror}", file=sys.stderr)
+        return 1
+    with channel:
         try:
             stub = api_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
             response = call(stub)
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 print(f"rmqproxy: cannot reach a server at {args.server} ({exc.details()})", file=sys.stderr)
+                if "CERTIFICATE_VERIFY_FAILED" in (exc.details() or ""):
+                    print("rmqproxy: the server's certificate is not trusted: give it with --ca FILE (a self-signed "
+                          "server's is <data-dir>/tls/cert.pem)", file=sys.stderr)
+                elif (args.tls or args.ca) and "WRONG_VERSION_NUMBER" in (exc.details() or ""):
+                    print("rmqproxy: the server does not speak TLS (--tls-mode disabled?): leave out --tls and --ca",
+                          file=sys.stderr)
             else:
                 print(f"rmqproxy: {exc.details()}", file=sys.stderr)
             return 1
@@ -441,8 +476,26 @@ def _admin_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def _channel(args: argparse.Namespace) -> grpc.Channel:
+    if not (args.tls or args.ca):
+        return grpc.insecure_channel(args.server)
+    roots = None
+    if args.ca:
+        with open(args.ca, "rb") as file:
+            roots = file.read()
+    return grpc.secure_channel(args.server, grpc.ssl_channel_credentials(root_certificates=roots))
+
+
 def _serve(args: argparse.Namespace) -> int:
     from rmqproxy.app import run
+    from rmqproxy.listen.certs import CertificateError
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        print("rmqproxy: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    if args.tls_mode == "disabled" and args.tls_cert:
+        print("rmqproxy: --tls-cert has no use with --tls-mode disabled", file=sys.stderr)
+        return 2
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     spec = parse_store(args.store)
@@ -458,10 +511,17 @@ def _serve(args: argparse.Namespace) -> int:
                           retention_ms=args.retention, max_delay_ms=args.max_delay,
                           transaction_first_check_ms=args.transaction_check_first,
                           transaction_check_interval_ms=args.transaction_check_interval,
-                          transaction_max_checks=args.transaction_max_checks)
+                          transaction_max_checks=args.transaction_max_checks,
+                          tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                          tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout)
     try:
-        asyncio.run(run(config))
-    except (OSError, StoreError) as exc:
+        if args.event_loop == "uvloop":
+            import uvloop
+
+            uvloop.run(run(config))
+        else:
+            asyncio.run(run(config))
+    except (OSError, StoreError, CertificateError) as exc:
         print(f"rmqproxy: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Literal
 
+from rmqproxy.listen import TlsMode
+
 DEFAULT_DATA_DIR = os.path.join(os.path.expanduser("~"), ".rmqproxy", "data")
 MiB = 1024 * 1024
 
@@ -56,3 +58,13 @@ class ServerConfig:
     retention_ms: int = 72 * 3600_000
     """Messages older than this are deleted, consumed or not, unless their topic says otherwise."""
     grace_seconds: float = 5.0
+    tls_mode: TlsMode = "permissive"
+    """permissive: TLS and plaintext on the one port; enforcing: TLS only; disabled: plaintext only."""
+    tls_cert: str | None = None
+    """PEM certificate chain (leaf first) and its key; without them a self-signed pair kept in
+    ``<data_dir>/tls``."""
+    tls_key: str | None = None
+    tls_reload_ms: int = 60_000
+    """How often the certificate files are checked for changes (0: only on SIGHUP)."""
+    handshake_timeout_ms: int = 10_000
+    """A new connection that has not shown what it speaks (or finished its TLS handshake) by then is closed."""

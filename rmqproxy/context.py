@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import grpc
 
 from rmqproxy.errors import ProtocolError
+from rmqproxy.listen.peers import PeerTable
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
 
 ServicerContext = grpc.aio.ServicerContext[Any, Any]
@@ -22,18 +24,19 @@ class RequestContext:
     client_version: str
     namespace: str
     peer: str
-    """host:port of the caller."""
+    """host:port of the caller (of the client, when it came through the permissive relay)."""
     time_remaining: float | None
     """Seconds until the call's deadline, if it has one."""
 
 
 def _peer(raw: str) -> str:
-    # grpc reports "ipv4:127.0.0.1:5000", "ipv6:[::1]:5000" or "unix:..."
+    # grpc reports "ipv4:127.0.0.1:5000", "ipv6:%5B::1%5D:5000" (URL-encoded) or "unix:..."
     _, _, address = raw.partition(":")
-    return address or raw
+    return unquote(address) if "%" in address else address or raw
 
 
-def request_context(context: ServicerContext, *, client_id_required: bool = True) -> RequestContext:
+def request_context(context: ServicerContext, peers: PeerTable | None = None, *,
+                    client_id_required: bool = True) -> RequestContext:
     metadata: dict[str, str] = {}
     for key, value in context.invocation_metadata() or ():
         if isinstance(value, str):
@@ -46,6 +49,6 @@ def request_context(context: ServicerContext, *, client_id_required: bool = True
         language=metadata.get("x-mq-language", ""),
         client_version=metadata.get("x-mq-client-version", ""),
         namespace=metadata.get("x-mq-namespace", ""),
-        peer=_peer(context.peer() or ""),
+        peer=peers.resolve(_peer(context.peer() or "")) if peers is not None else _peer(context.peer() or ""),
         time_remaining=context.time_remaining(),
     )

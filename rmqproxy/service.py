@@ -21,6 +21,7 @@ from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
 from rmqproxy.handlers.route import RouteHandler
 from rmqproxy.handlers.transaction import TransactionHandler
+from rmqproxy.listen.peers import PeerTable
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
@@ -31,17 +32,18 @@ R = TypeVar("R")
 
 class MessagingService(rpc_grpc.MessagingServiceServicer):
     def __init__(self, route: RouteHandler, client: ClientHandler, producer: ProducerHandler,
-                 consumer: ConsumerHandler, transaction: TransactionHandler) -> None:
+                 consumer: ConsumerHandler, transaction: TransactionHandler, *, peers: PeerTable | None = None) -> None:
         self._route = route
         self._client = client
         self._producer = producer
         self._consumer = consumer
         self._transaction = transaction
+        self._peers = peers if peers is not None else PeerTable()
 
     async def _unary(self, context: ServicerContext, response_type: Callable[[], R],
                      call: Callable[[RequestContext], Awaitable[R]]) -> R:
         try:
-            return await call(request_context(context))
+            return await call(request_context(context, self._peers))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -81,7 +83,7 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):
                         context: ServicerContext) -> None:
         stream: AsyncIterator[rpc.TelemetryCommand] | None = None
         try:
-            stream = self._client.telemetry(request_iterator, request_context(context))
+            stream = self._client.telemetry(request_iterator, request_context(context, self._peers))
             async for command in stream:
                 await context.write(command)
         except asyncio.CancelledError:
@@ -112,7 +114,7 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):
 
     async def ReceiveMessage(self, request: rpc.ReceiveMessageRequest, context: ServicerContext) -> None:
         try:
-            await self._consumer.receive_message(request, request_context(context), context.write)
+            await self._consumer.receive_message(request, request_context(context, self._peers), context.write)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

@@ -158,6 +158,9 @@ class ProcessExecutor(ForwardingStore):
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._loop.add_reader(self._conn.fileno(), self._on_answer)
+            # uvloop's add_reader makes the pipe non-blocking; here whole messages are read and
+            # written at once, so it stays blocking (the readiness callback still fires).
+            os.set_blocking(self._conn.fileno(), True)
         take = self._pending[:MAX_MERGE]
         del self._pending[:MAX_MERGE]
         payload = self._pickle_round(take)

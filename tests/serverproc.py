@@ -144,9 +144,13 @@ class ServerProcess:
         return json.loads(self.cli(*args, "--json").stdout)
 
 
-def client_env() -> dict[str, str]:
+def client_env(tls_ca: Path | None = None) -> dict[str, str]:
+    """The environment of a client program; with ``tls_ca`` it speaks TLS and trusts that PEM file."""
     env = dict(os.environ)
     env.setdefault("PYTHONUNBUFFERED", "1")
+    if tls_ca is not None:
+        env["RMQ_TEST_TLS"] = "1"  # read by tests/clients/*/_common
+        env["GRPC_DEFAULT_SSL_ROOTS_FILE_PATH"] = str(tls_ca)  # where gRPC (Python and Node) finds extra roots
     _private_home(env)
     return env
 
@@ -176,9 +180,10 @@ def client_logs(limit: int = 3000) -> str:
     return "\n".join(parts)
 
 
-def run_client(command: list[str], timeout: float) -> Any:
+def run_client(command: list[str], timeout: float, tls_ca: Path | None = None) -> Any:
     """Run a client program; it prints one JSON document as its last stdout line."""
-    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=client_env(), cwd=REPO)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=client_env(tls_ca),
+                            cwd=REPO)
     if result.returncode != 0:
         raise AssertionError(f"{' '.join(command[:3])} failed ({result.returncode}):\n"
                              f"stdout:\n{result.stdout[-4000:]}\nstderr:\n{result.stderr[-4000:]}\n{client_logs()}")
@@ -188,11 +193,13 @@ def run_client(command: list[str], timeout: float) -> Any:
     return json.loads(lines[-1])
 
 
-def python_client(script: str, *args: str, timeout: float = 180) -> Any:
-    """Run tests/clients/python/<script>.py (the real rocketmq-python-client) in a subprocess."""
-    return run_client([sys.executable, str(CLIENTS / "python" / f"{script}.py"), *args], timeout)
+def python_client(script: str, *args: str, timeout: float = 180, tls_ca: Path | None = None) -> Any:
+    """Run tests/clients/python/<script>.py (the real rocketmq-python-client) in a subprocess; over TLS
+    trusting ``tls_ca`` when given (produce and simple_consume)."""
+    return run_client([sys.executable, str(CLIENTS / "python" / f"{script}.py"), *args], timeout, tls_ca)
 
 
-def node_client(script: str, *args: str, timeout: float = 180) -> Any:
-    """Run tests/clients/node/<script>.js (the real rocketmq-client-nodejs) with node."""
-    return run_client(["node", str(CLIENTS / "node" / f"{script}.js"), *args], timeout)
+def node_client(script: str, *args: str, timeout: float = 180, tls_ca: Path | None = None) -> Any:
+    """Run tests/clients/node/<script>.js (the real rocketmq-client-nodejs) with node; over TLS trusting
+    ``tls_ca`` when given."""
+    return run_client(["node", str(CLIENTS / "node" / f"{script}.js"), *args], timeout, tls_ca)

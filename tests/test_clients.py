@@ -441,8 +441,12 @@ def test_one_client_produces_and_another_consumes_every_field(server: ServerProc
 
 # -- TLS --------------------------------------------------------------------------------------------------------
 
-TLS_CASES = [("python", "on"), ("node", "on"), ("rust", "on"), ("java", "default"), ("java", "on"), ("java", "off"),
-             ("go", "default"), ("go", "on"), ("go", "off")]
+# rocketmq (Rust) 5.0.0 switches to an https endpoint with TLS on but never gives tonic a TLS configuration
+# (session.rs, build_endpoint: "TODO tls config"), so it cannot connect over TLS to any server.
+RUST_HAS_NO_TLS = "rocketmq (Rust) 5.0.0 has no TLS configuration: with TLS on it fails to connect to any server"
+TLS_CASES = [("python", "on"), ("node", "on"), ("java", "default"), ("java", "on"), ("java", "off"),
+             ("go", "default"), ("go", "on"), ("go", "off"),
+             pytest.param("rust", "on", marks=pytest.mark.xfail(reason=RUST_HAS_NO_TLS, strict=True))]
 TLS_N = 50
 
 
@@ -457,7 +461,8 @@ def tls_server(server_with: Callable[..., ServerProcess], tmp_path: Path) -> tup
     return server, {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(cert)}
 
 
-@pytest.mark.parametrize(("language", "tls"), TLS_CASES, ids=[f"{a}-tls-{b}" for a, b in TLS_CASES])
+@pytest.mark.parametrize(("language", "tls"), TLS_CASES,
+                         ids=[f"{a}-tls-{b}" for a, b in (getattr(c, "values", c) for c in TLS_CASES)])
 def test_tls_produce_receive_and_push_consume(tls_server: tuple[ServerProcess, dict[str, str]], name: str,
                                               language: str, tls: str) -> None:
     server, env = tls_server

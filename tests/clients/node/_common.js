@@ -33,9 +33,10 @@ function parseArgs(argv, booleanFlags = []) {
   return { positional, options };
 }
 
-/** Options every client gets: plaintext (the default), generous timeouts for a busy 2-core machine. */
+/** Options every client gets: plaintext (the default; TLS with RMQ_TEST_TLS=1, trusting the certificate in
+ *  GRPC_DEFAULT_SSL_ROOTS_FILE_PATH), generous timeouts for a busy 2-core machine. */
 function baseOptions(address) {
-  return { endpoints: address, namespace: '', requestTimeout: 10000 };
+  return { endpoints: address, namespace: '', requestTimeout: 10000, sslEnabled: process.env.RMQ_TEST_TLS === '1' };
 }
 
 function toMillis(date) {

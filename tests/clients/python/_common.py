@@ -19,6 +19,12 @@ def subscription(tag: str = "*", sql: str | None = None) -> FilterExpression:
     return FilterExpression(sql, FilterType.SQL) if sql is not None else FilterExpression(tag)
 
 
+def tls() -> bool:
+    """Whether to speak TLS (tls_enable=True): RMQ_TEST_TLS=1, set by tests/serverproc.py, which also points
+    GRPC_DEFAULT_SSL_ROOTS_FILE_PATH at the server's certificate (the client verifies it)."""
+    return os.environ.get("RMQ_TEST_TLS") == "1"
+
+
 def config(address: str, request_timeout: int = 10) -> ClientConfiguration:
     return ClientConfiguration(address, Credentials(), request_timeout=request_timeout)
 

@@ -8,7 +8,7 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Any
 
-from _common import config, emit, error
+from _common import config, emit, error, tls
 from rocketmq import Message, Producer
 
 MAX_IN_FLIGHT = 64
@@ -36,7 +36,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=100)
     args = parser.parse_args()
 
-    producer = Producer(config(args.address), (args.topic,))
+    producer = Producer(config(args.address), (args.topic,), tls_enable=tls())
     producer.startup()
     sent: list[dict[str, Any]] = []
     errors: list[dict[str, Any]] = []

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from _common import config, describe, emit, error, now, subscription
+from _common import config, describe, emit, error, now, subscription, tls
 from rocketmq import SimpleConsumer
 
 
@@ -26,7 +26,7 @@ def main() -> None:
     args = parser.parse_args()
 
     consumer = SimpleConsumer(config(args.address), args.group, {args.topic: subscription(args.tag, args.sql)},
-                              await_duration=args.await_duration)
+                              await_duration=args.await_duration, tls_enable=tls())
     consumer.startup()
     received, ack_errors, receive_errors = [], [], []
     deadline = now() + args.max_wait

@@ -100,15 +100,17 @@ final class Producing {
         errors.put("recall-again", null);
         String recalled = null;
         try (Producer producer = producer(clients, topic)) {
-            long now = System.currentTimeMillis();
-            Map<String, Long> dues = new LinkedHashMap<>();
-            dues.put("plus3", now + 3000);
-            dues.put("plus1", now + 1000);
-            dues.put("past", now - 5000);
-            dues.put("too-far", now + 41 * DAY_MS);
-            dues.put("recalled", now + 5000);
-            for (Map.Entry<String, Long> due : dues.entrySet()) {
-                String name = due.getKey();
+            // Each due time counts from its own send: a cold JVM's first send (TLS handshake included) can
+            // take over a second, which would make "plus1" due before it is sent (and so not recallable).
+            Map<String, Long> offsets = new LinkedHashMap<>();
+            offsets.put("plus3", 3000L);
+            offsets.put("plus1", 1000L);
+            offsets.put("past", -5000L);
+            offsets.put("too-far", 41 * DAY_MS);
+            offsets.put("recalled", 5000L);
+            for (Map.Entry<String, Long> offset : offsets.entrySet()) {
+                String name = offset.getKey();
+                Map.Entry<String, Long> due = Map.entry(name, System.currentTimeMillis() + offset.getValue());
                 Message message = clients.provider.newMessageBuilder()
                     .setTopic(topic)
                     .setBody(name.getBytes(StandardCharsets.UTF_8))
