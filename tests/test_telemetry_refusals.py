@@ -74,3 +74,30 @@ def test_other_clients_get_a_status_command_and_an_open_stream(stub: Any, name: 
     finally:
         requests.put(None)
         call.cancel()
+
+
+def _metric_answer(server: ServerProcess, name: str, language: int) -> pb.Metric:
+    """The metrics part of the settings the server answers a producer of ``language``."""
+    server.cli("topic", "create", name)
+    settings = pb.Settings(client_type=pb.ClientType.PRODUCER, request_timeout=Duration(seconds=3),
+                           access_point=pb.Endpoints(addresses=[pb.Address(host="127.0.0.1", port=server.port)]),
+                           publishing=pb.Publishing(topics=[pb.Resource(name=name)]),
+                           user_agent=pb.UA(language=language, version="5.1.4", platform="test", hostname="test"))
+    with grpc.insecure_channel(server.address) as channel:
+        call, requests = _open(rpc_grpc.MessagingServiceStub(channel), language, f"client-{language}", settings)
+        try:
+            answer = next(call)
+        finally:
+            requests.put(None)
+            call.cancel()
+    assert answer.HasField("settings"), answer
+    return answer.settings.metric
+
+
+@pytest.mark.parametrize("mode", ["disabled", "permissive"])
+def test_go_clients_export_metrics_only_where_tls_is_served(server_with: Any, name: str, mode: str) -> None:
+    # The Go client dials TLS for its metrics whatever its own setting: a plaintext-only port turns them off.
+    server = server_with("--tls-mode", mode)
+    assert _metric_answer(server, f"{name}-go", pb.Language.GOLANG).on == (mode != "disabled")
+    java = _metric_answer(server, f"{name}-java", pb.Language.JAVA)
+    assert java.on and java.endpoints.addresses[0].port == server.port

@@ -93,7 +93,10 @@ def server_settings(client: pb.Settings, *, language: int, config: ServerConfig,
         answer.subscription.long_polling_timeout.CopyFrom(duration(config.long_polling_ms))
     # Clients export their metrics (OTLP) to the address they already use; see client_metrics.py.
     answer.metric.Clear()
-    if client.HasField("access_point") and client.access_point.addresses:
+    # The Go client always dials TLS for its metrics, whatever its own TLS setting: on a plaintext-only
+    # port it would fail every export, so it is told to keep its metrics to itself.
+    go_without_tls = language == pb.Language.GOLANG and config.tls_mode == "disabled"
+    if client.HasField("access_point") and client.access_point.addresses and not go_without_tls:
         answer.metric.on = True
         answer.metric.endpoints.CopyFrom(client.access_point)
     return answer
