@@ -70,6 +70,7 @@ import abc
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from storage.bus import Bus, LocalBus
 from storage.errors import GroupNotFound, InvalidReceipt, StoreError, TopicNotFound
 from storage.model import (
     AppendBatch,
@@ -144,6 +145,9 @@ class Capabilities:
     """State survives close() and a crash of the process."""
 
 
+_NOBODY_ELSE = LocalBus()
+"""Stateless, so one is shared."""
+
 _GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
 """A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
 
@@ -152,6 +156,12 @@ class MessageStore(abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
     capabilities: Capabilities
+
+    @property
+    def bus(self) -> Bus:
+        """How the processes sharing this store tell each other that its state changed
+        (:mod:`storage.bus`). A store used by one process needs none: the default hears nothing."""
+        return _NOBODY_ELSE
 
     # -- lifecycle ---------------------------------------------------------------------------
 
