@@ -19,6 +19,7 @@ from rmqproxy.broker.errors import ConsumeDisabled, Unsupported
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
 from storage.errors import (
     AlreadyExists,
+    DiskFull,
     GroupNotFound,
     InvalidReceipt,
     NotFound,
@@ -55,6 +56,8 @@ _CODES: dict[type[BaseException], Code] = {
     InvalidReceipt: Code.INVALID_RECEIPT_HANDLE,
     StoreClosed: Code.INTERNAL_SERVER_ERROR,
     StoreUnavailable: Code.INTERNAL_SERVER_ERROR,
+    # A server-side condition the client can only wait out: the clients retry sends on 50001.
+    DiskFull: Code.INTERNAL_SERVER_ERROR,
     ConsumeDisabled: Code.FORBIDDEN,
     TransactionNotFound: Code.INVALID_TRANSACTION_ID,
     TimerNotFound: Code.NOT_FOUND,
@@ -67,6 +70,7 @@ _GRPC: dict[type[BaseException], grpc.StatusCode] = {
     Unsupported: grpc.StatusCode.UNIMPLEMENTED,
     StoreClosed: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    DiskFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 _GRPC_FOR_CODE: dict[Code, grpc.StatusCode] = {
