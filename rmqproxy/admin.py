@@ -18,6 +18,7 @@ from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
+from rmqproxy.convert import millis
 from rmqproxy.errors import ProtocolError, to_grpc_status
 from rmqproxy.filters import compile_filter
 from rmqproxy.names import name_problem
@@ -87,7 +88,7 @@ def policy_value(message: api.RetryPolicy, current: RetryPolicy | None = None) -
     G --max 10s`` changes the cap and nothing else."""
     kind = message.WhichOneof("policy")
     if kind == "customized":
-        delays = tuple(d.ToMilliseconds() for d in message.customized.delays)
+        delays = tuple(millis(d) for d in message.customized.delays)
         if not delays:
             return CustomizedBackoff()
         if len(delays) > MAX_DELAYS or any(d <= 0 for d in delays):
@@ -96,8 +97,8 @@ def policy_value(message: api.RetryPolicy, current: RetryPolicy | None = None) -
     if kind == "exponential":
         exp = message.exponential
         base = current if isinstance(current, ExponentialBackoff) else DEFAULT_EXPONENTIAL
-        initial = exp.initial.ToMilliseconds() if exp.HasField("initial") else base.initial_ms
-        maximum = exp.max.ToMilliseconds() if exp.HasField("max") else base.max_ms
+        initial = millis(exp.initial) if exp.HasField("initial") else base.initial_ms
+        maximum = millis(exp.max) if exp.HasField("max") else base.max_ms
         multiplier = exp.multiplier or base.multiplier
         if initial <= 0 or maximum < initial or multiplier < 1:
             raise InvalidArgument("an exponential retry policy needs initial > 0, max >= initial and "
@@ -240,7 +241,7 @@ class AdminService(api_grpc.AdminServicer):
             queues = request.queues or self._config.default_queues
             if not 1 <= queues <= MAX_QUEUES:
                 raise InvalidArgument(f"a topic has 1 to {MAX_QUEUES} queues, not {queues}")
-            retention = request.retention.ToMilliseconds() if request.HasField("retention") else None
+            retention = millis(request.retention) if request.HasField("retention") else None
             if retention is not None and retention <= 0:
                 raise InvalidArgument("retention must be above 0")
             topic = await self._broker.create_topic(request.name, topic_type, queues)
@@ -255,9 +256,9 @@ class AdminService(api_grpc.AdminServicer):
             if request.default_retention:
                 topic = await self._broker.set_topic_retention(request.name, None)
             elif request.HasField("retention"):
-                if request.retention.ToMilliseconds() <= 0:
+                if millis(request.retention) <= 0:
                     raise InvalidArgument("retention must be above 0")
-                topic = await self._broker.set_topic_retention(request.name, request.retention.ToMilliseconds())
+                topic = await self._broker.set_topic_retention(request.name, millis(request.retention))
             else:
                 raise InvalidArgument("nothing to change: give a retention or ask for the default")
             return self._topic_message(topic)
@@ -360,7 +361,9 @@ class AdminService(api_grpc.AdminServicer):
             elif kind == "latest":
                 to = "latest"
             elif kind == "timestamp":
-                to = request.timestamp.ToMilliseconds()
+                to = millis(request.timestamp)
+                if to < 0:
+                    raise InvalidArgument("a timestamp to reset to is at or after the epoch")
             else:
                 raise InvalidArgument("say where to: earliest, latest or a timestamp")
             group = await self._broker.group(request.group)

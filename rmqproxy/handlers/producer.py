@@ -8,7 +8,7 @@ from rmqproxy.broker.broker import Broker
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
-from rmqproxy.convert import to_new_message
+from rmqproxy.convert import millis, to_new_message
 from rmqproxy.errors import ProtocolError
 from rmqproxy.handlers.route import check_topic_name
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
@@ -66,7 +66,7 @@ class ProducerHandler:
             sp = message.system_properties
             wait = config.transaction_first_check_ms
             if sp.HasField("orphaned_transaction_recovery_duration"):
-                asked = sp.orphaned_transaction_recovery_duration.ToMilliseconds()
+                asked = millis(sp.orphaned_transaction_recovery_duration)
                 wait = min(max(asked, 0), config.transaction_max_first_check_ms)
             first_check = now_ms + wait
         return to_new_message(message, message_type, self._store_host, now_ms, deliver_at_ms=due,
