@@ -32,6 +32,7 @@ from rmqproxy.listen.front import Front, ListenSettings, grpc_options, open_fron
 from rmqproxy.listen.peers import PeerTable
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
+from rmqproxy.pipeline import Pipeline
 from rmqproxy.service import MessagingService
 from storage.base import MessageStore
 from storage.errors import StoreUnavailable
@@ -120,17 +121,18 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
     route = RouteHandler(broker, config)
     peers = PeerTable()
+    pipeline = Pipeline(peers)
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),
         ProducerHandler(broker, config, clock, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
         TransactionHandler(broker),
-        peers=peers,
+        pipeline=pipeline,
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]
-    add_client_metrics_to_server(ClientMetricsReceiver(clock), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock, pipeline), server)  # type: ignore[no-untyped-call]
+    add_client_metrics_to_server(ClientMetricsReceiver(clock, pipeline=pipeline), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
