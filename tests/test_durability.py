@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psutil
 import pytest
 
 from tests.e2e_support import max_offsets_total
-from tests.serverproc import CLIENTS, REPO, ServerProcess, client_env, python_client
+from tests.serverproc import ServerProcess, python_client
+from tests.streaming import StreamingProducer
 
 KILL_AFTER_ACKS = 400
 
@@ -136,49 +132,6 @@ def test_the_server_exits_when_its_store_process_dies(tmp_path: Path, name: str)
     finally:
         if server.process is not None:
             server.stop()
-
-
-class StreamingProducer:
-    """tests/clients/python/produce_stream.py in a subprocess: every acknowledgement it reports,
-    as it comes."""
-
-    def __init__(self, server: ServerProcess, topic: str, prefix: str, stop: Path) -> None:
-        self.prefix = prefix
-        self.stderr = stop.parent / f"{prefix}.stderr"
-        with open(self.stderr, "w") as stderr:
-            self.process = subprocess.Popen(
-                [sys.executable, str(CLIENTS / "python" / "produce_stream.py"), server.address, topic,
-                 "--prefix", prefix, "--stop-file", str(stop)],
-                stdout=subprocess.PIPE, stderr=stderr, env=client_env(), text=True, cwd=REPO)
-        self.acked: dict[int, str] = {}
-        self.failed: list[dict[str, Any]] = []
-        self.summary: dict[str, int] | None = None
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            record = json.loads(line)
-            if "ack" in record:
-                self.acked[record["ack"]] = record["message_id"]
-            elif "failed" in record:
-                self.failed.append(record)
-            else:
-                self.summary = record["summary"]
-
-    def finish(self) -> None:
-        self.process.wait(120)
-        self.reader.join(10)
-        assert self.process.returncode == 0 and self.summary is not None, self.stderr.read_text()[-3000:]
-
-    def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-        self.reader.join(10)
-        if self.process.stdout is not None:
-            self.process.stdout.close()
 
 
 @pytest.mark.parametrize("flush", ["sync", "async"])

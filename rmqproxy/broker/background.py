@@ -22,7 +22,7 @@ from rmqproxy.broker.clients import ClientSession
 from rmqproxy.broker.consuming import BrokerConsuming
 from rmqproxy.broker.core import REVIVE_BATCH, SWEEP_INTERVAL_MS
 from rmqproxy.broker.renewal import Renewal
-from storage.errors import TopicNotFound, TransactionNotFound
+from storage.errors import StoreClosed, TopicNotFound, TransactionNotFound
 from storage.model import HalfMessage, HeldDelivery
 
 log = logging.getLogger("rmqproxy.broker")
@@ -41,6 +41,8 @@ class BrokerBackground(BrokerConsuming):
         while True:
             try:
                 await loop()
+            except StoreClosed as exc:  # the store is gone or going: one line, not a traceback each second
+                log.error("background task %s stopped: %s; restarting it in 1 s", name, exc)
             except Exception:
                 log.exception("background task %s failed; restarting it in 1 s", name)
                 await sleep_until(self._clock, self._clock.now_ms() + RESTART_DELAY_MS)
