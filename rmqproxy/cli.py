@@ -20,7 +20,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy import __version__
-from rmqproxy.config import DEFAULT_DATA_DIR, ServerConfig
+from rmqproxy.config import DEFAULT_DATA_DIR, MiB, ServerConfig
 from rmqproxy.durations import format_duration, parse_duration
 from rmqproxy.listen import TLS_MODES
 from rmqproxy.names import NAME_RULE
@@ -190,6 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
         "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
         "library's loop (figures in benchmarks/README.md)"))
+    serve.add_argument("--max-send-mib-in-flight", type=int, default=64, metavar="MIB", help=(
+        "message bodies a server process works on for sends at once, in MiB; further sends wait their "
+        "turn, which bounds the server's memory under bursts of large batches (default 64; 0: no limit)"))
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
@@ -489,6 +492,9 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
 def _serve(args: argparse.Namespace) -> int:
     from rmqproxy.app import run
     from rmqproxy.listen.certs import CertificateError
+    from storage.malloc import release_large_buffers
+
+    release_large_buffers()
 
     if (args.tls_cert is None) != (args.tls_key is None):
         print("rmqproxy: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -513,7 +519,8 @@ def _serve(args: argparse.Namespace) -> int:
                           transaction_check_interval_ms=args.transaction_check_interval,
                           transaction_max_checks=args.transaction_max_checks,
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                          tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout)
+                          tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
+                          max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB)
     try:
         if args.event_loop == "uvloop":
             import uvloop

@@ -32,6 +32,9 @@ class ServerConfig:
     broker_name: str = "rmqproxy"
     default_queues: int = 8
     max_body_bytes: int = 4 * MiB
+    max_send_bytes_in_flight: int = 64 * MiB
+    """Bytes of message bodies a server process works on for sends at once; further sends wait
+    (rmqproxy/flow.py). 0: no limit."""
     max_properties: int = 128
     max_properties_bytes: int = 16 * 1024
     max_message_group_bytes: int = 64

@@ -35,6 +35,7 @@ from storage.base import MessageStore
 from storage.errors import StoreError
 from storage.forwarding import ForwardingStore, Pending
 from storage.lock import STORE_PROCESS_NAME, open_locked
+from storage.malloc import release_large_buffers
 from storage.worker import MAX_MERGE, Call, Outcome, execute_round
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ def _serve(conn: multiprocessing.connection.Connection, opener: Callable[[], Mes
            lock_wait_s: float) -> None:
     """The store process: open, then answer rounds until told to stop or the server is gone."""
     _die_with_parent()
+    release_large_buffers()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=log_level, format="%(asctime)s %(levelname)s %(name)s[store]: %(message)s")

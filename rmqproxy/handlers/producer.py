@@ -10,6 +10,7 @@ from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
 from rmqproxy.convert import millis, to_new_message
 from rmqproxy.errors import ProtocolError
+from rmqproxy.flow import ByteBudget
 from rmqproxy.handlers.resources import topic_named
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
@@ -26,6 +27,7 @@ class ProducerHandler:
         self._config = config
         self._clock = clock
         self._store_host = store_host
+        self.send_budget = ByteBudget(config.max_send_bytes_in_flight)
 
     async def send_message(self, request: rpc.SendMessageRequest, ctx: RequestContext) -> rpc.SendMessageResponse:
         messages = request.messages
@@ -35,14 +37,15 @@ class ProducerHandler:
         if any(m.topic.name != topic_name for m in messages):
             raise ProtocolError(pb.Code.MESSAGE_CORRUPTED, "all messages of one request must share a topic")
         topic = await topic_named(self._broker, topic_name)
-        # All or nothing: one bad message refuses the request before anything is stored.
-        now = self._clock.now_ms()
-        config = self._config
-        checked = [validate_message(m, topic.type, config, now) for m in messages]
+        async with self.send_budget.hold(sum(len(m.body) for m in messages)):
+            # All or nothing: one bad message refuses the request before anything is stored.
+            now = self._clock.now_ms()
+            config = self._config
+            checked = [validate_message(m, topic.type, config, now) for m in messages]
+            new = [self._new_message(m, message_type, due, now)
+                   for m, (message_type, due) in zip(messages, checked, strict=True)]
+            outcomes = await self._broker.send(topic, new)
         ids = [m.system_properties.message_id for m in messages]
-        new = [self._new_message(m, message_type, due, now)
-               for m, (message_type, due) in zip(messages, checked, strict=True)]
-        outcomes = await self._broker.send(topic, new)
         response = rpc.SendMessageResponse(status=_OK)
         entries = response.entries
         for message_id, outcome in zip(ids, outcomes, strict=True):
