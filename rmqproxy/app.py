@@ -18,6 +18,7 @@ from rmqproxy.admin import AdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
+from rmqproxy.broker.sharing import new_worker_id
 from rmqproxy.client_metrics import SERVICE_NAME as CLIENT_METRICS_SERVICE
 from rmqproxy.client_metrics import ClientMetricsReceiver, add_client_metrics_to_server
 from rmqproxy.clock import Sleeper, SystemClock
@@ -120,6 +121,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
                        transaction_max_checks=config.transaction_max_checks, durable=config.flush == "sync"),
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
+        worker_id=new_worker_id(config.worker_index),
     )
     await broker.start()
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])

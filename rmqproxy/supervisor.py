@@ -75,6 +75,8 @@ def _opener(config: ServerConfig) -> Callable[[], MessageStore]:
     if spec.backend == "memory":
         from storage.memory import MemoryStore
         return MemoryStore
+    from storage.registry import StoreOptions, open_store
+    open_store(spec, StoreOptions(data_dir=config.data_dir))  # its own error, if it has one
     raise StoreError(f"--workers above 1 runs the store in a process of its own: not possible for {spec}")
 
 
@@ -197,13 +199,14 @@ class Supervisor:
         signal.signal(signal.SIGHUP, self._forward_hup)
         try:
             port = self._claim_port()
+            self.config = dataclasses.replace(self.config, port=port)
+            _opener(self.config)  # a store that cannot be run here says so before anything starts
             if self.config.tls_mode != "disabled":
                 # Made or checked once here, so a bad certificate is one line and workers never race
                 # to make the self-signed one.
                 from rmqproxy.app import listen_settings
                 from rmqproxy.listen.front import _certificates
                 _certificates(listen_settings(self.config))
-            self.config = dataclasses.replace(self.config, port=port)
             self.store = self._start_store()
             for index in range(1, self.config.workers + 1):
                 self.workers[index] = self._start_worker(index, wait=True)
