@@ -158,7 +158,6 @@ class Supervisor:
         if not ok:
             process.join(5)
             raise value
-        log.info("store process %d opened %s", value, describe(parse_store(self.config.store), _options(self.config)))
         return _Child(process)
 
     def _start_worker(self, index: int, wait: bool) -> _Child:
@@ -200,14 +199,15 @@ class Supervisor:
         try:
             port = self._claim_port()
             self.config = dataclasses.replace(self.config, port=port)
-            _opener(self.config)  # a store that cannot be run here says so before anything starts
+            self.store = self._start_store()
             if self.config.tls_mode != "disabled":
                 # Made or checked once here, so a bad certificate is one line and workers never race
                 # to make the self-signed one.
                 from rmqproxy.app import listen_settings
                 from rmqproxy.listen.front import _certificates
                 _certificates(listen_settings(self.config))
-            self.store = self._start_store()
+            log.info("store process %d opened %s", self.store.process.pid,
+                     describe(parse_store(self.config.store), _options(self.config)))
             for index in range(1, self.config.workers + 1):
                 self.workers[index] = self._start_worker(index, wait=True)
                 if self.stopping:
@@ -270,7 +270,8 @@ class Supervisor:
         """Drain the workers (SIGTERM: each finishes its calls in flight), then close the store."""
         if self.store is None:
             return  # nothing started (the port was taken, the store would not open): the error says it all
-        log.info("stopping %d workers", len(self.workers))
+        if self.workers:  # otherwise starting failed, and the error says it all
+            log.info("stopping %d workers", len(self.workers))
         for worker in self.workers.values():
             if worker.process.is_alive():
                 with contextlib.suppress(ProcessLookupError):
@@ -289,7 +290,8 @@ class Supervisor:
                 log.error("the store process did not stop; killing it")
                 self.store.process.kill()
                 self.store.process.join(5)
-        log.info("stopped")
+        if self.workers:
+            log.info("stopped")
 
 
 def _options(config: ServerConfig) -> Any:

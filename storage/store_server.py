@@ -243,4 +243,4 @@ def serve(path: str, opener: Callable[[], MessageStore], log_level: int, lock_wa
         with contextlib.suppress(OSError):
             os.unlink(path)
         execute_round(store, [Call("close", (), {})])
-        log.info("store closed")
+        log.debug("store closed")
