@@ -251,6 +251,8 @@ class Supervisor:
                 self.store = self._start_store()
                 self.store.restarts = restarts
                 self.store.restarts.append(now)
+                log.info("store process %d opened %s again; the workers reconnect", self.store.process.pid,
+                         describe(parse_store(self.config.store), _options(self.config)))
             for index, worker in list(self.workers.items()):
                 if worker.process.is_alive():
                     continue
