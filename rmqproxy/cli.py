@@ -525,6 +525,12 @@ def _serve(args: argparse.Namespace) -> int:
         print("rmqproxy: --workers must be at least 1", file=sys.stderr)
         return 2
     workers = default_workers() if args.workers is None else args.workers
+    if args.store_thread:
+        if args.workers is not None and args.workers > 1:
+            print("rmqproxy: --store-thread keeps the store in the server process: it goes with --workers 1",
+                  file=sys.stderr)
+            return 2
+        workers = 1
     try:
         if workers > 1:
             return supervise(dataclasses.replace(config, workers=workers), args.event_loop)
