@@ -184,7 +184,8 @@ async def run(config: ServerConfig, ready: Any = None) -> None:
              server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
              format_duration(config.retention_ms))
     if ready is not None:
-        ready.send(True)
+        with contextlib.suppress(OSError):  # a restarted worker's supervisor does not wait for it
+            ready.send(True)
         ready.close()
     await stopping.wait()
     if failure:

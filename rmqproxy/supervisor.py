@@ -160,27 +160,28 @@ class Supervisor:
             raise value
         return _Child(process)
 
-    def _start_worker(self, index: int, wait: bool) -> _Child:
+    def _start_worker(self, index: int) -> tuple[_Child, Any]:
+        """Start worker ``index``; the child and the pipe end on which it says it is ready."""
         parent, child = self.context.Pipe(duplex=False)
         config = dataclasses.replace(self.config, store_socket=self.socket_path, worker_index=index)
         process = self.context.Process(target=_worker_main, name=f"rmqproxy-worker-{index}", daemon=False,
                                        args=(config, self.event_loop, logging.getLogger().level, child))
         process.start()
         child.close()
-        if wait:
-            try:
-                if not parent.poll(START_TIMEOUT_S):
-                    raise StoreError(f"worker {index} did not start in time")
-                parent.recv()
-            except (EOFError, OSError):
-                process.join(5)
-                raise StoreError(f"worker {index} ended while starting (exit code {process.exitcode})") from None
-            finally:
-                parent.close()
-        else:
-            parent.close()
         log.info("worker %d is process %d", index, process.pid)
-        return _Child(process)
+        return _Child(process), parent
+
+    def _await_ready(self, index: int, ready: Any) -> None:
+        process = self.workers[index].process
+        try:
+            if not ready.poll(START_TIMEOUT_S):
+                raise StoreError(f"worker {index} did not start in time")
+            ready.recv()
+        except (EOFError, OSError):
+            process.join(5)
+            raise StoreError(f"worker {index} ended while starting (exit code {process.exitcode})") from None
+        finally:
+            ready.close()
 
     # -- running --------------------------------------------------------------------------------
 
@@ -208,10 +209,12 @@ class Supervisor:
                 _certificates(listen_settings(self.config))
             log.info("store process %d opened %s", self.store.process.pid,
                      describe(parse_store(self.config.store), _options(self.config)))
+            # All at once: each takes seconds to import and start, and they need nothing of each other.
+            readiness = {}
             for index in range(1, self.config.workers + 1):
-                self.workers[index] = self._start_worker(index, wait=True)
-                if self.stopping:
-                    break
+                self.workers[index], readiness[index] = self._start_worker(index)
+            for index, ready in readiness.items():
+                self._await_ready(index, ready)
             if not self.stopping:
                 log.info("rmqproxy listening on %s:%d (%d workers sharing the port, store process %d, supervisor %d)",
                          self.config.host, port, len(self.workers), self.store.process.pid, os.getpid())
@@ -263,7 +266,8 @@ class Supervisor:
                     log.critical("worker %d died %d times within a minute; stopping", index, RESTARTS_PER_MINUTE)
                     return 1
                 restarts = worker.restarts
-                self.workers[index] = self._start_worker(index, wait=False)
+                self.workers[index], ready = self._start_worker(index)
+                ready.close()  # it joins the others when it is ready; nobody waits for it here
                 self.workers[index].restarts = restarts
                 restarts.append(now)
         return 0

@@ -96,6 +96,8 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> ServerProcess:
+        if worker_args(self.extra_args) != ["--workers", "1"]:
+            timeout *= 2  # a store process and several workers to start (seconds each on a loaded machine)
         seen = len(self.log())  # earlier runs wrote to the same log: look only past them
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
         self.process = subprocess.Popen(
