@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import json
 import logging
@@ -193,6 +194,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-send-mib-in-flight", type=int, default=64, metavar="MIB", help=(
         "message bodies a server process works on for sends at once, in MiB; further sends wait their "
         "turn, which bounds the server's memory under bursts of large batches (default 64; 0: no limit)"))
+    serve.add_argument("--workers", type=int, default=None, metavar="N", help=(
+        "gRPC worker processes sharing the port, in front of one store process (default: the number of "
+        "cores, at most 8; 1: one process, as before). Any worker serves any client: long polls, "
+        "transaction checks and FIFO assignment work across them, and background jobs run once"))
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
@@ -492,6 +497,8 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
 def _serve(args: argparse.Namespace) -> int:
     from rmqproxy.app import run
     from rmqproxy.listen.certs import CertificateError
+    from rmqproxy.supervisor import default_workers
+    from rmqproxy.supervisor import serve as supervise
     from storage.malloc import release_large_buffers
 
     release_large_buffers()
@@ -521,7 +528,19 @@ def _serve(args: argparse.Namespace) -> int:
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
                           tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB)
+    if args.workers is not None and args.workers < 1:
+        print("rmqproxy: --workers must be at least 1", file=sys.stderr)
+        return 2
+    workers = default_workers() if args.workers is None else args.workers
+    if args.store_thread:
+        if args.workers is not None and args.workers > 1:
+            print("rmqproxy: --store-thread keeps the store in the server process: it goes with --workers 1",
+                  file=sys.stderr)
+            return 2
+        workers = 1
     try:
+        if workers > 1:
+            return supervise(dataclasses.replace(config, workers=workers), args.event_loop)
         if args.event_loop == "uvloop":
             import uvloop
 

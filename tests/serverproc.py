@@ -72,6 +72,17 @@ def _bound_port(port: int) -> int:
         return bound
 
 
+WORKERS_ENV = "RMQPROXY_TEST_WORKERS"
+"""How many worker processes test servers run (``serve --workers``): 1 unless this says otherwise."""
+
+
+def worker_args(extra_args: tuple[str, ...]) -> list[str]:
+    """``--workers N`` for a test server, unless the test chose its own."""
+    if "--workers" in extra_args:
+        return []
+    return ["--workers", os.environ.get(WORKERS_ENV, "1") or "1"]
+
+
 @dataclass
 class ServerProcess:
     data_dir: Path
@@ -85,11 +96,13 @@ class ServerProcess:
         return f"127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30) -> ServerProcess:
+        if worker_args(self.extra_args) != ["--workers", "1"]:
+            timeout *= 2  # a store process and several workers to start (seconds each on a loaded machine)
         seen = len(self.log())  # earlier runs wrote to the same log: look only past them
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.extra_args],
+             "--data-dir", str(self.data_dir), *worker_args(self.extra_args), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
         )
         log.close()
