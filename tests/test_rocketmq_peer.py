@@ -1,14 +1,17 @@
 """Apache RocketMQ itself (benchmarks/rocketmq_peer.py) starts on loopback, takes a message from the
 benchmarks' load generator and hands it back, and stops without leaving a process behind.
 
-Runs in `make test` where `make install-test` (make peers) cached the jars; elsewhere it is skipped
-with the reason. On its own:
+Not part of a plain `make test`: starting Apache RocketMQ costs 18-26 CPU-seconds (two JVMs loading
+about 150 jars), 60-100 s of wall time on this 2-core machine shared with other work (the whole test
+took 167 s at load average 24), over the suite's budget of 60 s for a test. It runs where the jars
+are cached (`make peers`, part of `make install-test`) and it is asked for:
 
-    .venv/bin/python -m pytest tests/test_rocketmq_peer.py -q
+    make test-rocketmq        # = RMQ_TEST_ROCKETMQ=1 .venv/bin/python -m pytest tests/test_rocketmq_peer.py
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from benchmarks.drivers import Target, make_driver
 from benchmarks.rocketmq_admin import RemotingError, create_group, create_topic
 
 WHY_NOT = rocketmq_peer.missing()
+if WHY_NOT is None and os.environ.get("RMQ_TEST_ROCKETMQ") != "1":
+    WHY_NOT = "starting it takes 60-100 s here; make test-rocketmq runs it"
 pytestmark = pytest.mark.skipif(WHY_NOT is not None, reason=f"Apache RocketMQ: {WHY_NOT}")
 
 
@@ -46,7 +51,7 @@ def _jvms(parent: int) -> list[int]:
 
 @pytest.mark.slow
 async def test_apache_rocketmq_send_and_receive_through_the_load_generator(tmp_path: Path) -> None:
-    server = rocketmq_peer.ApacheRocketMQ(tmp_path / "rocketmq").start()
+    server = rocketmq_peer.ApacheRocketMQ(tmp_path / "rocketmq").start(timeout=240)
     parent = server.pid()
     jvms = _jvms(parent)
     try:
