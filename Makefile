@@ -24,14 +24,15 @@ TEST_WORKERS ?= 6
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help serve install install-test peers clients client-toolchains node-client java-client go-client rust-client test lint bench clean
+.PHONY: help serve install install-test peers rocketmq-peer test-rocketmq clients client-toolchains node-client java-client go-client rust-client test lint bench clean
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
 	@echo "make test     install test dependencies and run lint + the whole test suite ($(TEST_WORKERS) workers: TEST_WORKERS=N)"
+	@echo "make test-rocketmq   start Apache RocketMQ and send one message through it (not in make test: slow)"
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
-	@echo "make peers    install NATS and RabbitMQ from Debian's packages (the benchmarks' peers)"
+	@echo "make peers    install NATS and RabbitMQ from Debian's packages, Apache RocketMQ's jars from Maven Central"
 	@echo "make java-client  build the Java client runner (tests/clients/java) when a JDK and Maven are here"
 	@echo "make go-client / rust-client   build the Go / Rust client runners (tests/clients/SCENARIOS.md)"
 	@echo "make clients  install and build every official client's scenario runner (tests/clients/SCENARIOS.md)"
@@ -70,12 +71,19 @@ $(JAVA_CDS): $(JAVA_RUNNER)
 	java -XX:ArchiveClassesAtExit=$@ -jar $< produce --endpoint 127.0.0.1:9 --topic cds-training --count 1 \
 		--request-timeout-ms 300 >/dev/null 2>&1 || test -s $@
 
-# The benchmarks' peers, from Debian's packages (their tests start private instances on loopback).
-peers:
+# The benchmarks' peers, from Debian's packages (their tests start private instances on loopback),
+# and Apache RocketMQ's jars from Maven Central (benchmarks/rocketmq/pom.xml, copied into RMQ_CLIENT_CACHE).
+peers: rocketmq-peer
 	@if command -v nats-server >/dev/null && [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]; then :; else \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
 			nats-server rabbitmq-server; fi
+
+rocketmq-peer: $(VENV)/.installed
+	@if command -v mvn >/dev/null && command -v java >/dev/null; then \
+		$(BIN)/python -m benchmarks.rocketmq_peer status >/dev/null || $(BIN)/python -m benchmarks.rocketmq_peer fetch \
+			|| echo "rocketmq-peer: the jars did not resolve; the rocketmq targets and tests will be skipped"; \
+	else echo "rocketmq-peer: skipped, no JDK and Maven here (apt-get install openjdk-17-jdk-headless maven)"; fi
 
 # The client runners of tests/clients: each client from its own registry (npm, Maven Central, the Go module
 # proxy, crates.io; PyPI's comes with .installed-test). A toolchain that is missing (JDK and Maven, Go, Cargo,
@@ -127,6 +135,11 @@ lint: install-test
 
 test: lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
+# Apache RocketMQ itself (benchmarks/rocketmq_peer.py) started, one message through it: not in `make test`
+# (its start alone takes 60-100 s on a shared 2-core machine).
+test-rocketmq: install-test
+	RMQ_TEST_ROCKETMQ=1 $(BIN)/python -m pytest tests/test_rocketmq_peer.py $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

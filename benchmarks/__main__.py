@@ -50,8 +50,14 @@ def run_command(args: argparse.Namespace) -> int:
         "warm-up": f"{args.warmup:g} s", "load processes": args.processes, "topics": args.topics,
         "queues per topic": args.queues, "repeats": args.repeat, "receive backlog": args.backlog,
     }
+    if any(t.startswith("rocketmq") for t in targets):
+        settings["JVM warm-up"] = f"{args.jvm_warmup:g} s"
     stem = args.name or time.strftime("run-%Y%m%d-%H%M%S")
     settings["order"] = "interleaved" if args.interleave else "one target after another"
+    if any(t.startswith("rocketmq") for t in targets):
+        from benchmarks.rocketmq_peer import settings as apache_settings
+
+        settings["Apache RocketMQ"] = "; ".join(f"{k}: {v}" for k, v in apache_settings("per target").items())
 
     def save(repeats_done: int) -> list[Path]:
         # Written after every repeat (or level): a long run cut short still leaves what it measured.
@@ -78,7 +84,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def _measure(target: str, workload_kind: str, repeat: int, args: argparse.Namespace, workdir: Path) -> list[Row]:
-    server = start(target, workdir)
+    server = start(target, workdir, jvm_warmup=args.jvm_warmup)
     rows = []
     try:
         sampler = Sampler(server.pid).start()
@@ -100,7 +106,7 @@ def _measure_interleaved(targets: Sequence[str], workload_kind: str, args: argpa
     samplers: dict[str, Sampler] = {}
     try:
         for target in targets:
-            servers[target] = start(target, workdir / target)
+            servers[target] = start(target, workdir / target, jvm_warmup=args.jvm_warmup)
             samplers[target] = Sampler(servers[target].pid).start()
         for concurrency in args.concurrency:
             for repeat in range(1, args.repeat + 1):
@@ -170,6 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     run.add_argument("--backlog", type=int, default=100_000,
                      help="messages stored before the receive workload drains them (default 100000)")
     run.add_argument("--repeat", type=int, default=3, help="runs of everything; figures are medians (default 3)")
+    run.add_argument("--jvm-warmup", type=float, default=10, help=(
+        "seconds of throwaway load (e2e, then batched sends) a JVM target (rocketmq) gets after it started and "
+        "before it is measured, so its code is compiled (default 10; 0: none)"))
     run.add_argument("--out", type=Path, default=RESULTS, help="where to write results (default benchmarks/results)")
     run.add_argument("--name", help="file name stem of the results (default run-DATE-TIME)")
     run.add_argument("--strict", action="store_true", help="exit 1 if any request failed")

@@ -47,7 +47,8 @@ class Target:
     """Where a driver connects and what it reads and writes."""
 
     kind: str
-    """rmqproxy (also the echo server, which speaks the same protocol), nats or rabbitmq."""
+    """rmqproxy (also the echo server, which speaks the same protocol), rocketmq (Apache RocketMQ's proxy:
+    the same protocol, after a Telemetry handshake), nats or rabbitmq."""
     address: str
     topics: tuple[str, ...]
     group: str
@@ -141,9 +142,43 @@ class RocketMQDriver(Driver):
         await self._channel.close()
 
 
+class ApacheRocketMQDriver(RocketMQDriver):
+    """The same driver for Apache RocketMQ's proxy, which answers ReceiveMessage only for a client whose
+    Settings it holds: like every real client, it first opens Telemetry and writes its Settings (a simple
+    consumer of the target's group and topics), and keeps that stream open while it runs. Connect-time only:
+    the RPCs measured are the same as rmqproxy's."""
+
+    async def connect(self) -> None:
+        await super().connect()
+        settings = pb.Settings(client_type=pb.ClientType.SIMPLE_CONSUMER)
+        host, port = self.target.address.rsplit(":", 1)
+        settings.access_point.scheme = pb.AddressScheme.IPv4
+        settings.access_point.addresses.add(host=host, port=int(port))
+        settings.request_timeout.FromSeconds(3)
+        settings.subscription.group.name = self.target.group
+        for topic in self.target.topics:
+            entry = settings.subscription.subscriptions.add()
+            entry.topic.name = topic
+            entry.expression.type = pb.FilterType.TAG
+            entry.expression.expression = "*"
+        settings.user_agent.language = pb.Language.PYTHON
+        settings.user_agent.version = "5.0.0"
+        self._telemetry = self._stub.Telemetry(metadata=self._metadata)
+        await self._telemetry.write(rpc.TelemetryCommand(settings=settings))
+        answer = await self._telemetry.read()
+        if not isinstance(answer, rpc.TelemetryCommand) or answer.status.code != pb.Code.OK:
+            raise RuntimeError(f"telemetry settings refused: {answer}")
+
+    async def close(self) -> None:
+        self._telemetry.cancel()
+        await super().close()
+
+
 def make_driver(target: Target) -> Driver:
     if target.kind == "rmqproxy":
         return RocketMQDriver(target)
+    if target.kind == "rocketmq":
+        return ApacheRocketMQDriver(target)
     if target.kind == "nats":
         from benchmarks.peers import NatsDriver
 

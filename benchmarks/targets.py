@@ -11,7 +11,10 @@
 * ``rmqproxy-asyncio``: the default server on asyncio's own event loop instead of uvloop;
 * ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
 * ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
-* ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms.
+* ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms;
+* ``rocketmq``: Apache RocketMQ itself, a name server and a proxy in Local mode (broker in the proxy's
+  JVM), ASYNC_FLUSH (its default); ``rocketmq-sync`` the same with SYNC_FLUSH
+  (``benchmarks/rocketmq_peer.py``; not in the default set).
 
 Also the sampler of a server's CPU and memory (its whole process tree: RabbitMQ runs under a
 shell script and epmd).
@@ -37,7 +40,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-disabled", "rmqproxy-tls",
-           "rmqproxy-enforcing", "rmqproxy-asyncio", "echo", "nats", "rabbitmq")
+           "rmqproxy-enforcing", "rmqproxy-asyncio", "echo", "nats", "rabbitmq", "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -52,6 +55,9 @@ DESCRIPTIONS = {
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
+    "rocketmq": "Apache RocketMQ, name server + proxy in Local mode (broker in the proxy's JVM), ASYNC_FLUSH "
+                "(its default: the commit log is flushed in the background); settings below",
+    "rocketmq-sync": "Apache RocketMQ as above with SYNC_FLUSH (the commit log flushed before the answer)",
 }
 
 
@@ -64,6 +70,10 @@ def missing(target: str) -> str | None:
 
         if not Path(RABBIT_BIN).exists():
             return "rabbitmq-server is not installed (make bench-deps)"
+    if target.startswith("rocketmq"):
+        from benchmarks import rocketmq_peer
+
+        return rocketmq_peer.missing()
     return None
 
 
@@ -136,8 +146,10 @@ async def _admin_create(address: str, topics: Sequence[str], groups: Sequence[st
         await asyncio.gather(*(one(r) for r in requests))
 
 
-def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Running:
-    """Start ``name`` with its data under ``workdir`` (created)."""
+def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warmup: float = 0.0) -> Running:
+    """Start ``name`` with its data under ``workdir`` (created). ``jvm_warmup``: seconds of throwaway load
+    a JVM target (Apache RocketMQ) gets before it is measured, so that the figures are those of its
+    just-in-time compiled code, as in a broker that has been up for a while."""
     workdir.mkdir(parents=True, exist_ok=True)
     if name.startswith("rmqproxy"):
         flush = "async" if name == "rmqproxy-async" else "sync"
@@ -177,7 +189,36 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Runni
                 asyncio.run(rabbit_setup(rabbit.address, list(topics), group))
 
         return Running(name, "rabbitmq", rabbit.address, rabbit.pid(), rabbit.stop, rabbit_prepare)
+    if name in ("rocketmq", "rocketmq-sync"):
+        from benchmarks.rocketmq_admin import create_group, create_topic
+        from benchmarks.rocketmq_peer import ApacheRocketMQ
+
+        apache = ApacheRocketMQ(workdir / "rocketmq", "SYNC_FLUSH" if name == "rocketmq-sync" else "ASYNC_FLUSH")
+        apache.start()
+
+        def apache_prepare(topics: Sequence[str], groups: Sequence[str], queues: int) -> None:
+            for topic in topics:
+                create_topic(apache.broker_address, topic, queues)
+            for group in groups:
+                create_group(apache.broker_address, group)
+
+        running = Running(name, "rocketmq", apache.address, apache.pid(), apache.stop, apache_prepare)
+        if jvm_warmup > 0:
+            _warm_up(running, jvm_warmup)
+        return running
     raise ValueError(f"unknown target {name!r}; known: {', '.join(TARGETS)}")
+
+
+def _warm_up(server: Running, seconds: float) -> None:
+    """Throwaway load on a topic of its own: single and batched sends, receives and acks."""
+    from benchmarks.drivers import Target
+    from benchmarks.load import Workload, run_load
+
+    topics, group = ("warmup-t0",), "warmup-g"
+    server.prepare(topics, [group], 8)
+    target = Target(server.kind, server.address, topics, group, 1024, server.tls_ca)
+    for kind, share in (("e2e", 0.7), ("send-batch", 0.3)):
+        run_load(target, Workload(kind, 16, seconds * share, 0.0), label=f"{server.name} JVM warm-up {kind}")
 
 
 @dataclass
