@@ -8,6 +8,8 @@
 * ``rmqproxy-tls``: the default server, the load generator speaking TLS through the relay;
 * ``rmqproxy-enforcing``: ``--tls-mode enforcing``, TLS straight into gRPC's own TLS listener;
 * ``rmqproxy-asyncio``: the default server on asyncio's own event loop instead of uvloop;
+* ``rmqproxy-metrics``: the default server with ``--metrics-port`` on (every other target runs with
+  ``--metrics-port 0``), to show what metrics cost;
 * ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
 * ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
 * ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms.
@@ -36,7 +38,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-disabled", "rmqproxy-tls",
-           "rmqproxy-enforcing", "rmqproxy-asyncio", "echo", "nats", "rabbitmq")
+           "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics", "echo", "nats", "rabbitmq")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -47,6 +49,8 @@ DESCRIPTIONS = {
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
     "rmqproxy-asyncio": "rmqproxy as above (permissive, plaintext load) on asyncio's event loop, not uvloop",
+    "rmqproxy-metrics": "rmqproxy as the first, with Prometheus metrics on (--metrics-port; the others run "
+                        "with --metrics-port 0)",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -141,7 +145,8 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Runni
         flush = "async" if name == "rmqproxy-async" else "sync"
         extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-disabled": ("--tls-mode", "disabled"),
                  "rmqproxy-enforcing": ("--tls-mode", "enforcing"),
-                 "rmqproxy-asyncio": ("--event-loop", "asyncio")}.get(name, ())
+                 "rmqproxy-asyncio": ("--event-loop", "asyncio"),
+                 "rmqproxy-metrics": ("--metrics-port", str(free_port()))}.get(name, ())
         data = workdir / "data"
         data.mkdir(exist_ok=True)
         server = Server(data, ("--flush", flush, *extra, *server_args)).start()

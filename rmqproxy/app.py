@@ -30,6 +30,11 @@ from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.listen import ports
 from rmqproxy.listen.front import Front, ListenSettings, grpc_options, open_front
 from rmqproxy.listen.peers import PeerTable
+from rmqproxy.metrics import http as metrics_http
+from rmqproxy.metrics.clients import ClientMetricsView
+from rmqproxy.metrics.recorder import MetricsRecorder
+from rmqproxy.metrics.rpc import RpcRecorder
+from rmqproxy.metrics.scrape import MetricsSource
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
 from rmqproxy.service import MessagingService
@@ -89,12 +94,15 @@ class Server:
     front: Front
     broker: Broker
     store: MessageStore
+    metrics: metrics_http.MetricsEndpoint | None = None
 
     @property
     def port(self) -> int:
         return self.front.port
 
     async def stop(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.close()
         await self.front.close()
         await self.grpc_server.stop(self.config.grace_seconds)
         await self.broker.stop()
@@ -105,6 +113,9 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     clock = clock or SystemClock()
     settings = listen_settings(config)
     ports.check_free(config.host, config.port)  # before the store: a taken port fails in a moment
+    if config.metrics_port:
+        metrics_http.check_free(config.host, config.metrics_port)
+    recorder = MetricsRecorder() if config.metrics_port else None
     store = open_configured_store(config)
     broker = Broker(
         store, clock,
@@ -115,6 +126,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
                        transaction_max_checks=config.transaction_max_checks, durable=config.flush == "sync"),
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
+        recorder,
     )
     await broker.start()
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
@@ -130,7 +142,9 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]
-    add_client_metrics_to_server(ClientMetricsReceiver(clock), server)
+    client_view = ClientMetricsView()
+    add_client_metrics_to_server(
+        ClientMetricsReceiver(clock, on_export=client_view.record if recorder is not None else None), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -146,7 +160,13 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     await front.start()
     for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Server(config, server, front, broker, store)
+    metrics = None
+    if recorder is not None:
+        source = MetricsSource(broker, recorder, client_view, RpcRecorder(), clock, config.cluster,
+                               config.broker_name)
+        metrics = metrics_http.MetricsEndpoint(source, store.pid if isinstance(store, ProcessExecutor) else None)
+        await metrics.start(config.host, config.metrics_port)
+    return Server(config, server, front, broker, store, metrics)
 
 
 async def run(config: ServerConfig) -> None:
@@ -173,6 +193,8 @@ async def run(config: ServerConfig) -> None:
     log.info("rmqproxy listening on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)", config.host,
              server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
              format_duration(config.retention_ms))
+    if server.metrics is not None:
+        log.info("metrics at http://%s:%d/metrics", config.host, server.metrics.port)
     await stopping.wait()
     if failure:
         # Nothing can be stored or delivered any more: exit (non-zero) so a supervisor restarts us.

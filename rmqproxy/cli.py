@@ -190,6 +190,12 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
         "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
         "library's loop (figures in benchmarks/README.md)"))
+    serve.add_argument("--metrics-port", type=int, default=5557, metavar="PORT", help=(
+        "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
+        "(rocketmq_*, so its Grafana dashboards work) plus rmqproxy_* and the clients' own metrics as "
+        "rmqproxy_client_* (default 5557, the reference's; 0: no metrics)"))
+    serve.add_argument("--cluster", default="DefaultCluster",
+                       help="the cluster label of every rocketmq_* metric (default DefaultCluster)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
@@ -513,7 +519,8 @@ def _serve(args: argparse.Namespace) -> int:
                           transaction_check_interval_ms=args.transaction_check_interval,
                           transaction_max_checks=args.transaction_max_checks,
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                          tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout)
+                          tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
+                          metrics_port=args.metrics_port, cluster=args.cluster)
     try:
         if args.event_loop == "uvloop":
             import uvloop

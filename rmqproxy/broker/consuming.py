@@ -81,6 +81,7 @@ class BrokerConsuming(BrokerCatalog):
                 self._revive_alarm.wake_at(min(p.visible_at_ms for p in popped))
                 if attempt_key is not None:
                     self._remember_attempt(attempt_key, popped, invisible)
+                self.events.delivered(group.name, topic.name, popped)
                 return popped
             if self._clock.now_ms() >= give_up_at:
                 return []
@@ -151,6 +152,7 @@ class BrokerConsuming(BrokerCatalog):
             self.renewals.discard(receipt)
         results = await self._store.ack_each(group.name, topic.name, list(receipts), self._clock.now_ms())
         acked = sum(1 for r in results if r is None)
+        self.events.acked(group.name, topic.name, acked)
         if group.fifo and acked:
             # An ack frees its message group: receivers long-polling for it can have the next one.
             self.waiters.notify(topic.name, group.name, count=acked)
@@ -172,6 +174,7 @@ class BrokerConsuming(BrokerCatalog):
         self.renewals.discard(receipt)
         target = await self._store.dead_letter(group.name, topic.name, receipt, self._clock.now_ms(), attempts)
         await self._learn_topic(target.topic)
+        self.events.dead_lettered(group.name, topic.name, 1)
         self.waiters.notify(target.topic, count=1)
         if group.fifo:
             self.waiters.notify(topic.name, group.name, count=1)  # the message group moves on

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rmqproxy.broker.alarm import Alarm
 from rmqproxy.broker.clients import ClientRegistry, ClientSession
+from rmqproxy.broker.events import BrokerEvents
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.renewal import RenewalTracker
 from rmqproxy.clock import Sleeper
@@ -56,12 +57,14 @@ class Attempt:
 
 class BrokerCore:
     def __init__(self, store: MessageStore, clock: Sleeper, settings: BrokerSettings,
-                 clients: ClientRegistry, waiters: Waiters) -> None:
+                 clients: ClientRegistry, waiters: Waiters, events: BrokerEvents | None = None) -> None:
         self._store = store
         self._clock = clock
         self.settings = settings
         self.clients = clients
         self.waiters = waiters
+        self.events = events or BrokerEvents()
+        """Told of appends, deliveries, acks, dead letters and transaction ends (metrics)."""
         self.renewals = RenewalTracker()
         self._topics: dict[str, TopicConfig] = {}
         self._groups: dict[str, GroupConfig] = {}
