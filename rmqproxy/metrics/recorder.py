@@ -8,8 +8,6 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from prometheus_client.utils import floatToGoString
-
 from rmqproxy.broker.events import BrokerEvents
 from rmqproxy.metrics.names import MESSAGE_SIZE_BUCKETS, STORE_SECONDS_BUCKETS, flag, is_system_topic
 from storage.model import AppendOutcome, NewMessage, Popped, TopicConfig
@@ -36,8 +34,13 @@ class Histogram:
         total = 0
         for bound, count in zip((*self.bounds, float("inf")), self.counts, strict=True):
             total += count
-            buckets.append((floatToGoString(bound), float(total)))
+            buckets.append((le(bound), float(total)))
         return buckets
+
+
+def le(bound: float) -> str:
+    """A bucket's upper bound as the ``le`` label shows it (1024.0, +Inf)."""
+    return "+Inf" if bound == float("inf") else repr(float(bound))
 
 
 InKey = tuple[str, str, str]

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
-from prometheus_client.utils import floatToGoString
 
 from rmqproxy.broker.broker import Broker
 from rmqproxy.clock import Clock
 from rmqproxy.metrics import names as N
 from rmqproxy.metrics.clients import ClientHistogram, ClientMetricsView
-from rmqproxy.metrics.recorder import Histogram, MetricsRecorder
+from rmqproxy.metrics.recorder import Histogram, MetricsRecorder, le
 from rmqproxy.metrics.rpc import RpcRecorder
 from storage.model import StoreGauges
 
@@ -200,8 +199,7 @@ def _client_buckets(h: ClientHistogram) -> list[tuple[str, float]]:
     total = 0
     for i, count in enumerate(h.counts):
         total += count
-        le = "+Inf" if i >= len(h.bounds) else floatToGoString(h.bounds[i])
-        buckets.append((le, float(total)))
+        buckets.append((le(h.bounds[i]) if i < len(h.bounds) else "+Inf", float(total)))
     if not buckets or buckets[-1][0] != "+Inf":
         buckets.append(("+Inf", float(h.count)))
     return buckets
