@@ -49,8 +49,8 @@ DESCRIPTIONS = {
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
     "rmqproxy-asyncio": "rmqproxy as above (permissive, plaintext load) on asyncio's event loop, not uvloop",
-    "rmqproxy-metrics": "rmqproxy as the first, with Prometheus metrics on (--metrics-port; the others run "
-                        "with --metrics-port 0)",
+    "rmqproxy-metrics": "rmqproxy as the first, with Prometheus metrics on (--metrics-port, scraped every 5 s; "
+                        "the others run with --metrics-port 0)",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -138,6 +138,36 @@ async def _admin_create(address: str, topics: Sequence[str], groups: Sequence[st
         await asyncio.gather(*(one(r) for r in requests))
 
 
+SCRAPE_INTERVAL_S = 5.0
+"""How often the rmqproxy-metrics target is scraped while it runs (Prometheus' default is 15 s)."""
+
+
+def _scraping(port: int, stop_server: Callable[[], None]) -> Callable[[], None]:
+    """Scrape http://127.0.0.1:PORT/metrics every SCRAPE_INTERVAL_S on a thread, as Prometheus
+    would; the returned function stops that, then the server."""
+    import urllib.request
+
+    stopping = threading.Event()
+
+    def scrape() -> None:
+        while not stopping.wait(SCRAPE_INTERVAL_S):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                    answer.read()
+            except OSError as exc:
+                print(f"metrics scrape failed: {exc}", file=sys.stderr)
+
+    thread = threading.Thread(target=scrape, name="scrape", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        thread.join()
+        stop_server()
+
+    return stop
+
+
 def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Running:
     """Start ``name`` with its data under ``workdir`` (created)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -152,7 +182,10 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Runni
         server = Server(data, ("--flush", flush, *extra, *server_args)).start()
         # The server's self-signed certificate, made at its first start.
         tls_ca = str(data / "tls" / "cert.pem") if name in ("rmqproxy-tls", "rmqproxy-enforcing") else None
-        return Running(name, "rmqproxy", server.address, server.pid(), server.stop,
+        stop = server.stop
+        if name == "rmqproxy-metrics":
+            stop = _scraping(int(extra[1]), server.stop)
+        return Running(name, "rmqproxy", server.address, server.pid(), stop,
                        rmqproxy_prepare(server.address, tls_ca), tls_ca)
     if name == "echo":
         echo = EchoServer(workdir / "echo.log").start()
