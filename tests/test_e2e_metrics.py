@@ -7,6 +7,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -116,3 +117,51 @@ def test_wrong_paths_and_methods_get_http_errors(server_with: Callable[..., Serv
             raise AssertionError(f"{method} {path} answered 200")
         except urllib.error.HTTPError as exc:
             assert exc.code == status
+
+
+def wait_for(server: ServerProcess, name: str, value: float, timeout: float = 30, **labels: str) -> str:
+    """Scrape until ``name`` with ``labels`` shows ``value`` (background work such as revive or
+    transaction checks gets there in its own time); the last scrape."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = server.scrape()
+        if any(re.fullmatch(re.escape(name) + r"(\{.*\})?", key) and all(f'{k}="{v}"' in key for k, v in labels.items())
+               and found == value for key, found in samples(text).items()) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.5)
+
+
+def test_dead_letters_are_counted_per_topic_and_group(server_with: Callable[..., ServerProcess], name: str) -> None:
+    server = metrics_server(server_with)
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic)
+    server.cli("group", "create", group, "--max-retries", "1", "--retry-policy", "exponential",
+               "--initial", "1s", "--multiplier", "1", "--max", "1s")
+    assert python_client("produce", server.address, topic, "1", "--mode", "sync")["errors"] == []
+    python_client("push_fail", server.address, topic, group, "--expect", "2", "--linger", "3")
+    mine = {"topic": topic, "consumer_group": group}
+    text = wait_for(server, "rocketmq_send_to_dlq_messages_total", 1, **mine)
+    assert sample(text, "rocketmq_send_to_dlq_messages_total", is_system="false", **mine) == 1
+    assert sample(text, "rocketmq_messages_out_total", is_retry="false", **mine) == 1
+    assert sample(text, "rocketmq_messages_out_total", is_retry="true", **mine) == 1
+    assert sample(text, "rocketmq_consumer_lag_messages", is_retry="false", **mine) == 0
+    assert sample(text, "rocketmq_consumer_lag_messages", is_retry="true", **mine) == 0
+
+
+def test_transactions_count_commits_rollbacks_and_half_messages(server_with: Callable[..., ServerProcess],
+                                                                name: str) -> None:
+    port = free_port()
+    server = server_with("--metrics-port", str(port), "--transaction-check-first", "1s",
+                         "--transaction-check-interval", "1s")
+    server.metrics_port = port
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic, "--type", "transaction")
+    server.cli("group", "create", group)
+    result = python_client("transaction_flow", server.address, topic, group, "--listen", "10")
+    assert sorted(result["arrivals"]) == ["checker-commits", "committed"]
+    text = server.scrape()
+    assert sample(text, "rocketmq_messages_in_total", topic=topic, message_type="transaction") == 5
+    # The second commit of a committed transaction fails and is not counted.
+    assert sample(text, "rocketmq_commit_messages_total", topic=topic) == 2
+    assert sample(text, "rocketmq_rollback_messages_total", topic=topic) == 2
+    assert sample(text, "rocketmq_half_messages", topic=topic) == 1  # the checker cannot tell
