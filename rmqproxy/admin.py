@@ -1,29 +1,37 @@
 """rmqproxy.admin.v1.Admin: topics and consumer groups, for the ``rmqproxy`` command and grpcurl.
 
-Errors are gRPC status codes (this is our own API): INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS.
+Errors are gRPC status codes (this is our own API): INVALID_ARGUMENT, NOT_FOUND, ALREADY_EXISTS;
+the call pipeline (rmqproxy/pipeline.py) maps them, and checks the caller's rights when auth is on.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, NoReturn
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
-import grpc
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from rmqproxy.auth import rights
+from rmqproxy.auth.rights import Need
 from rmqproxy.broker.broker import Broker
 from rmqproxy.broker.clients import ClientSession
+from rmqproxy.broker.errors import Unsupported
 from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
-from rmqproxy.errors import ProtocolError, to_grpc_status
+from rmqproxy.convert import millis
+from rmqproxy.errors import InvalidArgument, ProtocolError
 from rmqproxy.filters import compile_filter
 from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
+from rmqproxy.pipeline import Pipeline
+from storage.auth_model import Action
 from storage.base import EntryFilter
+from storage.errors import NotFound
 from storage.model import (
     CustomizedBackoff,
     ExponentialBackoff,
@@ -35,6 +43,8 @@ from storage.model import (
     TopicType,
 )
 
+_CREATE, _UPDATE, _DELETE, _GET, _LIST = ((a,) for a in (Action.CREATE, Action.UPDATE, Action.DELETE, Action.GET,
+                                                          Action.LIST))
 MAX_QUEUES = 256
 MAX_RETRIES = 1000
 MAX_DELAYS = 100
@@ -50,10 +60,6 @@ _API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.
               TopicType.TRANSACTION: api.TRANSACTION}
 SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION})
 """Topic types whose message semantics this build implements."""
-
-
-class InvalidArgument(Exception):
-    pass
 
 
 def _timestamp(ms: int) -> Timestamp:
@@ -87,7 +93,7 @@ def policy_value(message: api.RetryPolicy, current: RetryPolicy | None = None) -
     G --max 10s`` changes the cap and nothing else."""
     kind = message.WhichOneof("policy")
     if kind == "customized":
-        delays = tuple(d.ToMilliseconds() for d in message.customized.delays)
+        delays = tuple(millis(d) for d in message.customized.delays)
         if not delays:
             return CustomizedBackoff()
         if len(delays) > MAX_DELAYS or any(d <= 0 for d in delays):
@@ -96,8 +102,8 @@ def policy_value(message: api.RetryPolicy, current: RetryPolicy | None = None) -
     if kind == "exponential":
         exp = message.exponential
         base = current if isinstance(current, ExponentialBackoff) else DEFAULT_EXPONENTIAL
-        initial = exp.initial.ToMilliseconds() if exp.HasField("initial") else base.initial_ms
-        maximum = exp.max.ToMilliseconds() if exp.HasField("max") else base.max_ms
+        initial = millis(exp.initial) if exp.HasField("initial") else base.initial_ms
+        maximum = millis(exp.max) if exp.HasField("max") else base.max_ms
         multiplier = exp.multiplier or base.multiplier
         if initial <= 0 or maximum < initial or multiplier < 1:
             raise InvalidArgument("an exponential retry policy needs initial > 0, max >= initial and "
@@ -202,19 +208,19 @@ def consumer_messages(consumers: list[ClientSession]) -> list[api.Consumer]:
     ]
 
 
-async def _abort(context: ServicerContext, exc: BaseException) -> NoReturn:
-    if isinstance(exc, InvalidArgument):
-        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-    status, message = to_grpc_status(exc)
-    await context.abort(status, message)
-    raise AssertionError("abort returned")  # pragma: no cover
-
-
 class AdminService(api_grpc.AdminServicer):
-    def __init__(self, broker: Broker, config: ServerConfig, clock: Clock) -> None:
+    """Each RPC runs through the call pipeline (rmqproxy/pipeline.py) with the rights it needs;
+    the ``_name`` methods below do the work."""
+
+    def __init__(self, broker: Broker, config: ServerConfig, clock: Clock, pipeline: Pipeline | None = None) -> None:
         self._broker = broker
         self._config = config
         self._clock = clock
+        self._pipeline = pipeline if pipeline is not None else Pipeline()
+
+    async def _call(self, name: str, request: Any, context: ServicerContext,
+                    work: Callable[[Any, ServicerContext], Awaitable[Any]], needs: Callable[[], Sequence[Need]]) -> Any:
+        return await self._pipeline.grpc_unary(name, context, lambda _: work(request, context), needs)
 
     def _topic_message(self, topic: TopicConfig) -> api.Topic:
         message = api.Topic(name=topic.name, type=_API_TYPES[topic.type], queues=topic.queues,
@@ -226,52 +232,42 @@ class AdminService(api_grpc.AdminServicer):
 
     # -- topics ------------------------------------------------------------------------------
 
-    async def CreateTopic(self, request: api.CreateTopicRequest, context: ServicerContext) -> Any:
-        try:
-            problem = name_problem("topic", request.name)
-            if problem:
-                raise InvalidArgument(problem)
-            topic_type = _TYPES.get(request.type)
-            if topic_type is None:
-                raise InvalidArgument(f"unknown topic type {request.type}")
-            if topic_type not in SUPPORTED_TYPES:
-                await context.abort(grpc.StatusCode.UNIMPLEMENTED,
-                                    f"{topic_type.value} topics are not supported yet by this server")
-            queues = request.queues or self._config.default_queues
-            if not 1 <= queues <= MAX_QUEUES:
-                raise InvalidArgument(f"a topic has 1 to {MAX_QUEUES} queues, not {queues}")
-            retention = request.retention.ToMilliseconds() if request.HasField("retention") else None
-            if retention is not None and retention <= 0:
+    async def _create_topic(self, request: api.CreateTopicRequest, context: ServicerContext) -> Any:
+        problem = name_problem("topic", request.name)
+        if problem:
+            raise InvalidArgument(problem)
+        topic_type = _TYPES.get(request.type)
+        if topic_type is None:
+            raise InvalidArgument(f"unknown topic type {request.type}")
+        if topic_type not in SUPPORTED_TYPES:
+            raise Unsupported(f"{topic_type.value} topics are not supported yet by this server")
+        queues = request.queues or self._config.default_queues
+        if not 1 <= queues <= MAX_QUEUES:
+            raise InvalidArgument(f"a topic has 1 to {MAX_QUEUES} queues, not {queues}")
+        retention = millis(request.retention) if request.HasField("retention") else None
+        if retention is not None and retention <= 0:
+            raise InvalidArgument("retention must be above 0")
+        topic = await self._broker.create_topic(request.name, topic_type, queues)
+        if retention is not None:
+            topic = await self._broker.set_topic_retention(topic.name, retention)
+        return self._topic_message(topic)
+
+    async def _update_topic(self, request: api.UpdateTopicRequest, context: ServicerContext) -> Any:
+        if request.default_retention:
+            topic = await self._broker.set_topic_retention(request.name, None)
+        elif request.HasField("retention"):
+            if millis(request.retention) <= 0:
                 raise InvalidArgument("retention must be above 0")
-            topic = await self._broker.create_topic(request.name, topic_type, queues)
-            if retention is not None:
-                topic = await self._broker.set_topic_retention(topic.name, retention)
-            return self._topic_message(topic)
-        except Exception as exc:
-            await _abort(context, exc)
+            topic = await self._broker.set_topic_retention(request.name, millis(request.retention))
+        else:
+            raise InvalidArgument("nothing to change: give a retention or ask for the default")
+        return self._topic_message(topic)
 
-    async def UpdateTopic(self, request: api.UpdateTopicRequest, context: ServicerContext) -> Any:
-        try:
-            if request.default_retention:
-                topic = await self._broker.set_topic_retention(request.name, None)
-            elif request.HasField("retention"):
-                if request.retention.ToMilliseconds() <= 0:
-                    raise InvalidArgument("retention must be above 0")
-                topic = await self._broker.set_topic_retention(request.name, request.retention.ToMilliseconds())
-            else:
-                raise InvalidArgument("nothing to change: give a retention or ask for the default")
-            return self._topic_message(topic)
-        except Exception as exc:
-            await _abort(context, exc)
-
-    async def DescribeTopic(self, request: api.DescribeTopicRequest, context: ServicerContext) -> Any:
+    async def _describe_topic(self, request: api.DescribeTopicRequest, context: ServicerContext) -> Any:
         name = request.name
-        try:
-            found = await self._broker.describe_topic(name)
-        except Exception as exc:
-            await _abort(context, exc)
+        found = await self._broker.describe_topic(name)
         if found is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"topic {name!r} does not exist")
+            raise NotFound(f"topic {name!r} does not exist")
         now = self._clock.now_ms()
         timers, halves = found.timers, found.halves
         description = api.TopicDescription(
@@ -287,53 +283,41 @@ class AdminService(api_grpc.AdminServicer):
             description.next_transaction_check.CopyFrom(_timestamp(halves.next_check_ms))
         return description
 
-    async def ListTopics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
+    async def _list_topics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
         return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()])
 
-    async def DeleteTopic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
-        try:
-            await self._broker.delete_topic(request.name)
-        except Exception as exc:
-            await _abort(context, exc)
+    async def _delete_topic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
+        await self._broker.delete_topic(request.name)
         return api.DeleteTopicResponse()
 
     # -- groups ------------------------------------------------------------------------------
 
-    async def CreateGroup(self, request: api.CreateGroupRequest, context: ServicerContext) -> Any:
-        try:
-            problem = name_problem("consumer group", request.name)
-            if problem:
-                raise InvalidArgument(problem)
-            changes = with_fifo_default(settings_changes(request.settings), None)
-            group = await self._broker.create_group(request.name, from_beginning=request.from_beginning)
-            if changes:
-                group = await self._broker.update_group(group.name, **changes)
-            return group_message(group)
-        except Exception as exc:
-            await _abort(context, exc)
+    async def _create_group(self, request: api.CreateGroupRequest, context: ServicerContext) -> Any:
+        problem = name_problem("consumer group", request.name)
+        if problem:
+            raise InvalidArgument(problem)
+        changes = with_fifo_default(settings_changes(request.settings), None)
+        group = await self._broker.create_group(request.name, from_beginning=request.from_beginning)
+        if changes:
+            group = await self._broker.update_group(group.name, **changes)
+        return group_message(group)
 
-    async def UpdateGroup(self, request: api.UpdateGroupRequest, context: ServicerContext) -> Any:
-        try:
-            current = self._broker.find_group(request.name)
-            changes = with_fifo_default(settings_changes(request.settings, current), current)
-            if not changes:
-                raise InvalidArgument("nothing to change")
-            return group_message(await self._broker.update_group(request.name, **changes))
-        except Exception as exc:
-            await _abort(context, exc)
+    async def _update_group(self, request: api.UpdateGroupRequest, context: ServicerContext) -> Any:
+        current = self._broker.find_group(request.name)
+        changes = with_fifo_default(settings_changes(request.settings, current), current)
+        if not changes:
+            raise InvalidArgument("nothing to change")
+        return group_message(await self._broker.update_group(request.name, **changes))
 
-    async def DescribeGroup(self, request: api.DescribeGroupRequest, context: ServicerContext) -> Any:
+    async def _describe_group(self, request: api.DescribeGroupRequest, context: ServicerContext) -> Any:
         name = request.name
         consumers = self._broker.clients.consumers(name)
         subscribed = {topic for c in consumers for topic in c.subscriptions}
         filters = group_filters(consumers)
 
-        try:
-            found = await self._broker.describe_group(name, subscribed, filters)
-        except Exception as exc:
-            await _abort(context, exc)
+        found = await self._broker.describe_group(name, subscribed, filters)
         if found is None:
-            await context.abort(grpc.StatusCode.NOT_FOUND, f"consumer group {name!r} does not exist")
+            raise NotFound(f"consumer group {name!r} does not exist")
         now = self._clock.now_ms()
         return api.GroupDescription(
             group=group_message(found.group),
@@ -341,45 +325,88 @@ class AdminService(api_grpc.AdminServicer):
             consumers=consumer_messages(consumers),
         )
 
-    async def ListGroups(self, request: api.ListGroupsRequest, context: ServicerContext) -> Any:
+    async def _list_groups(self, request: api.ListGroupsRequest, context: ServicerContext) -> Any:
         return api.ListGroupsResponse(groups=[group_message(g) for g in self._broker.list_groups()])
 
-    async def DeleteGroup(self, request: api.DeleteGroupRequest, context: ServicerContext) -> Any:
-        try:
-            await self._broker.delete_group(request.name)
-        except Exception as exc:
-            await _abort(context, exc)
+    async def _delete_group(self, request: api.DeleteGroupRequest, context: ServicerContext) -> Any:
+        await self._broker.delete_group(request.name)
         return api.DeleteGroupResponse()
 
+    async def _reset_offset(self, request: api.ResetOffsetRequest, context: ServicerContext) -> Any:
+        kind = request.WhichOneof("to")
+        to: OffsetTarget
+        if kind == "earliest":
+            to = "earliest"
+        elif kind == "latest":
+            to = "latest"
+        elif kind == "timestamp":
+            to = millis(request.timestamp)
+            if to < 0:
+                raise InvalidArgument("a timestamp to reset to is at or after the epoch")
+        else:
+            raise InvalidArgument("say where to: earliest, latest or a timestamp")
+        group = await self._broker.group(request.group)
+        topic = await self._broker.topic(request.topic)
+        progress = await self._broker.reset_offset(group, topic, to)
+        return topic_progress(topic.name, group.name, progress, self._clock.now_ms())
+
+    async def _resend_dead_letters(self, request: api.ResendDeadLettersRequest, context: ServicerContext) -> Any:
+        if not request.message_ids:
+            raise InvalidArgument("give at least one message id")
+        group = await self._broker.group(request.group)
+        result = await self._broker.resend_dead_letters(group, list(request.message_ids))
+        return api.ResendDeadLettersResponse(messages=[
+            api.ResentMessage(message_id=i, found=False) if (r := result.get(i)) is None else
+            api.ResentMessage(message_id=i, found=True, topic=r.topic, queue_id=r.queue_id, offset=r.offset)
+            for i in request.message_ids
+        ])
+
+    # -- the RPCs: rights each needs -----------------------------------------------------------
+
+    async def CreateTopic(self, request: api.CreateTopicRequest, context: ServicerContext) -> Any:
+        return await self._call("CreateTopic", request, context, self._create_topic,
+                                lambda: [rights.topic(request.name, _CREATE)])
+
+    async def UpdateTopic(self, request: api.UpdateTopicRequest, context: ServicerContext) -> Any:
+        return await self._call("UpdateTopic", request, context, self._update_topic,
+                                lambda: [rights.topic(request.name, _UPDATE)])
+
+    async def DescribeTopic(self, request: api.DescribeTopicRequest, context: ServicerContext) -> Any:
+        return await self._call("DescribeTopic", request, context, self._describe_topic,
+                                lambda: [rights.topic(request.name, _GET)])
+
+    async def ListTopics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
+        return await self._call("ListTopics", request, context, self._list_topics,
+                                lambda: [rights.cluster(_LIST)])
+
+    async def DeleteTopic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
+        return await self._call("DeleteTopic", request, context, self._delete_topic,
+                                lambda: [rights.topic(request.name, _DELETE)])
+
+    async def CreateGroup(self, request: api.CreateGroupRequest, context: ServicerContext) -> Any:
+        return await self._call("CreateGroup", request, context, self._create_group,
+                                lambda: [rights.group(request.name, _CREATE)])
+
+    async def UpdateGroup(self, request: api.UpdateGroupRequest, context: ServicerContext) -> Any:
+        return await self._call("UpdateGroup", request, context, self._update_group,
+                                lambda: [rights.group(request.name, _UPDATE)])
+
+    async def DescribeGroup(self, request: api.DescribeGroupRequest, context: ServicerContext) -> Any:
+        return await self._call("DescribeGroup", request, context, self._describe_group,
+                                lambda: [rights.group(request.name, _GET)])
+
+    async def ListGroups(self, request: api.ListGroupsRequest, context: ServicerContext) -> Any:
+        return await self._call("ListGroups", request, context, self._list_groups,
+                                lambda: [rights.cluster(_LIST)])
+
+    async def DeleteGroup(self, request: api.DeleteGroupRequest, context: ServicerContext) -> Any:
+        return await self._call("DeleteGroup", request, context, self._delete_group,
+                                lambda: [rights.group(request.name, _DELETE)])
+
     async def ResetOffset(self, request: api.ResetOffsetRequest, context: ServicerContext) -> Any:
-        try:
-            kind = request.WhichOneof("to")
-            to: OffsetTarget
-            if kind == "earliest":
-                to = "earliest"
-            elif kind == "latest":
-                to = "latest"
-            elif kind == "timestamp":
-                to = request.timestamp.ToMilliseconds()
-            else:
-                raise InvalidArgument("say where to: earliest, latest or a timestamp")
-            group = await self._broker.group(request.group)
-            topic = await self._broker.topic(request.topic)
-            progress = await self._broker.reset_offset(group, topic, to)
-            return topic_progress(topic.name, group.name, progress, self._clock.now_ms())
-        except Exception as exc:
-            await _abort(context, exc)
+        return await self._call("ResetOffset", request, context, self._reset_offset,
+                                lambda: [rights.group(request.group, _UPDATE)])
 
     async def ResendDeadLetters(self, request: api.ResendDeadLettersRequest, context: ServicerContext) -> Any:
-        try:
-            if not request.message_ids:
-                raise InvalidArgument("give at least one message id")
-            group = await self._broker.group(request.group)
-            result = await self._broker.resend_dead_letters(group, list(request.message_ids))
-            return api.ResendDeadLettersResponse(messages=[
-                api.ResentMessage(message_id=i, found=False) if (r := result.get(i)) is None else
-                api.ResentMessage(message_id=i, found=True, topic=r.topic, queue_id=r.queue_id, offset=r.offset)
-                for i in request.message_ids
-            ])
-        except Exception as exc:
-            await _abort(context, exc)
+        return await self._call("ResendDeadLetters", request, context, self._resend_dead_letters,
+                                lambda: [rights.group(request.group, _UPDATE)])

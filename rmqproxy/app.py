@@ -37,6 +37,7 @@ from rmqproxy.metrics.rpc import RpcRecorder
 from rmqproxy.metrics.scrape import MetricsSource
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
+from rmqproxy.pipeline import Pipeline
 from rmqproxy.service import MessagingService
 from storage.base import MessageStore
 from storage.errors import StoreUnavailable
@@ -132,19 +133,21 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
     route = RouteHandler(broker, config)
     peers = PeerTable()
+    rpc = RpcRecorder()  # told of every RPC only when metrics are on
+    pipeline = Pipeline(peers, observer=rpc if recorder is not None else None)
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),
         ProducerHandler(broker, config, clock, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
         TransactionHandler(broker),
-        peers=peers,
+        pipeline=pipeline,
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock), server)  # type: ignore[no-untyped-call]
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock, pipeline), server)  # type: ignore[no-untyped-call]
     client_view = ClientMetricsView()
-    add_client_metrics_to_server(
-        ClientMetricsReceiver(clock, on_export=client_view.record if recorder is not None else None), server)
+    add_client_metrics_to_server(ClientMetricsReceiver(
+        clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -162,7 +165,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics = None
     if recorder is not None:
-        source = MetricsSource(broker, recorder, client_view, RpcRecorder(), clock, config.cluster,
+        source = MetricsSource(broker, recorder, client_view, rpc, clock, config.cluster,
                                config.broker_name)
         metrics = metrics_http.MetricsEndpoint(source, store.pid if isinstance(store, ProcessExecutor) else None)
         await metrics.start(config.host, config.metrics_port)

@@ -27,7 +27,8 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as otlp
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as otlp_grpc
 
 from rmqproxy.clock import Clock
-from rmqproxy.context import ServicerContext
+from rmqproxy.context import RequestContext, ServicerContext
+from rmqproxy.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = otlp.DESCRIPTOR.services_by_name["MetricsService"].full_name
@@ -46,6 +47,9 @@ class ClientExports:
 class ClientMetricsReceiver(otlp_grpc.MetricsServiceServicer):
     clock: Clock
     clients: dict[str, ClientExports] = field(default_factory=dict)
+    pipeline: Pipeline = field(default_factory=Pipeline)
+    """Exports go through the call pipeline like every RPC; a signed export must be signed right,
+    an unsigned one is accepted (exporters do not sign every call, and they only report)."""
     on_export: Callable[[Any, str, int], None] | None = None
     """Given each OTLP request, the client id and the time (rmqproxy/metrics/clients.py re-exports them)."""
 
@@ -57,7 +61,10 @@ class ClientMetricsReceiver(otlp_grpc.MetricsServiceServicer):
         log.debug("client %s exported metrics (%d data points so far)", client, stats.data_points)
 
     async def Export(self, request: Any, context: ServicerContext) -> Any:
-        metadata = {k: v for k, v in context.invocation_metadata() or () if isinstance(v, str)}
+        return await self.pipeline.grpc_unary("ExportMetrics", context, lambda ctx: self._export(request, ctx),
+                                              signature_required=False)
+
+    async def _export(self, request: Any, ctx: RequestContext) -> Any:
         data_points = 0
         for resource in request.resource_metrics:
             for scope in resource.scope_metrics:
@@ -65,13 +72,20 @@ class ClientMetricsReceiver(otlp_grpc.MetricsServiceServicer):
                     kind = metric.WhichOneof("data")
                     if kind is not None:
                         data_points += len(getattr(metric, kind).data_points)
-        self._count(metadata.get("x-mq-client-id", ""), data_points)
+        self._count(ctx.client_id, data_points)
         if self.on_export is not None:
-            self.on_export(request, metadata.get("x-mq-client-id", ""), self.clock.now_ms())
+            self.on_export(request, ctx.client_id, self.clock.now_ms())
         return otlp.ExportMetricsServiceResponse()
 
     async def export_opencensus_metrics(self, requests: AsyncIterator[bytes],
                                         context: ServicerContext) -> AsyncIterator[bytes]:
+        # An async generator function itself: grpc runs anything else on a thread.
+        async for answer in self.pipeline.grpc_stream("ExportOpenCensusMetrics", context,
+                                                      lambda: self._opencensus_metrics(requests, context)):
+            yield answer
+
+    async def _opencensus_metrics(self, requests: AsyncIterator[bytes],
+                                  context: ServicerContext) -> AsyncIterator[bytes]:
         """OpenCensus agent metrics stream: counts the points of each message that has metrics.
         The stream carries no x-mq-client-id (the exporter signs unary calls only): the caller's
         address names the client."""
@@ -88,6 +102,12 @@ class ClientMetricsReceiver(otlp_grpc.MetricsServiceServicer):
         yield b""  # an async generator that answers nothing: the exporter never reads answers
 
     async def drain(self, requests: AsyncIterator[bytes], context: ServicerContext) -> AsyncIterator[bytes]:
+        async for answer in self.pipeline.grpc_stream("ExportOpenCensusTraces", context,
+                                                      lambda: self._drain(requests)):
+            yield answer
+
+    @staticmethod
+    async def _drain(requests: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         """OpenCensus trace streams: accepted so the exporter goes on to open its metrics stream;
         RocketMQ clients send no spans through it."""
         async for _ in requests:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 
 from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy import receipt as receipt_codec
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, MessageType, Resource
@@ -93,8 +94,14 @@ def duration(ms: int) -> Duration:
     return value
 
 
-def millis(value: Duration) -> int:
-    return int(value.ToMilliseconds())
+def millis(value: Duration | Timestamp) -> int:
+    """Milliseconds of a Duration, or epoch milliseconds of a Timestamp, for any field values.
+
+    protobuf's own ToMilliseconds raises ValueError for values outside the well-known types'
+    ranges (seconds beyond 10,000 years, nanos of the wrong sign), which a client can send: the
+    arithmetic here never fails, and the callers' range checks refuse nonsense with the right
+    code instead."""
+    return int(value.seconds) * 1000 + int(value.nanos) // 1_000_000
 
 
 def resource(name: str, namespace: str = "") -> Resource:

@@ -19,6 +19,7 @@ from rmqproxy.broker.errors import ConsumeDisabled, Unsupported
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
 from storage.errors import (
     AlreadyExists,
+    DiskFull,
     GroupNotFound,
     InvalidReceipt,
     NotFound,
@@ -46,6 +47,28 @@ class ProtocolError(Exception):
         return (type(self), (self.code, self.message))  # picklable: may come from the store process
 
 
+class InvalidArgument(Exception):
+    """A request of our own API (admin, access) that makes no sense: BAD_REQUEST, INVALID_ARGUMENT."""
+
+
+class AccessDenied(ProtocolError):
+    """Authentication or authorization failed: UNAUTHORIZED (40100) in a response status, as the
+    reference answers both. ``authenticated`` tells which, for the gRPC status that ends a stream or
+    an admin call (PERMISSION_DENIED for a missing right, UNAUTHENTICATED otherwise). The message
+    names the reason and never a secret."""
+
+    def __init__(self, message: str, *, authenticated: bool = False) -> None:
+        super().__init__(Code.UNAUTHORIZED, message)
+        self.authenticated = authenticated
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_access_denied, (self.message, self.authenticated))
+
+
+def _access_denied(message: str, authenticated: bool) -> AccessDenied:
+    return AccessDenied(message, authenticated=authenticated)
+
+
 _CODES: dict[type[BaseException], Code] = {
     TopicNotFound: Code.TOPIC_NOT_FOUND,
     GroupNotFound: Code.CONSUMER_GROUP_NOT_FOUND,
@@ -55,18 +78,23 @@ _CODES: dict[type[BaseException], Code] = {
     InvalidReceipt: Code.INVALID_RECEIPT_HANDLE,
     StoreClosed: Code.INTERNAL_SERVER_ERROR,
     StoreUnavailable: Code.INTERNAL_SERVER_ERROR,
+    # A server-side condition the client can only wait out: the clients retry sends on 50001.
+    DiskFull: Code.INTERNAL_SERVER_ERROR,
     ConsumeDisabled: Code.FORBIDDEN,
     TransactionNotFound: Code.INVALID_TRANSACTION_ID,
     TimerNotFound: Code.NOT_FOUND,
     Unsupported: Code.NOT_IMPLEMENTED,
+    InvalidArgument: Code.BAD_REQUEST,
 }
 
 _GRPC: dict[type[BaseException], grpc.StatusCode] = {
     NotFound: grpc.StatusCode.NOT_FOUND,
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unsupported: grpc.StatusCode.UNIMPLEMENTED,
+    InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
     StoreClosed: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
+    DiskFull: grpc.StatusCode.RESOURCE_EXHAUSTED,
 }
 
 _GRPC_FOR_CODE: dict[Code, grpc.StatusCode] = {
@@ -100,6 +128,11 @@ def to_status(exc: BaseException) -> tuple[Code, str]:
 
 def to_grpc_status(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """gRPC status for an exception raised in the admin API or in a Telemetry stream."""
+    if isinstance(exc, AccessDenied):
+        status = grpc.StatusCode.PERMISSION_DENIED if exc.authenticated else grpc.StatusCode.UNAUTHENTICATED
+        return status, f"UNAUTHORIZED: {exc.message}"
+    if isinstance(exc, InvalidArgument):
+        return grpc.StatusCode.INVALID_ARGUMENT, str(exc)
     if isinstance(exc, ProtocolError):
         status = _GRPC_FOR_CODE.get(exc.code, grpc.StatusCode.INVALID_ARGUMENT)
         return status, f"{Code.Name(exc.code)}: {exc.message}"

@@ -15,6 +15,7 @@ The tree, so callers can catch at the level they care about::
     ├── TransactionNotFound     a half message already committed, rolled back, or unknown
     ├── StoreClosed
     │   └── StoreUnavailable    the store's worker is gone (stopped, or its process died)
+    ├── DiskFull                the store's disk has no room for a write (reads still work)
     ├── StoreOpenFailed         the data directory cannot be opened (locked, unreadable)
     └── IncompatibleFormat      on-disk format version this code cannot read
 
@@ -101,6 +102,17 @@ class TimerNotFound(StoreError):
 class TransactionNotFound(StoreError):
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
+
+
+class DiskFull(StoreError):
+    """A write found no room on the store's disk. Nothing of it was stored; reads keep working and
+    writes resume by themselves once space is freed."""
+
+    def __init__(self, path: str, free_bytes: int) -> None:
+        super().__init__(f"the store's disk is full ({free_bytes // 1024} KiB free at {path}): "
+                         "writes are refused until space is freed")
+        self.path = path
+        self.free_bytes = free_bytes
 
 
 class StoreClosed(StoreError):

@@ -61,6 +61,10 @@ def test_counts_and_gauges_follow_known_traffic(server_with: Callable[..., Serve
     assert sample(text, "rocketmq_topic_number") >= 1
     assert sample(text, "rocketmq_consumer_group_number") == 1
     assert sample(text, "rocketmq_consumer_group_number", **COMMON) == 1
+    sends = {"protocol_type": "grpc_v2", "request_code": "SendMessage", "response_code": "OK",
+             "is_long_polling": "false", "result": "success"}
+    assert sample(text, "rocketmq_rpc_latency_count", **sends) == 10
+    assert sample(text, "rocketmq_rpc_latency_bucket", le="+Inf", **sends) == 10
 
     held = python_client("simple_consume", server.address, topic, group, "--expect", "3", "--batch", "3",
                          "--invisible", "120")
@@ -84,6 +88,9 @@ def test_counts_and_gauges_follow_known_traffic(server_with: Callable[..., Serve
     assert sample(text, "rocketmq_consumer_inflight_messages", is_retry="false", **mine) == 3
     assert sample(text, "rocketmq_consumer_lag_messages", is_retry="false", **mine) == 3
     assert sample(text, "rmqproxy_store_append_seconds_count", durable="true") >= 1
+    assert sample(text, "rocketmq_rpc_latency_count", request_code="ReceiveMessage", response_code="OK",
+                  is_long_polling="true", result="success") >= 2
+    assert sample(text, "rocketmq_rpc_latency_count", request_code="AckMessage", response_code="OK") == 7
     assert sample(text, "rmqproxy_long_polling_waiters") == 0
     assert sample(text, "process_resident_memory_bytes") > 0
     assert sample(text, "rmqproxy_store_process_resident_memory_bytes") > 0

@@ -16,7 +16,7 @@ from rmqproxy.context import RequestContext
 from rmqproxy.convert import half_message
 from rmqproxy.errors import ProtocolError, to_status
 from rmqproxy.filters import compile_filter, describe_filter
-from rmqproxy.handlers.route import check_group_name
+from rmqproxy.handlers.resources import group_named
 from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
@@ -128,8 +128,7 @@ class ClientHandler:
             group_name = None
         elif client_type in CONSUMER_TYPES:
             group_name = settings.subscription.group.name
-            check_group_name(group_name)
-            await self._broker.group(group_name)
+            await group_named(self._broker, group_name)
         else:
             raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,
                                 f"unsupported client type {enum_name(pb.ClientType, client_type)}")
@@ -165,8 +164,7 @@ class ClientHandler:
             raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,
                                 "heartbeat from a client whose type is unknown: send settings first")
         if request.client_type in CONSUMER_TYPES and request.HasField("group"):
-            check_group_name(request.group.name)
-            await self._broker.group(request.group.name)
+            await group_named(self._broker, request.group.name)
         session = self._broker.clients.touch(ctx.client_id, now, address=ctx.peer, language=ctx.language,
                                              version=ctx.client_version)
         session.last_heartbeat_ms = now

@@ -16,7 +16,7 @@ from rmqproxy.context import RequestContext
 from rmqproxy.convert import fill_delivered, millis
 from rmqproxy.errors import ProtocolError, to_status
 from rmqproxy.filters import compile_filter
-from rmqproxy.handlers.route import check_group_name, check_topic_name
+from rmqproxy.handlers.resources import group_and_topic
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from storage.model import Popped
@@ -60,10 +60,7 @@ class ConsumerHandler:
         Clients only use the messages once the stream completed, so if writing fails part-way
         (the client went away, the deadline passed) every message of the batch is released at
         once instead of staying invisible for nothing."""
-        check_group_name(request.group.name)
-        check_topic_name(request.message_queue.topic.name)
-        group = await self._broker.group(request.group.name)
-        topic = await self._broker.topic(request.message_queue.topic.name)
+        group, topic = await group_and_topic(self._broker, request.group.name, request.message_queue.topic.name)
         accept = compile_filter(request.filter_expression.type, request.filter_expression.expression)
         invisible_ms = self._invisible_ms(request)
         batch = max(1, min(request.batch_size or 1, self._config.receive_batch_max))
@@ -99,10 +96,7 @@ class ConsumerHandler:
             await self._broker.release(group, topic, [p.receipt for p in popped])
 
     async def ack_message(self, request: rpc.AckMessageRequest, ctx: RequestContext) -> rpc.AckMessageResponse:
-        check_group_name(request.group.name)
-        check_topic_name(request.topic.name)
-        group = await self._broker.group(request.group.name)
-        topic = await self._broker.topic(request.topic.name)
+        group, topic = await group_and_topic(self._broker, request.group.name, request.topic.name)
         statuses: list[pb.Status | None] = []
         receipts = []
         for entry in request.entries:
@@ -128,10 +122,7 @@ class ConsumerHandler:
 
     async def change_invisible_duration(self, request: rpc.ChangeInvisibleDurationRequest,
                                         ctx: RequestContext) -> rpc.ChangeInvisibleDurationResponse:
-        check_group_name(request.group.name)
-        check_topic_name(request.topic.name)
-        group = await self._broker.group(request.group.name)
-        topic = await self._broker.topic(request.topic.name)
+        group, topic = await group_and_topic(self._broker, request.group.name, request.topic.name)
         invisible = millis(request.invisible_duration)
         if not 0 <= invisible <= self._config.max_invisible_ms:
             raise ProtocolError(pb.Code.ILLEGAL_INVISIBLE_TIME,
@@ -145,10 +136,7 @@ class ConsumerHandler:
     async def forward_to_dead_letter_queue(self, request: rpc.ForwardMessageToDeadLetterQueueRequest,
                                            ctx: RequestContext) -> rpc.ForwardMessageToDeadLetterQueueResponse:
         """The client gave up on a message (FIFO consumers, after their local retries)."""
-        check_group_name(request.group.name)
-        check_topic_name(request.topic.name)
-        group = await self._broker.group(request.group.name)
-        topic = await self._broker.topic(request.topic.name)
+        group, topic = await group_and_topic(self._broker, request.group.name, request.topic.name)
         receipt = receipt_codec.decode(request.receipt_handle)
         # FIFO push consumers retry locally before they give up: the attempt count they report
         # (delivery_attempt) can exceed the server's deliveries, and the dead letter keeps the larger.

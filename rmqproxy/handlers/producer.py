@@ -8,9 +8,9 @@ from rmqproxy.broker.broker import Broker
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
-from rmqproxy.convert import to_new_message
+from rmqproxy.convert import millis, to_new_message
 from rmqproxy.errors import ProtocolError
-from rmqproxy.handlers.route import check_topic_name
+from rmqproxy.handlers.resources import topic_named
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.validate import validate_message
@@ -34,8 +34,7 @@ class ProducerHandler:
         topic_name = messages[0].topic.name
         if any(m.topic.name != topic_name for m in messages):
             raise ProtocolError(pb.Code.MESSAGE_CORRUPTED, "all messages of one request must share a topic")
-        check_topic_name(topic_name)
-        topic = await self._broker.topic(topic_name)
+        topic = await topic_named(self._broker, topic_name)
         # All or nothing: one bad message refuses the request before anything is stored.
         now = self._clock.now_ms()
         config = self._config
@@ -66,7 +65,7 @@ class ProducerHandler:
             sp = message.system_properties
             wait = config.transaction_first_check_ms
             if sp.HasField("orphaned_transaction_recovery_duration"):
-                asked = sp.orphaned_transaction_recovery_duration.ToMilliseconds()
+                asked = millis(sp.orphaned_transaction_recovery_duration)
                 wait = min(max(asked, 0), config.transaction_max_first_check_ms)
             first_check = now_ms + wait
         return to_new_message(message, message_type, self._store_host, now_ms, deliver_at_ms=due,
@@ -74,8 +73,7 @@ class ProducerHandler:
 
     async def recall_message(self, request: rpc.RecallMessageRequest, ctx: RequestContext) -> rpc.RecallMessageResponse:
         """Cancel a scheduled message before it is due; NOT_FOUND once delivered or recalled."""
-        check_topic_name(request.topic.name)
-        topic = await self._broker.topic(request.topic.name)
+        topic = await topic_named(self._broker, request.topic.name)
         due_ms, timer_id = handles.decode_recall(request.recall_handle, topic.topic_id)
         message_id = await self._broker.recall(topic, timer_id, due_ms)
         return rpc.RecallMessageResponse(status=pb.Status(code=pb.Code.OK, message="OK"), message_id=message_id)

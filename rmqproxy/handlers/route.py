@@ -5,22 +5,12 @@ from __future__ import annotations
 from rmqproxy.broker.broker import Broker
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
-from rmqproxy.errors import ProtocolError
-from rmqproxy.names import is_valid_resource_name
+from rmqproxy.handlers.resources import check_group_name, check_topic_name, group_and_topic, topic_named
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.validate import TOPIC_MESSAGE_TYPE
 
-
-def check_topic_name(name: str) -> None:
-    if not is_valid_resource_name(name):
-        raise ProtocolError(pb.Code.ILLEGAL_TOPIC, f"illegal topic name {name!r}")
-
-
-def check_group_name(name: str) -> None:
-    if not is_valid_resource_name(name):
-        raise ProtocolError(pb.Code.ILLEGAL_CONSUMER_GROUP, f"illegal consumer group name {name!r}")
-
+__all__ = ["RouteHandler", "check_group_name", "check_topic_name"]
 
 class RouteHandler:
     def __init__(self, broker: Broker, config: ServerConfig) -> None:
@@ -46,8 +36,7 @@ class RouteHandler:
         return pb.Broker(name=self._config.broker_name, id=0, endpoints=self._endpoints(asked))
 
     async def query_route(self, request: rpc.QueryRouteRequest, ctx: RequestContext) -> rpc.QueryRouteResponse:
-        check_topic_name(request.topic.name)
-        topic = await self._broker.topic(request.topic.name)
+        topic = await topic_named(self._broker, request.topic.name)
         broker = self._broker_info(request.endpoints)
         response = rpc.QueryRouteResponse(status=pb.Status(code=pb.Code.OK, message="OK"))
         for queue_id in range(topic.queues):
@@ -58,10 +47,7 @@ class RouteHandler:
 
     async def query_assignment(self, request: rpc.QueryAssignmentRequest,
                                ctx: RequestContext) -> rpc.QueryAssignmentResponse:
-        check_topic_name(request.topic.name)
-        check_group_name(request.group.name)
-        topic = await self._broker.topic(request.topic.name)
-        group = await self._broker.group(request.group.name)
+        group, topic = await group_and_topic(self._broker, request.group.name, request.topic.name)
         broker = self._broker_info(request.endpoints)
         # FIFO: queues dealt among the group's push consumers, so they share the work; order holds
         # whoever reads a queue, since the store holds back busy message groups. Otherwise one

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rmqproxy import handles
 from rmqproxy.broker.broker import Broker
 from rmqproxy.context import RequestContext
-from rmqproxy.handlers.route import check_topic_name
+from rmqproxy.handlers.resources import topic_named
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 
@@ -21,8 +21,7 @@ class TransactionHandler:
         """COMMIT makes the half message visible, ROLLBACK drops it; an unknown or already ended
         transaction gets INVALID_TRANSACTION_ID. A checker that cannot tell yet (no resolution)
         leaves it pending: it will be asked again at the next check."""
-        check_topic_name(request.topic.name)
-        topic = await self._broker.topic(request.topic.name)
+        topic = await topic_named(self._broker, request.topic.name)
         transaction = handles.decode_transaction(request.transaction_id, topic.topic_id)
         if request.resolution == pb.TransactionResolution.COMMIT:
             await self._broker.end_transaction(topic, transaction, True)

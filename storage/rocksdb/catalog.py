@@ -27,7 +27,7 @@ class RocksDBCatalog(RocksDBCore):
 
     async def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
         topic = dataclasses.replace(self._topic(name), retention_ms=retention_ms)
-        self._cf["meta"].put(L.META_TOPIC + name.encode(), topic_to_json(topic), self._sync)
+        self._put_meta(L.META_TOPIC + name.encode(), topic_to_json(topic))
         self._register_topic(topic)
         return topic
 
@@ -67,7 +67,7 @@ class RocksDBCatalog(RocksDBCore):
     async def update_group(self, config: GroupConfig) -> GroupConfig:
         current = self._group(config.name)
         group = dataclasses.replace(config, group_id=current.group_id, created_ms=current.created_ms)
-        self._cf["meta"].put(L.META_GROUP + group.name.encode(), group_to_json(group), self._sync)
+        self._put_meta(L.META_GROUP + group.name.encode(), group_to_json(group))
         self._register_group(group)
         return group
 

@@ -10,18 +10,30 @@ watermarks of the timer and check scans, and the generation allocator.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Iterator
 from typing import NamedTuple
 
 import rocksdict
 
 from storage.catalog import CatalogMixin
-from storage.errors import IncompatibleFormat, StoreOpenFailed
+from storage.errors import DiskFull, IncompatibleFormat, StoreOpenFailed
 from storage.model import DeadLetter, GroupConfig, StoredMessage, TopicConfig, TopicType
 from storage.rocksdb import layout as L
 from storage.rocksdb.configs import group_from_json, topic_from_json, topic_to_json
-from storage.rocksdb.write import BLOCK_CACHE, GENERATION_BLOCK, QueueEnd, Write, db_options
+from storage.rocksdb.write import BLOCK_CACHE, GENERATION_BLOCK, MiB, QueueEnd, Write, db_options
+
+log = logging.getLogger(__name__)
+
+RESUME_FREE_BYTES = 4 * MiB
+"""Free space a full disk needs, beyond its write-ahead logs, before the store reopens its
+database to resume writing: reopening starts a new log and manifest, which must fit."""
+
+RESUME_ATTEMPT_INTERVAL_S = 1.0
+"""Reopening replays the write-ahead log: under a flood of refused sends, try at most this often.
+(A pacing of mechanism, not a decision about messages, so the monotonic clock is fine here.)"""
 
 
 class Cursor(NamedTuple):
@@ -54,6 +66,10 @@ class RocksDBCore(CatalogMixin):
         self._sync.sync = True
         self._nosync = rocksdict.WriteOptions()
         self._closed = False
+        self._write_failure: str | None = None
+        """Why the last write failed for want of disk space; RocksDB then refuses every write
+        until the database is reopened (see _recover_from_write_failure)."""
+        self._resume_tried_at = 0.0
         self._check_format()
         self._topics: dict[str, TopicConfig] = {}
         self._topics_by_id: dict[int, TopicConfig] = {}
@@ -215,6 +231,78 @@ class RocksDBCore(CatalogMixin):
         store_ms, message_id, payload, origin = L.decode_message(raw)
         return StoredMessage(topic.name, queue_id, offset, store_ms, message_id, payload,
                              DeadLetter(*origin) if origin else None)
+
+    # -- writing, and a full disk ----------------------------------------------------------
+
+    def _write(self, batch: rocksdict.WriteBatch, durable: bool) -> None:
+        try:
+            self._db.write(batch, self._sync if durable else self._nosync)
+        except Exception as exc:  # rocksdict raises bare Exception with RocksDB's status text
+            self._fail_write(exc)
+            raise
+
+    def _put_meta(self, key: bytes, value: bytes) -> None:
+        self._recover_from_write_failure()
+        try:
+            self._cf["meta"].put(key, value, self._sync)
+        except Exception as exc:
+            self._fail_write(exc)
+            raise
+
+    def _fail_write(self, exc: Exception) -> None:
+        """Turn RocksDB's out-of-space error into DiskFull (logged once per episode)."""
+        if "No space left" not in str(exc):
+            return
+        if self._write_failure is None:
+            log.error("the store's disk is full (%s): writes are refused until space is freed; "
+                      "reads go on", exc)
+        self._write_failure = str(exc)
+        raise DiskFull(self.path, self._free_bytes()) from exc
+
+    def _check_open(self) -> None:
+        if self._closed and self._write_failure is not None:
+            self._recover_from_write_failure()  # a reopen that found no room closed the database
+        super()._check_open()
+
+    def _room_to_reopen(self) -> int:
+        """Reopening replays the write-ahead logs into memtables and flushes them to new table
+        files: it needs about as much room as the logs take, plus a margin. With less, it would
+        fail, and leave the database closed (reads too) until the next try."""
+        logs = 0
+        with os.scandir(self.path) as entries:
+            for entry in entries:
+                if entry.name.endswith(".log") and entry.is_file():
+                    logs += entry.stat().st_size
+        return logs + RESUME_FREE_BYTES
+
+    def _free_bytes(self) -> int:
+        stats = os.statvfs(self.path)
+        return stats.f_bavail * stats.f_frsize
+
+    def _recover_from_write_failure(self) -> None:
+        """After a write failed for want of space, RocksDB keeps refusing writes (it stopped in a
+        background-error state) even once space is back. Reopen the database as soon as there is
+        room, and reload every cache from it: the failed write may have left part of itself in the
+        log, which reopening either replays whole or drops, so nothing cached can be trusted."""
+        if self._write_failure is None:
+            return
+        free = self._free_bytes()
+        now = time.monotonic()
+        if free < self._room_to_reopen() or now - self._resume_tried_at < RESUME_ATTEMPT_INTERVAL_S:
+            raise DiskFull(self.path, free)
+        self._resume_tried_at = now
+        try:
+            self._close()
+        except Exception as exc:  # the database is in its error state: closing reports it again
+            log.debug("closing the failed database: %s", exc)
+        try:
+            RocksDBCore.__init__(self, self.path)
+        except Exception as exc:  # StoreOpenFailed, or RocksDB's own error while recovering its log
+            # Still no room for a new log: closed (reads fail too) until a later write tries again.
+            self._write_failure = str(exc)
+            self._resume_tried_at = now
+            raise DiskFull(self.path, self._free_bytes()) from exc
+        log.warning("the store's disk has room again (%d MiB free): writes resume", free // MiB)
 
     # -- lifecycle ---------------------------------------------------------------------------
 

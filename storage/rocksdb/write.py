@@ -75,6 +75,8 @@ class Write:
     """One WriteBatch and the cache changes to apply once it is written."""
 
     def __init__(self, store: RocksDBCore) -> None:
+        # After a failed write, recover before anything of this change is read or planned.
+        store._recover_from_write_failure()
         self.store = store
         self.batch = rocksdict.WriteBatch(raw_mode=True)
         self.ends: dict[tuple[int, int], QueueEnd] = {}
@@ -163,7 +165,7 @@ class Write:
     def commit(self, *, durable: bool = False) -> None:
         store = self.store
         if self.batch.len():
-            store._db.write(self.batch, store._sync if durable else store._nosync)
+            store._write(self.batch, durable)
         store._queue_end.update(self.ends)
         for topic in self.new_topics:
             store._register_topic(topic)
