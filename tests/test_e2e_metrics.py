@@ -172,3 +172,42 @@ def test_transactions_count_commits_rollbacks_and_half_messages(server_with: Cal
     assert sample(text, "rocketmq_commit_messages_total", topic=topic) == 2
     assert sample(text, "rocketmq_rollback_messages_total", topic=topic) == 2
     assert sample(text, "rocketmq_half_messages", topic=topic) == 1  # the checker cannot tell
+
+
+def test_metrics_clients_push_over_otlp_are_re_exported_per_topic_and_group(
+        server_with: Callable[..., ServerProcess]) -> None:
+    """The OpenTelemetry SDK's own OTLP exporter (what the Java, Python and Node.js clients export
+    with) pushes a histogram and a gauge the way the clients name and label them."""
+    from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter
+    from opentelemetry.metrics import CallbackOptions, Observation
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
+    from opentelemetry.sdk.metrics.view import ExplicitBucketHistogramAggregation, View
+
+    server = metrics_server(server_with)
+    exporter = OTLPMetricExporter(endpoint=server.address, insecure=True,
+                                  headers=(("x-mq-client-id", "client-7"),))
+    reader = PeriodicExportingMetricReader(exporter, export_interval_millis=3_600_000)
+    provider = MeterProvider(metric_readers=[reader], views=[View(
+        instrument_name="rocketmq_process_time", aggregation=ExplicitBucketHistogramAggregation([1.0, 5.0, 20.0]))])
+    meter = provider.get_meter("rocketmq")
+    process = meter.create_histogram("rocketmq_process_time", unit="ms")
+    labels = {"topic": "orders", "consumer_group": "billing", "client_id": "client-7", "invocation_status": "success"}
+    for value in (0.5, 3, 3, 50):
+        process.record(value, labels)
+
+    def cached(options: CallbackOptions) -> list[Observation]:
+        return [Observation(12, {"topic": "orders", "consumer_group": "billing", "client_id": "client-7"})]
+
+    meter.create_observable_gauge("rocketmq_consumer_cached_messages", [cached])
+    assert provider.force_flush(10_000)
+    provider.shutdown()
+
+    text = server.scrape()
+    mine = {"topic": "orders", "consumer_group": "billing", "client_id": "client-7"}
+    assert sample(text, "rmqproxy_client_process_time_count", invocation_status="success", **mine) == 4
+    assert sample(text, "rmqproxy_client_process_time_bucket", le="1.0", **mine) == 1
+    assert sample(text, "rmqproxy_client_process_time_bucket", le="5.0", **mine) == 3
+    assert sample(text, "rmqproxy_client_process_time_bucket", le="+Inf", **mine) == 4
+    assert sample(text, "rmqproxy_client_process_time_sum", **mine) == 56.5
+    assert sample(text, "rmqproxy_client_consumer_cached_messages", **mine) == 12
