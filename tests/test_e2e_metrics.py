@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.serverproc import REPO, ServerProcess, free_port, python_client
 
 COMMON = {"cluster": "DefaultCluster", "node_type": "broker", "node_id": "rmqproxy"}
@@ -211,3 +213,16 @@ def test_metrics_clients_push_over_otlp_are_re_exported_per_topic_and_group(
     assert sample(text, "rmqproxy_client_process_time_bucket", le="+Inf", **mine) == 4
     assert sample(text, "rmqproxy_client_process_time_sum", **mine) == 56.5
     assert sample(text, "rmqproxy_client_consumer_cached_messages", **mine) == 12
+
+
+@pytest.mark.slow
+def test_the_python_clients_own_send_cost_is_re_exported(server_with: Callable[..., ServerProcess],
+                                                         name: str) -> None:
+    """The real Python client exports its metrics once a minute, to the address it uses."""
+    server = metrics_server(server_with)
+    topic = f"{name}-topic"
+    server.cli("topic", "create", topic)
+    result = python_client("produce", server.address, topic, "3", "--mode", "sync", "--linger", "65")
+    assert result["errors"] == []
+    text = server.scrape()
+    assert sample(text, "rmqproxy_client_send_cost_time_count", topic=topic, invocation_status="success") == 3
