@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serverproc import REPO, ServerProcess, free_port, python_client
+from tests.serverproc import CLIENTS, REPO, ServerProcess, client_env, free_port, python_client
 
 COMMON = {"cluster": "DefaultCluster", "node_type": "broker", "node_id": "rmqproxy"}
 
@@ -226,3 +226,25 @@ def test_the_python_clients_own_send_cost_is_re_exported(server_with: Callable[.
     assert result["errors"] == []
     text = server.scrape()
     assert sample(text, "rmqproxy_client_send_cost_time_count", topic=topic, invocation_status="success") == 3
+
+
+def test_online_clients_are_counted_by_group_language_and_consume_mode(
+        server_with: Callable[..., ServerProcess], name: str) -> None:
+    server = metrics_server(server_with)
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic)
+    server.cli("group", "create", group)
+    consumer = subprocess.Popen(
+        [sys.executable, str(CLIENTS / "python" / "push_fail.py"), server.address, topic, group, "--expect", "1",
+         "--max-wait", "60", "--linger", "0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=client_env(), text=True)
+    try:
+        mine = {"consumer_group": group, "language": "python", "consume_mode": "push", "protocol_type": "grpc_v2",
+                "is_system": "false"}
+        text = wait_for(server, "rocketmq_consumer_connections", 1, **mine)
+        assert sample(text, "rocketmq_consumer_connections", **mine) == 1
+        # Online consumers' subscriptions count before the group ever received: lag shows at once.
+        assert sample(text, "rocketmq_consumer_lag_messages", topic=topic, consumer_group=group, is_retry="false") == 0
+    finally:
+        consumer.kill()
+        consumer.wait()
