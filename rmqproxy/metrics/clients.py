@@ -42,9 +42,12 @@ class ClientSeries:
 class ClientMetricsView:
     series: dict[str, dict[Labels, ClientSeries]] = field(default_factory=dict)
     """exported name -> labels -> latest value"""
+    pruned_ms: int = 0
 
     def record(self, request: Any, client_id: str, now_ms: int) -> None:
         """Keep the points of one OTLP ExportMetricsServiceRequest from ``client_id``."""
+        if now_ms - self.pruned_ms > STALE_MS:  # bounded even if nobody scrapes while clients come and go
+            self.live(now_ms)
         for resource in request.resource_metrics:
             for scope in resource.scope_metrics:
                 for metric in scope.metrics:
@@ -82,6 +85,7 @@ class ClientMetricsView:
 
     def live(self, now_ms: int) -> dict[str, dict[Labels, ClientSeries]]:
         """The series refreshed within :data:`STALE_MS`; older ones are forgotten."""
+        self.pruned_ms = now_ms
         for table in self.series.values():
             for labels in [k for k, s in table.items() if now_ms - s.updated_ms > STALE_MS]:
                 del table[labels]
