@@ -501,31 +501,40 @@ class MessageStore(abc.ABC):
 
         Its cost must not grow with the backlog: the never-delivered part is the distance between
         two offsets per queue; only in-flight and retry records (and half messages) are counted
-        one by one, as :meth:`progress` does without a filter."""
-        consumers: list[ConsumerGauge] = []
+        one by one, as :meth:`progress` does without a filter. Pairs are found group by group
+        (:meth:`group_topics`), so many topics and groups cost what their positions do."""
         timers: dict[str, int] = {}
         halves: dict[str, int] = {}
-        for topic in await self.list_topics():
+        for config in await self.list_topics():
             try:
-                timers[topic.name] = (await self.timer_stats(topic.name)).pending
-                halves[topic.name] = (await self.half_stats(topic.name)).pending
-                readers = set(await self.topic_groups(topic.name))
-                readers |= {g for g, topics in (subscribed or {}).items() if topic.name in topics}
-                for group in sorted(readers):
-                    try:
-                        queues = await self.progress(group, topic.name)
-                    except GroupNotFound:
-                        continue
-                    retry_ready = sum(q.retry_ready for q in queues)
-                    inflight_retry = sum(q.retrying for q in queues) - retry_ready
-                    ready_times = [q.oldest_ready_ms for q in queues if q.oldest_ready_ms is not None]
-                    held_times = [q.oldest_inflight_ms for q in queues if q.oldest_inflight_ms is not None]
-                    consumers.append(ConsumerGauge(
-                        group, topic.name,
-                        backlog=sum(q.ready for q in queues) - retry_ready, retry_ready=retry_ready,
-                        inflight=sum(q.inflight for q in queues) - inflight_retry, inflight_retry=inflight_retry,
-                        oldest_ready_ms=min(ready_times, default=None),
-                        oldest_inflight_ms=min(held_times, default=None)))
-            except (TopicNotFound, GroupNotFound):
+                timers[config.name] = (await self.timer_stats(config.name)).pending
+                halves[config.name] = (await self.half_stats(config.name)).pending
+            except TopicNotFound:
                 continue  # deleted between two reads
+        pairs: set[tuple[str, str]] = set()
+        groups = [g.name for g in await self.list_groups()]
+        for group in groups:
+            try:
+                pairs.update((group, topic) for topic in await self.group_topics(group))
+            except GroupNotFound:
+                continue
+        for group, topics in (subscribed or {}).items():
+            if group in groups:
+                pairs.update((group, topic) for topic in topics if topic in timers)
+        consumers: list[ConsumerGauge] = []
+        for group, topic in sorted(pairs, key=lambda pair: (pair[1], pair[0])):
+            try:
+                queues = await self.progress(group, topic)
+            except (TopicNotFound, GroupNotFound):
+                continue
+            retry_ready = sum(q.retry_ready for q in queues)
+            inflight_retry = sum(q.retrying for q in queues) - retry_ready
+            ready_times = [q.oldest_ready_ms for q in queues if q.oldest_ready_ms is not None]
+            held_times = [q.oldest_inflight_ms for q in queues if q.oldest_inflight_ms is not None]
+            consumers.append(ConsumerGauge(
+                group, topic,
+                backlog=sum(q.ready for q in queues) - retry_ready, retry_ready=retry_ready,
+                inflight=sum(q.inflight for q in queues) - inflight_retry, inflight_retry=inflight_retry,
+                oldest_ready_ms=min(ready_times, default=None),
+                oldest_inflight_ms=min(held_times, default=None)))
         return StoreGauges(consumers, timers, halves)
