@@ -9,6 +9,8 @@
 * ``rmqproxy-tls``: the default server, the load generator speaking TLS through the relay;
 * ``rmqproxy-enforcing``: ``--tls-mode enforcing``, TLS straight into gRPC's own TLS listener;
 * ``rmqproxy-asyncio``: the default server on asyncio's own event loop instead of uvloop;
+* ``rmqproxy-metrics``: the default server with ``--metrics-port`` on (every other target runs with
+  ``--metrics-port 0``), to show what metrics cost;
 * ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
 * ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
 * ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms;
@@ -40,7 +42,8 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-disabled", "rmqproxy-tls",
-           "rmqproxy-enforcing", "rmqproxy-asyncio", "echo", "nats", "rabbitmq", "rocketmq", "rocketmq-sync")
+           "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics", "echo", "nats", "rabbitmq", "rocketmq",
+           "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -52,6 +55,8 @@ DESCRIPTIONS = {
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
     "rmqproxy-asyncio": "rmqproxy as above (permissive, plaintext load) on asyncio's event loop, not uvloop",
+    "rmqproxy-metrics": "rmqproxy as the first, with Prometheus metrics on (--metrics-port, scraped every 5 s; "
+                        "the others run with --metrics-port 0)",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -146,6 +151,36 @@ async def _admin_create(address: str, topics: Sequence[str], groups: Sequence[st
         await asyncio.gather(*(one(r) for r in requests))
 
 
+SCRAPE_INTERVAL_S = 5.0
+"""How often the rmqproxy-metrics target is scraped while it runs (Prometheus' default is 15 s)."""
+
+
+def _scraping(port: int, stop_server: Callable[[], None]) -> Callable[[], None]:
+    """Scrape http://127.0.0.1:PORT/metrics every SCRAPE_INTERVAL_S on a thread, as Prometheus
+    would; the returned function stops that, then the server."""
+    import urllib.request
+
+    stopping = threading.Event()
+
+    def scrape() -> None:
+        while not stopping.wait(SCRAPE_INTERVAL_S):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+                    answer.read()
+            except OSError as exc:
+                print(f"metrics scrape failed: {exc}", file=sys.stderr)
+
+    thread = threading.Thread(target=scrape, name="scrape", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        thread.join()
+        stop_server()
+
+    return stop
+
+
 def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warmup: float = 0.0) -> Running:
     """Start ``name`` with its data under ``workdir`` (created). ``jvm_warmup``: seconds of throwaway load
     a JVM target (Apache RocketMQ) gets before it is measured, so that the figures are those of its
@@ -156,13 +191,17 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
         extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-workers2": ("--workers", "2"),
                  "rmqproxy-disabled": ("--tls-mode", "disabled"),
                  "rmqproxy-enforcing": ("--tls-mode", "enforcing"),
-                 "rmqproxy-asyncio": ("--event-loop", "asyncio")}.get(name, ())
+                 "rmqproxy-asyncio": ("--event-loop", "asyncio"),
+                 "rmqproxy-metrics": ("--metrics-port", str(free_port()))}.get(name, ())
         data = workdir / "data"
         data.mkdir(exist_ok=True)
         server = Server(data, ("--flush", flush, *extra, *server_args)).start()
         # The server's self-signed certificate, made at its first start.
         tls_ca = str(data / "tls" / "cert.pem") if name in ("rmqproxy-tls", "rmqproxy-enforcing") else None
-        return Running(name, "rmqproxy", server.address, server.pid(), server.stop,
+        stop = server.stop
+        if name == "rmqproxy-metrics":
+            stop = _scraping(int(extra[1]), server.stop)
+        return Running(name, "rmqproxy", server.address, server.pid(), stop,
                        rmqproxy_prepare(server.address, tls_ca), tls_ca)
     if name == "echo":
         echo = EchoServer(workdir / "echo.log").start()

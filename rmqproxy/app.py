@@ -32,6 +32,11 @@ from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.listen import ports
 from rmqproxy.listen.front import Front, ListenSettings, grpc_options, open_front
 from rmqproxy.listen.peers import PeerTable
+from rmqproxy.metrics import http as metrics_http
+from rmqproxy.metrics.clients import ClientMetricsView
+from rmqproxy.metrics.recorder import MetricsRecorder
+from rmqproxy.metrics.rpc import RpcRecorder
+from rmqproxy.metrics.scrape import MetricsSource
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
 from rmqproxy.pipeline import Pipeline
@@ -95,16 +100,27 @@ class Server:
     front: Front
     broker: Broker
     store: MessageStore
+    metrics: metrics_http.MetricsEndpoint | None = None
 
     @property
     def port(self) -> int:
         return self.front.port
 
     async def stop(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.close()
         await self.front.close()
         await self.grpc_server.stop(self.config.grace_seconds)
         await self.broker.stop()
         await self.store.close()
+
+
+def metrics_port_of(config: ServerConfig) -> int:
+    """The metrics port of this process: ``--metrics-port``, plus the worker's index under --workers
+    (0 stays 0: no metrics)."""
+    if not config.metrics_port:
+        return 0
+    return config.metrics_port + (config.worker_index if config.store_socket is not None else 0)
 
 
 async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
@@ -112,6 +128,10 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     settings = listen_settings(config)
     if config.store_socket is None:  # a worker's supervisor has checked the port and keeps it
         ports.check_free(config.host, config.port)  # before the store: a taken port fails in a moment
+    metrics_port = metrics_port_of(config)
+    if metrics_port:
+        metrics_http.check_free(config.host, metrics_port)
+    recorder = MetricsRecorder() if metrics_port else None
     store = open_configured_store(config)
     broker = Broker(
         store, clock,
@@ -123,12 +143,14 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
         worker_id=new_worker_id(config.worker_index),
+        events=recorder,
     )
     await broker.start()
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
     route = RouteHandler(broker, config)
     peers = PeerTable()
-    pipeline = Pipeline(peers)
+    rpc = RpcRecorder()  # told of every RPC only when metrics are on
+    pipeline = Pipeline(peers, observer=rpc if recorder is not None else None)
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),
@@ -139,7 +161,9 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock, pipeline), server)  # type: ignore[no-untyped-call]
-    add_client_metrics_to_server(ClientMetricsReceiver(clock, pipeline=pipeline), server)
+    client_view = ClientMetricsView()
+    add_client_metrics_to_server(ClientMetricsReceiver(
+        clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -155,7 +179,15 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     await front.start()
     for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Server(config, server, front, broker, store)
+    metrics = None
+    if recorder is not None:
+        # Each worker of --workers serves its own endpoint (port + worker index) under its own node_id:
+        # sum the counters over them; the store's gauges are the same on every worker.
+        node_id = config.broker_name if config.store_socket is None else f"{config.broker_name}-{config.worker_index}"
+        source = MetricsSource(broker, recorder, client_view, rpc, clock, config.cluster, node_id)
+        metrics = metrics_http.MetricsEndpoint(source, store.pid if isinstance(store, ProcessExecutor) else None)
+        await metrics.start(config.host, metrics_port)
+    return Server(config, server, front, broker, store, metrics)
 
 
 async def run(config: ServerConfig, ready: Any = None) -> None:
@@ -189,6 +221,8 @@ async def run(config: ServerConfig, ready: Any = None) -> None:
         with contextlib.suppress(OSError):  # a restarted worker's supervisor does not wait for it
             ready.send(True)
         ready.close()
+    if server.metrics is not None:
+        log.info("metrics at http://%s:%d/metrics", config.host, server.metrics.port)
     await stopping.wait()
     if failure:
         # Nothing can be stored or delivered any more: exit (non-zero) so a supervisor restarts us.

@@ -198,6 +198,12 @@ def _parser() -> argparse.ArgumentParser:
         "gRPC worker processes sharing the port, in front of one store process (default: the number of "
         "cores, at most 8; 1: one process, as before). Any worker serves any client: long polls, "
         "transaction checks and FIFO assignment work across them, and background jobs run once"))
+    serve.add_argument("--metrics-port", type=int, default=5557, metavar="PORT", help=(
+        "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
+        "(rocketmq_*, so its Grafana dashboards work) plus rmqproxy_* and the clients' own metrics as "
+        "rmqproxy_client_* (default 5557, the reference's; 0: no metrics). With --workers N, worker i serves PORT + i"))
+    serve.add_argument("--cluster", default="DefaultCluster",
+                       help="the cluster label of every rocketmq_* metric (default DefaultCluster)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
@@ -527,7 +533,8 @@ def _serve(args: argparse.Namespace) -> int:
                           transaction_max_checks=args.transaction_max_checks,
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
                           tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
-                          max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB)
+                          max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
+                          metrics_port=args.metrics_port, cluster=args.cluster)
     if args.workers is not None and args.workers < 1:
         print("rmqproxy: --workers must be at least 1", file=sys.stderr)
         return 2

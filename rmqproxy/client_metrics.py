@@ -18,7 +18,7 @@ points is counted. Exports are counted per client; nothing else is kept yet.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,6 +50,8 @@ class ClientMetricsReceiver(otlp_grpc.MetricsServiceServicer):
     pipeline: Pipeline = field(default_factory=Pipeline)
     """Exports go through the call pipeline like every RPC; a signed export must be signed right,
     an unsigned one is accepted (exporters do not sign every call, and they only report)."""
+    on_export: Callable[[Any, str, int], None] | None = None
+    """Given each OTLP request, the client id and the time (rmqproxy/metrics/clients.py re-exports them)."""
 
     def _count(self, client: str, data_points: int) -> None:
         stats = self.clients.setdefault(client, ClientExports())
@@ -71,6 +73,8 @@ class ClientMetricsReceiver(otlp_grpc.MetricsServiceServicer):
                     if kind is not None:
                         data_points += len(getattr(metric, kind).data_points)
         self._count(ctx.client_id, data_points)
+        if self.on_export is not None:
+            self.on_export(request, ctx.client_id, self.clock.now_ms())
         return otlp.ExportMetricsServiceResponse()
 
     async def export_opencensus_metrics(self, requests: AsyncIterator[bytes],

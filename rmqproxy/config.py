@@ -77,4 +77,8 @@ class ServerConfig:
     worker_index: int = 0
     """Set in a worker process only: which worker this is (1..workers), for logs and lease holders."""
     handshake_timeout_ms: int = 10_000
+    metrics_port: int = 0
+    """Prometheus metrics on this port at /metrics (0: none; ``serve`` defaults to 5557, the reference's)."""
+    cluster: str = "DefaultCluster"
+    """The ``cluster`` label of every rocketmq_* metric (the reference's default cluster name)."""
     """A new connection that has not shown what it speaks (or finished its TLS handshake) by then is closed."""

@@ -19,7 +19,7 @@ its own business:
 
 **Derived operations** (the concrete methods at the end: :meth:`catalog`, :meth:`redeliver`,
 :meth:`release`, :meth:`ack_each`, :meth:`renew`, :meth:`describe_topic`,
-:meth:`describe_group`) are written once, here, in terms of primitives. Each primitive in them
+:meth:`describe_group`, :meth:`gauges`) are written once, here, in terms of primitives. Each primitive in them
 stays atomic; a forwarding store runs a derived operation whole inside its worker, in one round
 trip and with no other call in between, but callers rely only on each primitive's atomicity. A
 backend may override a derived operation for speed, keeping its meaning.
@@ -76,6 +76,7 @@ from storage.model import (
     AppendBatch,
     AppendOutcome,
     Catalog,
+    ConsumerGauge,
     DeadLettered,
     Delivery,
     DueChecks,
@@ -94,6 +95,7 @@ from storage.model import (
     Resent,
     ReviveResult,
     StoredMessage,
+    StoreGauges,
     TimerStats,
     TopicConfig,
     TopicDescription,
@@ -504,3 +506,48 @@ class MessageStore(abc.ABC):
             return GroupDescription(group, topics)
         except GroupNotFound:
             return None
+
+    async def gauges(self, subscribed: Mapping[str, Collection[str]] | None = None) -> StoreGauges:
+        """Every group's backlog, retries and in-flight count in every topic it has a position in
+        or that its consumers read (``subscribed``: group -> topics; unknown names are skipped),
+        and each topic's pending timers and half messages: what a metrics scrape reads.
+
+        Its cost must not grow with the backlog: the never-delivered part is the distance between
+        two offsets per queue; only in-flight and retry records (and half messages) are counted
+        one by one, as :meth:`progress` does without a filter. Pairs are found group by group
+        (:meth:`group_topics`), so many topics and groups cost what their positions do."""
+        timers: dict[str, int] = {}
+        halves: dict[str, int] = {}
+        for config in await self.list_topics():
+            try:
+                timers[config.name] = (await self.timer_stats(config.name)).pending
+                halves[config.name] = (await self.half_stats(config.name)).pending
+            except TopicNotFound:
+                continue  # deleted between two reads
+        pairs: set[tuple[str, str]] = set()
+        groups = [g.name for g in await self.list_groups()]
+        for group in groups:
+            try:
+                pairs.update((group, topic) for topic in await self.group_topics(group))
+            except GroupNotFound:
+                continue
+        for group, topics in (subscribed or {}).items():
+            if group in groups:
+                pairs.update((group, topic) for topic in topics if topic in timers)
+        consumers: list[ConsumerGauge] = []
+        for group, topic in sorted(pairs, key=lambda pair: (pair[1], pair[0])):
+            try:
+                queues = await self.progress(group, topic)
+            except (TopicNotFound, GroupNotFound):
+                continue
+            retry_ready = sum(q.retry_ready for q in queues)
+            inflight_retry = sum(q.retrying for q in queues) - retry_ready
+            ready_times = [q.oldest_ready_ms for q in queues if q.oldest_ready_ms is not None]
+            held_times = [q.oldest_inflight_ms for q in queues if q.oldest_inflight_ms is not None]
+            consumers.append(ConsumerGauge(
+                group, topic,
+                backlog=sum(q.ready for q in queues) - retry_ready, retry_ready=retry_ready,
+                inflight=sum(q.inflight for q in queues) - inflight_retry, inflight_retry=inflight_retry,
+                oldest_ready_ms=min(ready_times, default=None),
+                oldest_inflight_ms=min(held_times, default=None)))
+        return StoreGauges(consumers, timers, halves)

@@ -427,3 +427,34 @@ def _pickle_by_fields(cls: type) -> None:
 for _value in list(globals().values()):
     if isinstance(_value, type) and dataclasses.is_dataclass(_value) and _value.__module__ == __name__:
         _pickle_by_fields(_value)
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerGauge:
+    """One group's state in one topic, summed over its queues: what metrics show."""
+
+    group: str
+    topic: str
+    backlog: int
+    """Never delivered to the group (plus FIFO messages waiting behind their message group)."""
+    retry_ready: int
+    """Failed a delivery and waiting to be delivered again."""
+    inflight: int
+    """Delivered and not acknowledged (first attempts)."""
+    inflight_retry: int
+    """Delivered and not acknowledged (second or later attempts)."""
+    oldest_ready_ms: int | None
+    """Store time of the oldest message the group could receive now."""
+    oldest_inflight_ms: int | None
+    """When the longest-held in-flight message was delivered."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoreGauges:
+    """What the store holds now, by group and topic: read at every metrics scrape."""
+
+    consumers: list[ConsumerGauge]
+    timers: dict[str, int]
+    """Topic -> scheduled messages pending."""
+    half_messages: dict[str, int]
+    """Topic -> half messages waiting for their producer's verdict."""

@@ -90,6 +90,9 @@ class ServerProcess:
     extra_args: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    metrics_port: int = 0
+    """--metrics-port: 0 (none) unless a test asks for metrics (give it free_port()), so parallel
+    servers never collide on serve's default 5557."""
 
     @property
     def address(self) -> str:
@@ -102,7 +105,8 @@ class ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *worker_args(self.extra_args), *self.extra_args],
+             "--data-dir", str(self.data_dir), "--metrics-port", str(self.metrics_port),
+             *worker_args(self.extra_args), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
         )
         log.close()
@@ -155,6 +159,14 @@ class ServerProcess:
 
     def cli_json(self, *args: str) -> Any:
         return json.loads(self.cli(*args, "--json").stdout)
+
+    def scrape(self) -> str:
+        """The server's /metrics page (the server must have a metrics_port)."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=30) as answer:
+            text: str = answer.read().decode()
+            return text
 
 
 def client_env(tls_ca: Path | None = None) -> dict[str, str]:

@@ -63,7 +63,8 @@ def test_redis_is_refused_clearly_for_now(tmp_path: Path) -> None:
 
 def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port",
-                           str(free_port()), *args], capture_output=True, text=True, cwd=REPO, timeout=timeout)
+                           str(free_port()), "--metrics-port", "0", *args],
+                          capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
 
 def test_serve_refuses_a_redis_store_in_one_line(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +103,35 @@ def test_keys_sort_numerically() -> None:
     assert keys == sorted(keys)
     assert layout.invis(5, 9, 9, 9, 9) < layout.invis(6, 0, 0, 0, 0)
     assert layout.next_prefix(b"\x00\x01\xff") == b"\x00\x02"
+
+
+class _CountingReads(RocksDBStore):
+    """The real store, counting the keys its range scans read."""
+
+    keys_read = 0
+
+    def _scan(self, cf: str, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
+        for item in super()._scan(cf, start, end):
+            self.keys_read += 1
+            yield item
+
+
+async def test_a_gauges_read_costs_the_same_whatever_the_backlog(tmp_path: Path) -> None:
+    """What a metrics scrape reads does not grow with the backlog: the same keys are read with 10
+    and with 5,010 messages waiting (in-flight and retry records are read; the backlog is not)."""
+    store = _CountingReads(str(tmp_path / "data"))
+    await store.create_topic("t", TopicType.NORMAL, 2, T0)
+    await store.create_group("g", T0 - 1)
+    await store.append([AppendBatch("t", q, [msg(i) for i in range(5)]) for q in (0, 1)], T0)
+    await store.pop("g", "t", [0, 1], 3, 30_000, T0)
+    await store.gauges()  # the first read fills the store's caches of queue ends
+    before = store.keys_read
+    small = await store.gauges()
+    small_reads = store.keys_read - before
+    for start in range(0, 5000, 1000):
+        await store.append([AppendBatch("t", 1, [msg(i) for i in range(start, start + 1000)])], T0 + 1)
+    before = store.keys_read
+    large = await store.gauges()
+    assert store.keys_read - before == small_reads
+    assert (small.consumers[0].backlog, large.consumers[0].backlog) == (7, 5007)
+    await store.close()

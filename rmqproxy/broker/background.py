@@ -116,6 +116,8 @@ class BrokerBackground(BrokerConsuming):
                 await self._learn_topic(topic)
                 self._wake(topic, for_group, count=count)
             dead = [r for r in result.revived if r.dead_letter_topic]
+            for r in dead:
+                self.events.dead_lettered(r.group, r.topic, 1)
             if dead:
                 log.info("dead-lettered %d message(s) whose delivery attempts were used up", len(dead))
             if len(result.revived) >= REVIVE_BATCH:
@@ -185,6 +187,7 @@ class BrokerBackground(BrokerConsuming):
                 try:
                     if half.checks >= most:
                         await self._store.end_transaction(half.topic, half.transaction_id, False, now)
+                        self.events.transaction_ended(half.topic, False)
                         log.info("rolled back transaction %d of topic %s after %d unanswered checks",
                                  half.transaction_id, half.topic, half.checks)
                         continue

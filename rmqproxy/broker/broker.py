@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import time
 import zlib
 from collections.abc import Collection, Mapping, Sequence
 
@@ -86,12 +87,15 @@ class Broker(BrokerNotices):
             by_queue.setdefault(queue_id, []).append(index)
         batches = [AppendBatch(topic.name, queue_id, [messages[i] for i in indexes])
                    for queue_id, indexes in by_queue.items()]
+        started = time.perf_counter()
         results = await self._store.append(batches, self._clock.now_ms(), durable=self.settings.durable)
+        seconds = time.perf_counter() - started
         outcomes: list[AppendOutcome] = [Stored(0, 0)] * len(messages)
         for indexes, placed in zip(by_queue.values(), results, strict=True):
             for index, outcome in zip(indexes, placed, strict=True):
                 outcomes[index] = outcome
         self._after_append(topic.name, outcomes)
+        self.events.appended(topic, messages, outcomes, seconds, self.settings.durable)
         return outcomes
 
     def _after_append(self, topic: str, outcomes: Sequence[AppendOutcome]) -> None:
@@ -124,6 +128,7 @@ class Broker(BrokerNotices):
         """Commit (the message becomes visible) or roll back a half message."""
         result = await self._store.end_transaction(topic.name, transaction, commit, self._clock.now_ms())
         self._awaiting_producer.get(topic.name, {}).pop(transaction, None)
+        self.events.transaction_ended(topic.name, commit)
         if result.offset is not None:
             self._wake(topic.name, count=1)
         return result

@@ -81,6 +81,7 @@ class BrokerConsuming(BrokerCatalog):
                 self._revive_alarm.wake_at(min(p.visible_at_ms for p in popped))
                 if attempt_key is not None:
                     self._remember_attempt(attempt_key, popped, invisible)
+                self.events.delivered(group.name, topic.name, popped)
                 return popped
             if self._clock.now_ms() >= give_up_at:
                 return []
@@ -152,6 +153,7 @@ class BrokerConsuming(BrokerCatalog):
             self.renewals.discard(receipt)
         results = await self._store.ack_each(group.name, topic.name, list(receipts), self._clock.now_ms())
         acked = sum(1 for r in results if r is None)
+        self.events.acked(group.name, topic.name, acked)
         if group.fifo and acked:
             # An ack frees its message group: receivers long-polling for it can have the next one.
             self._wake(topic.name, group.name, count=acked)
@@ -175,6 +177,7 @@ class BrokerConsuming(BrokerCatalog):
         self.renewals.discard(receipt)
         target = await self._store.dead_letter(group.name, topic.name, receipt, self._clock.now_ms(), attempts)
         await self._learn_topic(target.topic)
+        self.events.dead_lettered(group.name, topic.name, 1)
         self._wake(target.topic, count=1)
         if group.fifo:
             self._wake(topic.name, group.name, count=1)  # the message group moves on

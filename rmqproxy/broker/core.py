@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from rmqproxy.broker.alarm import Alarm, SharedAlarm
 from rmqproxy.broker.clients import ClientRegistry, ClientSession
+from rmqproxy.broker.events import BrokerEvents
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.renewal import RenewalTracker
 from rmqproxy.broker.sharing import Sharing, new_worker_id
@@ -57,7 +58,8 @@ class Attempt:
 
 class BrokerCore:
     def __init__(self, store: MessageStore, clock: Sleeper, settings: BrokerSettings,
-                 clients: ClientRegistry, waiters: Waiters, *, worker_id: str | None = None) -> None:
+                 clients: ClientRegistry, waiters: Waiters, events: BrokerEvents | None = None, *,
+                 worker_id: str | None = None) -> None:
         self._store = store
         self.sharing = Sharing(store.bus, worker_id or new_worker_id())
         """Notices to and from the other processes sharing the store (broker/sharing.py)."""
@@ -65,6 +67,8 @@ class BrokerCore:
         self.settings = settings
         self.clients = clients
         self.waiters = waiters
+        self.events = events or BrokerEvents()
+        """Told of appends, deliveries, acks, dead letters and transaction ends (metrics)."""
         self.renewals = RenewalTracker()
         self._topics: dict[str, TopicConfig] = {}
         self._groups: dict[str, GroupConfig] = {}

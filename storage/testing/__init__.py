@@ -9,7 +9,7 @@ against a store in another process.
 
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
 redelivery (invisibility, revive, dead letters), progress, fifo, held (timers and half
-messages), persistence, concurrency (several consumers at once) and leases.
+messages), persistence, concurrency (several consumers at once), leases and gauges (what metrics read).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from storage.testing.catalog import CatalogCases
 from storage.testing.concurrency import ConcurrencyCases
 from storage.testing.consume import ConsumeCases
 from storage.testing.fifo import FifoCases
+from storage.testing.gauges import GaugeCases
 from storage.testing.held import HeldCases
 from storage.testing.leases import LeaseCases
 from storage.testing.persistence import PersistenceCases
@@ -28,7 +29,7 @@ from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, n
 
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
-                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases):
+                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 

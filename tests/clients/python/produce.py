@@ -4,6 +4,7 @@ Prints what was sent."""
 from __future__ import annotations
 
 import argparse
+import time
 from collections import deque
 from concurrent.futures import Future
 from typing import Any
@@ -34,6 +35,8 @@ def main() -> None:
     parser.add_argument("--mode", choices=("sync", "async", "mixed"), default="mixed")
     parser.add_argument("--prefix", default="m")
     parser.add_argument("--size", type=int, default=100)
+    parser.add_argument("--linger", type=float, default=0,
+                        help="seconds to stay connected after sending (the client exports its metrics once a minute)")
     args = parser.parse_args()
 
     producer = Producer(config(args.address), (args.topic,), tls_enable=tls())
@@ -67,6 +70,7 @@ def main() -> None:
             errors.append({"index": index, **error(exc)})
     while futures:
         settle_oldest()
+    time.sleep(args.linger)
     producer.shutdown()
     emit({"sent": sorted(sent, key=lambda s: s["index"]), "errors": errors})
 
