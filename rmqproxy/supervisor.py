@@ -131,6 +131,11 @@ class Supervisor:
         """Check the port is free and keep it ours (a bound, non-listening SO_REUSEPORT socket);
         port 0 becomes one free port."""
         ports.check_free(self.config.host, self.config.port)
+        if self.config.metrics_port:  # worker i serves metrics on --metrics-port + i
+            from rmqproxy.metrics import http as metrics_http
+
+            for index in range(self.config.workers):
+                metrics_http.check_free(self.config.host, self.config.metrics_port + index)
         port = self.config.port
         for family, address in ports.addresses(self.config.host, port):
             sock = ports._socket(family, reuse_port=True)
