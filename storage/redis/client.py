@@ -52,12 +52,15 @@ class ClusterConnection:
         self._closed = False
 
     async def open(self) -> None:
+        """Connect (done by the first call otherwise); StoreOpenFailed if no node answers."""
+        if self._cluster is not None:
+            return
         nodes = [ClusterNode(host, port) for host, port in self.addresses]
         cluster = RedisCluster(startup_nodes=nodes, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
                                socket_timeout=5, socket_connect_timeout=2, max_connections=64)
         try:
             await cluster.initialize()
-        except (rx.RedisError, OSError) as exc:
+        except (rx.RedisError, rx.RedisClusterException, OSError) as exc:
             await cluster.aclose()
             spec = ",".join(f"{h}:{p}" for h, p in self.addresses)
             raise StoreOpenFailed(f"redis://{spec}", f"no Redis Cluster answers there ({exc})") from exc
@@ -80,6 +83,8 @@ class ClusterConnection:
 
     async def retrying(self, call: Callable[[], Awaitable[T]]) -> T:
         """``call()``, again after a pause while the cluster fails over, at most ``retries`` times."""
+        if self._cluster is None and not self._closed:
+            await self.open()
         for attempt in range(self.retries + 1):
             cluster = self.cluster
             try:
@@ -97,6 +102,8 @@ class ClusterConnection:
                   wait: bool = False) -> Any:
         """Run ``script`` on the node of ``keys[0]``; with ``wait`` (and ``wait_replicas``), only
         return once that many replicas have the write."""
+        if self._cluster is None and not self._closed:
+            await self.open()
         if wait and self.wait_replicas > 0:
             return await self.retrying(lambda: self._run_and_wait(script, keys, args))
         return await self.retrying(lambda: script.run(self.cluster, keys, args))
