@@ -4,6 +4,7 @@
   acknowledged once its write-ahead log record is fsynced), in its default TLS mode (permissive:
   the load generator speaks plaintext through the server's relay);
 * ``rmqproxy-async``: the same with ``--flush async`` (acknowledged once written to the OS);
+* ``rmqproxy-workers2``: ``--workers 2``: two gRPC worker processes on the port, one store process;
 * ``rmqproxy-disabled``: ``--tls-mode disabled`` (plaintext straight into gRPC, no relay);
 * ``rmqproxy-tls``: the default server, the load generator speaking TLS through the relay;
 * ``rmqproxy-enforcing``: ``--tls-mode enforcing``, TLS straight into gRPC's own TLS listener;
@@ -35,7 +36,7 @@ from benchmarks.harness import REPO, Server, aio_channel, free_port
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
-TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-disabled", "rmqproxy-tls",
+TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-disabled", "rmqproxy-tls",
            "rmqproxy-enforcing", "rmqproxy-asyncio", "echo", "nats", "rabbitmq")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
@@ -43,6 +44,7 @@ DESCRIPTIONS = {
                 "plaintext load through the relay",
     "rmqproxy-async": "rmqproxy, RocksDB, --flush async (written to the OS before the answer)",
     "rmqproxy-thread": "rmqproxy, RocksDB, --flush sync, --store-thread (the store on a thread, not a process)",
+    "rmqproxy-workers2": "rmqproxy, RocksDB, --flush sync, --workers 2 (two gRPC worker processes, one store process)",
     "rmqproxy-disabled": "rmqproxy as above with --tls-mode disabled: plaintext straight into gRPC",
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
@@ -139,7 +141,8 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Runni
     workdir.mkdir(parents=True, exist_ok=True)
     if name.startswith("rmqproxy"):
         flush = "async" if name == "rmqproxy-async" else "sync"
-        extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-disabled": ("--tls-mode", "disabled"),
+        extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-workers2": ("--workers", "2"),
+                 "rmqproxy-disabled": ("--tls-mode", "disabled"),
                  "rmqproxy-enforcing": ("--tls-mode", "enforcing"),
                  "rmqproxy-asyncio": ("--event-loop", "asyncio")}.get(name, ())
         data = workdir / "data"

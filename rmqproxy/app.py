@@ -8,6 +8,7 @@ import logging
 import signal
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -17,6 +18,7 @@ from rmqproxy.admin import AdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
+from rmqproxy.broker.sharing import new_worker_id
 from rmqproxy.client_metrics import SERVICE_NAME as CLIENT_METRICS_SERVICE
 from rmqproxy.client_metrics import ClientMetricsReceiver, add_client_metrics_to_server
 from rmqproxy.clock import Sleeper, SystemClock
@@ -64,6 +66,9 @@ def store_options(config: ServerConfig) -> StoreOptions:
 def open_configured_store(config: ServerConfig) -> MessageStore:
     """The store ``--store`` names (storage/registry.py), wrapped in the worker that runs its calls
     if it is synchronous: its own process for RocksDB, unless told otherwise."""
+    if config.store_socket is not None:
+        from storage.store_client import StoreClient
+        return StoreClient(config.store_socket)
     store = open_store(parse_store(config.store), store_options(config))
     if isinstance(store, ProcessExecutor):
         log.info("store process %d opened %s", store.pid, describe(parse_store(config.store), store_options(config)))
@@ -105,7 +110,8 @@ class Server:
 async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     clock = clock or SystemClock()
     settings = listen_settings(config)
-    ports.check_free(config.host, config.port)  # before the store: a taken port fails in a moment
+    if config.store_socket is None:  # a worker's supervisor has checked the port and keeps it
+        ports.check_free(config.host, config.port)  # before the store: a taken port fails in a moment
     store = open_configured_store(config)
     broker = Broker(
         store, clock,
@@ -116,6 +122,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
                        transaction_max_checks=config.transaction_max_checks, durable=config.flush == "sync"),
         ClientRegistry(config.client_timeout_ms),
         Waiters(),
+        worker_id=new_worker_id(config.worker_index),
     )
     await broker.start()
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
@@ -150,8 +157,9 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     return Server(config, server, front, broker, store)
 
 
-async def run(config: ServerConfig) -> None:
-    """Serve until SIGTERM or SIGINT, then stop gracefully (the store is closed cleanly)."""
+async def run(config: ServerConfig, ready: Any = None) -> None:
+    """Serve until SIGTERM or SIGINT, then stop gracefully (the store is closed cleanly). A worker
+    of ``serve --workers`` (rmqproxy/supervisor.py) tells its supervisor on ``ready`` once it listens."""
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -171,9 +179,14 @@ async def run(config: ServerConfig) -> None:
     if isinstance(server.store, ForwardingStore):
         server.store.on_failure = store_failed
     where = describe(parse_store(config.store), store_options(config))
-    log.info("rmqproxy listening on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)", config.host,
+    # A worker's line differs: the supervisor says "listening" once every worker does.
+    log.info("%s on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)",
+             f"worker {config.worker_index} serving" if config.store_socket else "rmqproxy listening", config.host,
              server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
              format_duration(config.retention_ms))
+    if ready is not None:
+        ready.send(True)
+        ready.close()
     await stopping.wait()
     if failure:
         # Nothing can be stored or delivered any more: exit (non-zero) so a supervisor restarts us.

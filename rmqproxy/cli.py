@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime
 import json
 import logging
@@ -196,6 +197,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
         "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
         "library's loop (figures in benchmarks/README.md)"))
+    serve.add_argument("--workers", type=int, default=None, metavar="N", help=(
+        "gRPC worker processes sharing the port, in front of one store process (default: the number of "
+        "cores, at most 8; 1: one process, as before). Any worker serves any client: long polls, "
+        "transaction checks and FIFO assignment work across them, and background jobs run once"))
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
@@ -495,6 +500,8 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
 def _serve(args: argparse.Namespace) -> int:
     from rmqproxy.app import run
     from rmqproxy.listen.certs import CertificateError
+    from rmqproxy.supervisor import default_workers
+    from rmqproxy.supervisor import serve as supervise
 
     if (args.tls_cert is None) != (args.tls_key is None):
         print("rmqproxy: --tls-cert and --tls-key go together", file=sys.stderr)
@@ -524,7 +531,19 @@ def _serve(args: argparse.Namespace) -> int:
                           transaction_max_checks=args.transaction_max_checks,
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
                           tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout)
+    if args.workers is not None and args.workers < 1:
+        print("rmqproxy: --workers must be at least 1", file=sys.stderr)
+        return 2
+    workers = default_workers() if args.workers is None else args.workers
+    if args.store_thread:
+        if args.workers is not None and args.workers > 1:
+            print("rmqproxy: --store-thread keeps the store in the server process: it goes with --workers 1",
+                  file=sys.stderr)
+            return 2
+        workers = 1
     try:
+        if workers > 1:
+            return supervise(dataclasses.replace(config, workers=workers), args.event_loop)
         if args.event_loop == "uvloop":
             import uvloop
 

@@ -70,5 +70,12 @@ class ServerConfig:
     tls_key: str | None = None
     tls_reload_ms: int = 60_000
     """How often the certificate files are checked for changes (0: only on SIGHUP)."""
+    workers: int = 1
+    """gRPC worker processes sharing the port (``serve --workers``); above 1, a supervisor runs them
+    and one store process (rmqproxy/supervisor.py)."""
+    store_socket: str | None = None
+    """Set in a worker process only: the Unix socket of the store process it shares."""
+    worker_index: int = 0
+    """Set in a worker process only: which worker this is (1..workers), for logs and lease holders."""
     handshake_timeout_ms: int = 10_000
     """A new connection that has not shown what it speaks (or finished its TLS handshake) by then is closed."""

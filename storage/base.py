@@ -402,6 +402,19 @@ class MessageStore(abc.ABC):
         ``accept``, the backlog counts only messages the filter accepts (it reads the whole
         backlog to do so: an admin's view, not a hot path). TopicNotFound / GroupNotFound."""
 
+    # -- leases: background jobs that must run in one place at a time ------------------------
+
+    @abc.abstractmethod
+    async def acquire_lease(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> bool:
+        """Take or extend lease ``name`` for ``holder`` until ``now_ms + ttl_ms``: True if the
+        lease was free, expired, or already ``holder``'s; False (and nothing changes) while
+        another holder's lease runs. Several processes sharing the store run a background job
+        (timers, revival, retention, transaction checks) only while they hold its lease."""
+
+    @abc.abstractmethod
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give up lease ``name`` if ``holder`` holds it (otherwise nothing happens)."""
+
     # -- derived operations: written once, in terms of the primitives above ------------------
 
     async def catalog(self) -> Catalog:

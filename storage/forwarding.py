@@ -148,3 +148,5 @@ class ForwardingStore(MessageStore):
     renew = _forwarded("renew")
     describe_topic = _forwarded("describe_topic")
     describe_group = _forwarded("describe_group")
+    acquire_lease = _forwarded("acquire_lease")
+    release_lease = _forwarded("release_lease")

@@ -72,6 +72,17 @@ def _bound_port(port: int) -> int:
         return bound
 
 
+WORKERS_ENV = "RMQPROXY_TEST_WORKERS"
+"""How many worker processes test servers run (``serve --workers``): 1 unless this says otherwise."""
+
+
+def worker_args(extra_args: tuple[str, ...]) -> list[str]:
+    """``--workers N`` for a test server, unless the test chose its own."""
+    if "--workers" in extra_args:
+        return []
+    return ["--workers", os.environ.get(WORKERS_ENV, "1") or "1"]
+
+
 @dataclass
 class ServerProcess:
     data_dir: Path
@@ -89,7 +100,7 @@ class ServerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child, closed with it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), *self.extra_args],
+             "--data-dir", str(self.data_dir), *worker_args(self.extra_args), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
         )
         log.close()

@@ -38,9 +38,9 @@ def epoch_ms() -> int:
 class RawProducer:
     """A transactional producer over raw gRPC with its Telemetry stream open."""
 
-    def __init__(self, address: str, topic: str) -> None:
+    def __init__(self, address: str, topic: str, channel: grpc.Channel | None = None) -> None:
         self.topic = topic
-        self.channel = grpc.insecure_channel(address)
+        self.channel = channel or grpc.insecure_channel(address)
         self.stub = rpc_grpc.MessagingServiceStub(self.channel)  # type: ignore[no-untyped-call]
         self.metadata = (("x-mq-client-id", f"raw-producer-{uuid.uuid4().hex[:8]}"), ("x-mq-language", "PYTHON"),
                          ("x-mq-protocol", "v2"))

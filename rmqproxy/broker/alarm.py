@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rmqproxy.broker.sharing import Sharing
 from rmqproxy.clock import Sleeper
 
 
@@ -66,6 +67,29 @@ class Alarm:
                 return
             finally:
                 self._sleeping = False
+
+
+class SharedAlarm(Alarm):
+    """The alarm of a loop that only one process sharing the store runs (its lease holder,
+    rmqproxy/broker/background.py): a wake-up asked for in a process that does not hold the lease
+    is passed on to the others as an ``alarm`` notice (only when it is earlier than the last one
+    passed on that is still ahead, so a stream of receives sends few)."""
+
+    def __init__(self, clock: Sleeper, name: str, sharing: Sharing) -> None:
+        super().__init__(clock)
+        self.name = name
+        self._sharing = sharing
+        self.held = not sharing.shared
+        """This process holds the loop's lease (always, alone)."""
+        self._passed_on: int | None = None
+
+    def wake_at(self, at_ms: int) -> None:
+        super().wake_at(at_ms)
+        if self.held:
+            return
+        if self._passed_on is None or at_ms < self._passed_on or self._passed_on <= self._clock.now_ms():
+            self._passed_on = at_ms
+            self._sharing.post("alarm", (self.name, at_ms))
 
 
 async def sleep_until(clock: Sleeper, at_ms: int) -> None:

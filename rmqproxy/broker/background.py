@@ -9,25 +9,37 @@ earlier wake-up; none polls.
 * timers: appends scheduled messages that fell due to their queues and wakes receivers;
 * transaction checks: asks a live producer about half messages left unresolved, on schedule, and
   rolls a half message back once its checks are used up.
+
+Revive, retention, timers and transaction checks act on the shared store, so with several
+processes sharing it (``serve --workers``, several nodes) each runs in one process at a time: the
+one holding its lease in the store (``acquire_lease``, renewed every third of LEASE_TTL_MS). The
+others pass their early wake-ups on as notices (broker/alarm.py, SharedAlarm). If the holder dies
+its lease runs out and another process takes the job over within LEASE_TTL_MS and a third. The
+store's operations are atomic, so even two holders at once (a store restarted under a running
+holder) fire a timer or revive a delivery once. Renewals and the sweep are each process's own.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
 
 from rmqproxy.broker.alarm import sleep_until
 from rmqproxy.broker.clients import ClientSession
 from rmqproxy.broker.consuming import BrokerConsuming
 from rmqproxy.broker.core import REVIVE_BATCH, SWEEP_INTERVAL_MS
 from rmqproxy.broker.renewal import Renewal
-from storage.errors import TopicNotFound, TransactionNotFound
+from storage.errors import StoreError, TopicNotFound, TransactionNotFound
 from storage.model import HalfMessage, HeldDelivery
 
 log = logging.getLogger("rmqproxy.broker")
 
 RESTART_DELAY_MS = 1_000
+LEASE_TTL_MS = 6_000
+LEASED = frozenset({"revive", "retention", "timers", "transaction checks"})
 
 
 class BrokerBackground(BrokerConsuming):
@@ -35,6 +47,47 @@ class BrokerBackground(BrokerConsuming):
         return {"revive": self._revive_loop, "renew": self._renew_loop, "sweep": self._sweep_loop,
                 "retention": self._retention_loop, "timers": self._timer_loop,
                 "transaction checks": self._check_loop}
+
+    def _background(self, name: str, loop: Callable[[], Awaitable[None]]) -> Coroutine[Any, Any, None]:
+        """The task running a background loop: under its lease when the store is shared."""
+        if name in LEASED and self.sharing.shared:
+            return self._under_lease(name, loop)
+        return self._forever(name, loop)
+
+    async def _under_lease(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run ``loop`` while this process holds lease ``name``; try for it every third of its TTL."""
+        holder = self.sharing.worker_id
+        alarm = {"revive": self._revive_alarm, "timers": self._timer_alarm,
+                 "transaction checks": self._check_alarm}.get(name)
+        job: asyncio.Task[None] | None = None
+        try:
+            while True:
+                try:
+                    held = await self._store.acquire_lease(name, holder, LEASE_TTL_MS, self._clock.now_ms())
+                except StoreError as exc:
+                    log.warning("cannot renew the lease of %s: %s", name, exc)
+                    held = False
+                if held and job is None:
+                    log.info("this process runs %s now (it holds the lease)", name)
+                    if alarm is not None:
+                        alarm.held = True
+                    job = asyncio.create_task(self._forever(name, loop))
+                elif not held and job is not None:
+                    log.info("another process runs %s now", name)
+                    if alarm is not None:
+                        alarm.held = False
+                    job.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await job
+                    job = None
+                await sleep_until(self._clock, self._clock.now_ms() + LEASE_TTL_MS // 3)
+        finally:
+            if job is not None:
+                job.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self._store.release_lease(name, holder))
 
     async def _forever(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
         """Run a background loop; an unexpected error is logged and the loop restarts."""
@@ -58,7 +111,7 @@ class BrokerBackground(BrokerConsuming):
                 receivable[key] = receivable.get(key, 0) + 1
             for (topic, for_group), count in receivable.items():
                 await self._learn_topic(topic)
-                self.waiters.notify(topic, for_group, count=count)
+                self._wake(topic, for_group, count=count)
             dead = [r for r in result.revived if r.dead_letter_topic]
             if dead:
                 log.info("dead-lettered %d message(s) whose delivery attempts were used up", len(dead))
@@ -103,7 +156,7 @@ class BrokerBackground(BrokerConsuming):
             for fired in result.fired:
                 counts[fired.topic] = counts.get(fired.topic, 0) + 1
             for topic, count in counts.items():
-                self.waiters.notify(topic, count=count)
+                self._wake(topic, count=count)
             if len(result.fired) >= REVIVE_BATCH:
                 continue
             await self._timer_alarm.sleep(result.next_due_ms)
@@ -136,6 +189,9 @@ class BrokerBackground(BrokerConsuming):
                     checks = half.checks
                     if producer is None:
                         self._awaiting_producer.setdefault(half.topic, {})[half.transaction_id] = checks
+                    elif producer.worker is not None:  # connected to another process: it asks
+                        self.sharing.post("check", (producer.worker, producer.client_id, half))
+                        checks += 1
                     elif self._ask_producer is not None:
                         self._ask_producer(producer, half)
                         checks += 1
@@ -146,10 +202,16 @@ class BrokerBackground(BrokerConsuming):
                 continue
             await self._check_alarm.sleep(next_at)
 
+    def _tell_others(self, session: ClientSession) -> None:
+        """Tell the other processes about a client whose Telemetry stream is here (a session made
+        by a mere call, without settings, says nothing they need)."""
+        if session.streams or session.settings is not None:
+            self.sharing.post("client", session.summary())
+
     def _producer_for(self, topic: str) -> ClientSession | None:
         """A live producer of the topic to ask about a half message (a different one each time)."""
         candidates = [s for s in self.clients.all() if s.client_type == "PRODUCER" and topic in s.topics
-                      and s.streams]
+                      and (s.streams or s.connected)]
         if not candidates:
             return None
         return candidates[next(self._check_turn) % len(candidates)]
@@ -169,3 +231,7 @@ class BrokerBackground(BrokerConsuming):
             await sleep_until(self._clock, self._clock.now_ms() + SWEEP_INTERVAL_MS)
             for client_id in self.clients.expired(self._clock.now_ms()):
                 await self.client_gone(client_id)
+            if self.sharing.shared:  # refresh what the others know of our clients; forget the silent
+                for session in self.clients.local():
+                    self._tell_others(session)
+                self.clients.forget_stale(self._clock.now_ms() - 4 * SWEEP_INTERVAL_MS)

@@ -25,8 +25,8 @@ import itertools
 import zlib
 from collections.abc import Collection, Mapping, Sequence
 
-from rmqproxy.broker.background import BrokerBackground
 from rmqproxy.broker.core import BrokerSettings
+from rmqproxy.broker.notices import BrokerNotices
 from storage.base import EntryFilter
 from storage.errors import TimerNotFound
 from storage.model import (
@@ -45,12 +45,13 @@ from storage.model import (
 __all__ = ["Broker", "BrokerSettings"]
 
 
-class Broker(BrokerBackground):
+class Broker(BrokerNotices):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         await self.load_catalog()
-        self._tasks = [asyncio.create_task(self._forever(name, loop)) for name, loop in self._loops().items()]
+        self.listen_to_others()
+        self._tasks = [asyncio.create_task(self._background(name, loop)) for name, loop in self._loops().items()]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -59,6 +60,7 @@ class Broker(BrokerBackground):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        self.sharing.stop()
 
     # -- producing ---------------------------------------------------------------------------
 
@@ -104,7 +106,7 @@ class Broker(BrokerBackground):
             elif isinstance(outcome, Prepared):
                 self._check_alarm.wake_at(outcome.first_check_ms)
         if stored:
-            self.waiters.notify(topic, count=stored)
+            self._wake(topic, count=stored)
 
     # -- scheduled and transactional messages ------------------------------------------------
 
@@ -123,7 +125,7 @@ class Broker(BrokerBackground):
         result = await self._store.end_transaction(topic.name, transaction, commit, self._clock.now_ms())
         self._awaiting_producer.get(topic.name, {}).pop(transaction, None)
         if result.offset is not None:
-            self.waiters.notify(topic.name, count=1)
+            self._wake(topic.name, count=1)
         return result
 
     # -- admin views -------------------------------------------------------------------------

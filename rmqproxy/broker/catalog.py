@@ -39,6 +39,10 @@ class BrokerCatalog(BrokerCore):
         topic = self._topics.get(name)
         if topic is not None:
             return topic
+        if self.sharing.shared:  # made by another process sharing the store, its notice not here yet
+            await self._learn_topic(name)
+            if name in self._topics:
+                return self._topics[name]
         if name.startswith(DLQ_PREFIX) and name[len(DLQ_PREFIX):] in self._groups:
             queues = 1
         elif self.settings.auto_create:
@@ -56,6 +60,11 @@ class BrokerCatalog(BrokerCore):
         group = self._groups.get(name)
         if group is not None:
             return group
+        if self.sharing.shared:
+            found = await self._store.get_group(name)
+            if found is not None:
+                self._groups[name] = found
+                return found
         if not self.settings.auto_create:
             raise GroupNotFound(name)
         try:
@@ -66,6 +75,7 @@ class BrokerCatalog(BrokerCore):
     async def create_topic(self, name: str, type: TopicType, queues: int) -> TopicConfig:
         topic = await self._store.create_topic(name, type, queues, self._clock.now_ms())
         self._topics[name] = topic
+        self.sharing.post("catalog", ("topic", name))
         return topic
 
     async def _learn_topic(self, name: str) -> None:
@@ -78,17 +88,20 @@ class BrokerCatalog(BrokerCore):
     async def set_topic_retention(self, name: str, retention_ms: int | None) -> TopicConfig:
         topic = await self._store.set_topic_retention(name, retention_ms)
         self._topics[name] = topic
+        self.sharing.post("catalog", ("topic", name))
         return topic
 
     async def delete_topic(self, name: str) -> None:
         await self._store.delete_topic(name)
         self._topics.pop(name, None)
         self._queue_turn.pop(name, None)
-        self.waiters.notify(name)  # waiting receivers find out the topic is gone
+        self.sharing.post("catalog", ("topic", name))
+        self._wake(name)  # waiting receivers find out the topic is gone
 
     async def create_group(self, name: str, *, from_beginning: bool = False) -> GroupConfig:
         group = await self._store.create_group(name, self._clock.now_ms(), from_beginning=from_beginning)
         self._groups[name] = group
+        self.sharing.post("catalog", ("group", name))
         return group
 
     def on_group_update(self, listener: Callable[[GroupConfig], None]) -> None:
@@ -103,6 +116,7 @@ class BrokerCatalog(BrokerCore):
         wanted = dataclasses.replace(current, **changes)  # type: ignore[arg-type]
         group = await self._store.update_group(wanted)
         self._groups[name] = group
+        self.sharing.post("catalog", ("group", name))
         for listener in self._group_listeners:
             listener(group)
         return group
@@ -110,3 +124,25 @@ class BrokerCatalog(BrokerCore):
     async def delete_group(self, name: str) -> None:
         await self._store.delete_group(name)
         self._groups.pop(name, None)
+        self.sharing.post("catalog", ("group", name))
+
+    async def refresh_catalog_entry(self, kind: str, name: str) -> None:
+        """Another process changed this topic or group: take the store's version (or forget it)."""
+        if kind == "topic":
+            topic = await self._store.get_topic(name)
+            if topic is None:
+                if self._topics.pop(name, None) is not None:
+                    self._queue_turn.pop(name, None)
+                    self.waiters.notify(name)
+            else:
+                self._topics[name] = topic
+            return
+        group = await self._store.get_group(name)
+        if group is None:
+            self._groups.pop(name, None)
+            return
+        changed = name in self._groups and self._groups[name] != group
+        self._groups[name] = group
+        if changed:
+            for listener in self._group_listeners:
+                listener(group)

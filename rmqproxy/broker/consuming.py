@@ -99,6 +99,7 @@ class BrokerConsuming(BrokerCatalog):
                 break
             del self._attempts[oldest]
         self._attempts[key] = Attempt(now + invisible_ms, [Delivery(p.receipt, p.attempt) for p in popped])
+        self.sharing.post("attempt", (key, self._attempts[key]))  # the retry may land on another process
 
     async def _repeat_attempt(self, key: AttemptKey, invisible_ms: int) -> list[Popped]:
         """The messages an earlier receive with this attempt id delivered that are still in flight
@@ -153,12 +154,14 @@ class BrokerConsuming(BrokerCatalog):
         acked = sum(1 for r in results if r is None)
         if group.fifo and acked:
             # An ack frees its message group: receivers long-polling for it can have the next one.
-            self.waiters.notify(topic.name, group.name, count=acked)
+            self._wake(topic.name, group.name, count=acked)
         return results
 
     async def change_invisibility(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
                                   invisible_ms: int) -> Receipt:
         """The client sets the delivery's invisible duration itself (and so stops auto-renewal)."""
+        if self.renewals.get(receipt) is None:
+            self.sharing.post("unrenew", receipt)  # received through another process, which renews it
         self.renewals.discard(receipt)
         now = self._clock.now_ms()
         new = await self._store.change_invisibility(group.name, topic.name, receipt, invisible_ms, now)
@@ -172,26 +175,31 @@ class BrokerConsuming(BrokerCatalog):
         self.renewals.discard(receipt)
         target = await self._store.dead_letter(group.name, topic.name, receipt, self._clock.now_ms(), attempts)
         await self._learn_topic(target.topic)
-        self.waiters.notify(target.topic, count=1)
+        self._wake(target.topic, count=1)
         if group.fifo:
-            self.waiters.notify(topic.name, group.name, count=1)  # the message group moves on
+            self._wake(topic.name, group.name, count=1)  # the message group moves on
         return target
 
     async def resend_dead_letters(self, group: GroupConfig, message_ids: Sequence[str]) -> dict[str, Resent | None]:
         result = await self._store.resend_dead_letters(group.name, list(message_ids), self._clock.now_ms())
         for topic in {r.topic for r in result.values() if r is not None}:
-            self.waiters.notify(topic, group.name)
+            self._wake(topic, group.name)
         return result
 
     async def reset_offset(self, group: GroupConfig, topic: TopicConfig,
                            to: OffsetTarget) -> list[GroupQueueProgress]:
         progress = await self._store.reset_offset(group.name, topic.name, to, self._clock.now_ms())
-        self.waiters.notify(topic.name, group.name)
+        self._wake(topic.name, group.name)
         return progress
 
     async def client_gone(self, client_id: str) -> None:
         """A client shut down or vanished: give back the deliveries the server renewed for it."""
         self.clients.remove(client_id)
+        self.sharing.post("gone", client_id)
+        await self.release_renewed(client_id)
+
+    async def release_renewed(self, client_id: str) -> None:
+        """Give back the deliveries renewed here for a client that went away."""
         held = self.renewals.take_client(client_id)
         by_queue: dict[tuple[str, str], list[Receipt]] = {}
         for renewal in held:

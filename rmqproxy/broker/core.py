@@ -13,10 +13,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from rmqproxy.broker.alarm import Alarm
+from rmqproxy.broker.alarm import Alarm, SharedAlarm
 from rmqproxy.broker.clients import ClientRegistry, ClientSession
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.renewal import RenewalTracker
+from rmqproxy.broker.sharing import Sharing, new_worker_id
 from rmqproxy.clock import Sleeper
 from storage.base import MessageStore
 from storage.model import Delivery, GroupConfig, HalfMessage, TopicConfig
@@ -56,8 +57,10 @@ class Attempt:
 
 class BrokerCore:
     def __init__(self, store: MessageStore, clock: Sleeper, settings: BrokerSettings,
-                 clients: ClientRegistry, waiters: Waiters) -> None:
+                 clients: ClientRegistry, waiters: Waiters, *, worker_id: str | None = None) -> None:
         self._store = store
+        self.sharing = Sharing(store.bus, worker_id or new_worker_id())
+        """Notices to and from the other processes sharing the store (broker/sharing.py)."""
         self._clock = clock
         self.settings = settings
         self.clients = clients
@@ -71,15 +74,20 @@ class BrokerCore:
         self._group_listeners: list[Callable[[GroupConfig], None]] = []
         self._attempts: dict[tuple[str, str, str, str], Attempt] = {}
         """(client, group, topic, attempt id) -> what it delivered: see receive()."""
-        self._revive_alarm = Alarm(clock)
-        self._renew_alarm = Alarm(clock)
-        self._timer_alarm = Alarm(clock)
-        self._check_alarm = Alarm(clock)
+        self._revive_alarm = SharedAlarm(clock, "revive", self.sharing)
+        self._renew_alarm = Alarm(clock)  # each process renews what it delivered
+        self._timer_alarm = SharedAlarm(clock, "timers", self.sharing)
+        self._check_alarm = SharedAlarm(clock, "transaction checks", self.sharing)
         self._ask_producer: Callable[[ClientSession, HalfMessage], None] | None = None
         self._check_turn = itertools.count()
         self._awaiting_producer: dict[str, dict[int, int]] = {}
         """topic -> transaction -> checks so far: half messages due for a check with no producer of
         their topic online; checked as soon as one connects."""
+
+    def _wake(self, topic: str, group: str | None = None, count: int | None = None) -> None:
+        """Wake long polls here and in the other processes sharing the store (see Waiters.notify)."""
+        self.waiters.notify(topic, group, count)
+        self.sharing.wake(topic, group, count)
 
     @property
     def store(self) -> MessageStore:

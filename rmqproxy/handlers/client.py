@@ -152,6 +152,7 @@ class ClientHandler:
             for entry in settings.subscription.subscriptions
         }
         session.settings = (settings, language)
+        self._broker.clients.changed(session)  # other processes sharing the store learn of it
         if client_type == pb.ClientType.PRODUCER:
             self._broker.producers_online(session.topics)
         return self._answer(settings, language)

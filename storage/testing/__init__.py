@@ -9,7 +9,7 @@ against a store in another process.
 
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
 redelivery (invisibility, revive, dead letters), progress, fifo, held (timers and half
-messages), persistence, and concurrency (several consumers at once).
+messages), persistence, concurrency (several consumers at once) and leases.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from storage.testing.concurrency import ConcurrencyCases
 from storage.testing.consume import ConsumeCases
 from storage.testing.fifo import FifoCases
 from storage.testing.held import HeldCases
+from storage.testing.leases import LeaseCases
 from storage.testing.persistence import PersistenceCases
 from storage.testing.progress import ProgressCases
 from storage.testing.redelivery import RedeliveryCases
@@ -27,7 +28,7 @@ from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, n
 
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
-                       HeldCases, PersistenceCases, ConcurrencyCases):
+                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 
