@@ -294,10 +294,10 @@ class RedisCore:
     # -- leases ------------------------------------------------------------------------------
 
     async def acquire_lease(self, name: str, holder: str, ttl_ms: int, now_ms: int) -> bool:
-        """Hold ``name`` for ``ttl_ms`` (Redis's clock), or extend it if ``holder`` holds it; False if
-        another holder does. ``now_ms`` is not needed: the TTL runs on the primary's clock."""
+        """See the contract. Expiry is judged with the callers' ``now_ms`` (nodes' clocks must agree
+        to well within a lease's TTL: NTP); the key's TTL in Redis only clears abandoned leases."""
         self._check_open()
-        return bool(await self._conn.run(S["ACQUIRE_LEASE"], [self._keys.lease(name)], [holder, ttl_ms]))
+        return bool(await self._conn.run(S["ACQUIRE_LEASE"], [self._keys.lease(name)], [holder, ttl_ms, now_ms]))
 
     async def release_lease(self, name: str, holder: str) -> None:
         self._check_open()

@@ -477,18 +477,20 @@ return {'OK'}
 """
 
 ACQUIRE_LEASE = r"""
--- KEYS: lease. ARGV: holder, ttl ms: take it if free, extend it if ours
-local holder = redis.call('GET', KEYS[1])
-if holder == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+-- KEYS: lease. ARGV: holder, ttl ms, now ms: take it if free or run out, extend it if ours. The
+-- value is "<until ms>|<holder>"; the key's own TTL only clears leases nobody renews any more.
+local now = tonumber(ARGV[3])
+local value = redis.call('GET', KEYS[1])
+if value then
+  local until_ms, holder = string.match(value, '^(%d+)|(.*)$')
+  if holder ~= ARGV[1] and tonumber(until_ms) > now then return 0 end
 end
-if holder then return 0 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SET', KEYS[1], (now + tonumber(ARGV[2])) .. '|' .. ARGV[1], 'PX', tonumber(ARGV[2]) + 60000)
 return 1
 """
 
 RELEASE_LEASE = r"""
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+local value = redis.call('GET', KEYS[1])
+if value and string.match(value, '^%d+|(.*)$') == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
