@@ -5,13 +5,20 @@ keeps to topic and group names of its own."""
 
 from __future__ import annotations
 
+import statistics
+import threading
+import time
 from collections.abc import Callable
 
+import grpc
 import pytest
 
+from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
+from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
 from tests.node_support import node_setup_problem
 from tests.redis_cluster import RedisCluster
 from tests.serverproc import ServerProcess, node_client, python_client
+from tests.test_e2e_bad_input import message, receive, send
 
 
 @pytest.fixture
@@ -43,9 +50,8 @@ def test_python_sends_and_node_receives_on_redis(redis_server: Callable[[], Serv
 
 def test_two_nodes_share_one_cluster_and_survive_the_loss_of_one(
         redis_server: Callable[[], ServerProcess], name: str) -> None:
-    a = redis_server()
-    topic, group = _names(a, name)
-    b = redis_server()  # after the topic exists: a node learns of later ones through the bus (broker wiring)
+    a, b = redis_server(), redis_server()
+    topic, group = _names(a, name)  # B learns of them from a notice
     first = python_client("produce", a.address, topic, "30", "--mode", "mixed")
     assert first["errors"] == []
     a.kill()  # SIGKILL: everything it acknowledged is in Redis already
@@ -56,3 +62,45 @@ def test_two_nodes_share_one_cluster_and_survive_the_loss_of_one(
                              "--max-wait", "60")
     assert received["ack_errors"] == []
     assert {m["message_id"] for m in received["received"]} == sent
+
+
+def _wake_latencies(receiver: grpc.Channel, sender: grpc.Channel, topic: str, group: str, rounds: int = 5
+                    ) -> list[float]:
+    """Seconds from a send's answer to the return of a long poll that was waiting for it."""
+    latencies = []
+    for _ in range(rounds):
+        arrived: list[float] = []
+
+        def poll(arrived: list[float] = arrived) -> None:
+            statuses, messages = receive(stub(receiver), group, topic, poll_s=15)
+            arrived.append(time.monotonic())
+            assert len(messages) == 1, statuses
+
+        polling = threading.Thread(target=poll)
+        polling.start()
+        time.sleep(0.5)  # the receive is waiting by now
+        response = send(stub(sender), message(topic))
+        sent = time.monotonic()
+        assert response.status.code == pb.Code.OK, response.status
+        polling.join(20)
+        assert arrived, "the long poll never returned"
+        latencies.append(arrived[0] - sent)
+    return latencies
+
+
+def stub(channel: grpc.Channel) -> rpc_grpc.MessagingServiceStub:
+    return rpc_grpc.MessagingServiceStub(channel)  # type: ignore[no-untyped-call]
+
+
+def test_a_send_on_one_node_wakes_a_long_poll_on_the_other(redis_server: Callable[[], ServerProcess],
+                                                            name: str) -> None:
+    a, b = redis_server(), redis_server()
+    topic, group = _names(a, name)  # made on A after B started: B learns of them from a notice
+    with grpc.insecure_channel(a.address) as on_a, grpc.insecure_channel(b.address) as on_b:
+        same = _wake_latencies(on_b, on_b, topic, group)
+        across = _wake_latencies(on_b, on_a, topic, group)
+    print(f"wake latency, median of 5: same node {statistics.median(same) * 1000:.1f} ms, "
+          f"across nodes {statistics.median(across) * 1000:.1f} ms")
+    # Without the bus a poll on B would run its whole 15 s.
+    assert max(across) < 1.0, across
+    assert statistics.median(across) < 0.2, across
