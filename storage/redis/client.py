@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.TryAgainError, rx.MovedError,
-              rx.AskError, rx.ClusterError, rx.ReadOnlyError, OSError)
+              rx.AskError, rx.ClusterError, rx.ReadOnlyError, rx.RedisClusterException, OSError)
 """What a failover looks like from here: retried."""
 
 WAIT_TIMEOUT_MS = 2000
