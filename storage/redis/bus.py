@@ -64,11 +64,14 @@ class RedisBus(Bus):
 
     async def close(self) -> None:
         self._closed = True
-        if self._listener is not None:
-            self._listener.cancel()
-            # redis-py's pubsub may take a while to notice a cancellation; never hold a close up
-            await asyncio.wait([self._listener], timeout=1.0)
-            self._listener = None
+        listener, self._listener = self._listener, None
+        # redis-py's pubsub may swallow a cancellation that lands mid-read: cancel until it ends,
+        # so no task outlives its loop
+        for _ in range(40):
+            if listener is None or listener.done():
+                break
+            listener.cancel()
+            await asyncio.wait([listener], timeout=0.25)
 
     async def _listen(self) -> None:
         turn = 0
