@@ -15,6 +15,8 @@ import pytest
 
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
+from tests import test_e2e_fifo as fifo
+from tests import test_e2e_scheduled as scheduled
 from tests.node_support import node_setup_problem
 from tests.redis_cluster import RedisCluster
 from tests.serverproc import ServerProcess, node_client, python_client
@@ -104,3 +106,19 @@ def test_a_send_on_one_node_wakes_a_long_poll_on_the_other(redis_server: Callabl
     # Without the bus a poll on B would run its whole 15 s.
     assert max(across) < 1.0, across
     assert statistics.median(across) < 0.2, across
+
+
+# The flows of the embedded store's end-to-end tests, run unchanged on the Redis store.
+
+def test_delayed_messages_on_redis(redis_server: Callable[[], ServerProcess], name: str) -> None:
+    scheduled.test_delayed_messages_arrive_in_due_order_and_not_before_their_time(redis_server(), name)
+
+
+def test_fifo_blocking_rule_on_redis(redis_server: Callable[[], ServerProcess], name: str) -> None:
+    fifo.test_simple_consumer_sees_the_blocking_rule(redis_server(), name)
+
+
+def test_transactions_on_redis(server_with: Callable[..., ServerProcess], redis_cluster: RedisCluster,
+                               name: str) -> None:
+    scheduled.test_transactions_commit_roll_back_and_are_checked(
+        lambda *args: server_with("--store", redis_cluster.url, "--tls-mode", "disabled", *args), name)
