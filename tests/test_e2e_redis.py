@@ -122,3 +122,20 @@ def test_transactions_on_redis(server_with: Callable[..., ServerProcess], redis_
                                name: str) -> None:
     scheduled.test_transactions_commit_roll_back_and_are_checked(
         lambda *args: server_with("--store", redis_cluster.url, "--tls-mode", "disabled", *args), name)
+
+
+def test_deliveries_of_a_killed_node_come_back_on_the_other(redis_server: Callable[[], ServerProcess],
+                                                              name: str) -> None:
+    """A consumer on A received but never acked; A is SIGKILLed (it may hold the revive lease): after
+    their invisible duration the messages are delivered again on B."""
+    a, b = redis_server(), redis_server()
+    topic, group = _names(a, name)
+    produced = python_client("produce", b.address, topic, "10", "--mode", "sync")
+    assert produced["errors"] == []
+    held = python_client("simple_consume", a.address, topic, group, "--expect", "10", "--invisible", "10",
+                         "--max-wait", "30")
+    assert len(held["received"]) == 10
+    a.kill()
+    again = python_client("simple_consume", b.address, topic, group, "--expect", "10", "--ack", "--max-wait", "60")
+    assert {m["message_id"] for m in again["received"]} == {s["message_id"] for s in produced["sent"]}
+    assert again["ack_errors"] == []
