@@ -46,18 +46,24 @@ def _replica_of(cluster: RedisCluster, primary: RedisNode) -> RedisNode:
     raise AssertionError(f"no replica of {primary.address}")
 
 
+@pytest.mark.parametrize("wait_replicas", [1, 0])
 def test_acknowledged_sends_survive_the_sigkill_of_a_primary(
-        own_cluster: RedisCluster, server_with: Callable[..., ServerProcess], name: str) -> None:
+        own_cluster: RedisCluster, server_with: Callable[..., ServerProcess], name: str, wait_replicas: int) -> None:
+    """With 1, nothing acknowledged is lost; with 0 (Redis's asynchronous replication) the count lost
+    is printed: the sends the primary had answered but not yet passed on when it died."""
     # (the cluster first: fixtures are torn down in reverse, and the server must stop before it)
-    server = server_with("--store", own_cluster.url, "--tls-mode", "disabled", "--redis-wait-replicas", "1")
+    server = server_with("--store", own_cluster.url, "--tls-mode", "disabled",
+                         "--redis-wait-replicas", str(wait_replicas))
     topic, group = f"{name}-topic", f"{name}-group"
     server.cli("topic", "create", topic, "--queues", "8")  # queues on every primary
     server.cli("group", "create", group)
     produced: list[Any] = []
     producer = threading.Thread(target=lambda: produced.append(
-        python_client("produce", server.address, topic, "1500", "--mode", "async", "--size", "1024")))
+        python_client("produce", server.address, topic, "1500" if wait_replicas else "8000", "--mode", "async",
+                      "--size", "1024")))
     producer.start()
     time.sleep(3.0)  # sends are flowing by now (the client takes a second or two to start)
+    assert producer.is_alive(), "the producer finished before the kill: nothing would be tested"
     victim = own_cluster.primaries()[0]
     replica = _replica_of(own_cluster, victim)
     victim.kill()
@@ -71,7 +77,6 @@ def test_acknowledged_sends_survive_the_sigkill_of_a_primary(
     acked = {s["message_id"] for s in result["sent"]}
     print(f"takeover {takeover:.2f} s; {len(acked)} sends acknowledged, {len(result['errors'])} failed, "
           f"{asyncio.run(_stored(own_cluster, topic))} stored")
-    assert result["errors"], "the primary was killed after the last send: nothing was tested"
     assert len(acked) > 50
     # A send whose WAIT timed out was stored nonetheless and sent again by the client: the queues
     # hold duplicates (at least once), so read until every stored message was received.
@@ -80,5 +85,8 @@ def test_acknowledged_sends_survive_the_sigkill_of_a_primary(
                              "--ack", "--max-wait", "120")
     got = {m["message_id"] for m in received["received"]}
     progress = server.cli("group", "describe", group).stdout
+    print(f"--redis-wait-replicas {wait_replicas}: {len(acked - got)} of {len(acked)} acknowledged sends lost")
+    if wait_replicas == 0:
+        return
     assert acked <= got, (f"{len(acked - got)} acknowledged sends not received; receive errors "
                           f"{received['receive_errors'][:5]}\n{progress}")
