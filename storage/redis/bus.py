@@ -47,7 +47,8 @@ class RedisBus(Bus):
         name = self._keys.channel(channel)
         try:
             await self._conn.retrying(lambda: self._conn.cluster.publish(name, self._me + payload))
-        except rx.RedisError as exc:  # best-effort by contract
+        except (rx.RedisError, OSError, RuntimeError) as exc:  # best-effort by contract; RuntimeError: redis-py
+            # writing to a transport that a failover just closed
             log.info("bus: notice on %s not sent: %s", channel, exc)
 
     def subscribe(self, channel: str, handler: BusHandler) -> Callable[[], None]:
