@@ -24,7 +24,7 @@ TEST_WORKERS ?= 6
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help serve install install-test peers rocketmq-peer test-rocketmq clients client-toolchains node-client java-client go-client rust-client test lint bench clean
+.PHONY: help serve install install-test peers rocketmq-peer test-rocketmq redis clients client-toolchains node-client java-client go-client rust-client test lint bench clean
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
@@ -33,6 +33,7 @@ help:
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages, Apache RocketMQ's jars from Maven Central"
+	@echo "make redis    install redis-server from Debian's packages (the Redis Cluster store's tests)"
 	@echo "make java-client  build the Java client runner (tests/clients/java) when a JDK and Maven are here"
 	@echo "make go-client / rust-client   build the Go / Rust client runners (tests/clients/SCENARIOS.md)"
 	@echo "make clients  install and build every official client's scenario runner (tests/clients/SCENARIOS.md)"
@@ -85,6 +86,15 @@ rocketmq-peer: $(VENV)/.installed
 			|| echo "rocketmq-peer: the jars did not resolve; the rocketmq targets and tests will be skipped"; \
 	else echo "rocketmq-peer: skipped, no JDK and Maven here (apt-get install openjdk-17-jdk-headless maven)"; fi
 
+# Debian's redis-server and redis-cli: the Redis Cluster store's tests start a private cluster on loopback
+# (tests/redis_cluster.py); skipped with a message where apt-get may not run.
+redis:
+	@if command -v redis-server >/dev/null && command -v redis-cli >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server redis-tools; \
+	else echo "redis: not installing redis-server (apt-get needs root or sudo); the Redis tests will be skipped"; fi
+
 # The client runners of tests/clients: each client from its own registry (npm, Maven Central, the Go module
 # proxy, crates.io; PyPI's comes with .installed-test). A toolchain that is missing (JDK and Maven, Go, Cargo,
 # Node.js) is installed from Debian's packages when apt-get may run and Debian's version is new enough; otherwise
@@ -110,7 +120,7 @@ clients: client-toolchains
 	done
 	@$(BIN)/python -m tests.clientmatrix status
 
-install-test: $(VENV)/.installed-test clients peers
+install-test: $(VENV)/.installed-test clients peers redis
 
 # The Go and Rust client runners; skipped (with a message) where the toolchain is missing. Go keeps
 # its module and build caches per user; Cargo's target directory lives in RMQ_CLIENT_CACHE so a

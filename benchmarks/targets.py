@@ -5,6 +5,7 @@
   the load generator speaks plaintext through the server's relay);
 * ``rmqproxy-async``: the same with ``--flush async`` (acknowledged once written to the OS);
 * ``rmqproxy-workers2``: ``--workers 2``: two gRPC worker processes on the port, one store process;
+* ``rmqproxy-redis``: one node on the Redis Cluster store, a private 3+3 cluster on loopback;
 * ``rmqproxy-disabled``: ``--tls-mode disabled`` (plaintext straight into gRPC, no relay);
 * ``rmqproxy-tls``: the default server, the load generator speaking TLS through the relay;
 * ``rmqproxy-enforcing``: ``--tls-mode enforcing``, TLS straight into gRPC's own TLS listener;
@@ -41,9 +42,9 @@ from benchmarks.harness import REPO, Server, aio_channel, free_port
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
-TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-disabled", "rmqproxy-tls",
-           "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics", "echo", "nats", "rabbitmq", "rocketmq",
-           "rocketmq-sync")
+TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis", "rmqproxy-disabled",
+           "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics", "echo", "nats", "rabbitmq",
+           "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -51,6 +52,8 @@ DESCRIPTIONS = {
     "rmqproxy-async": "rmqproxy, RocksDB, --flush async (written to the OS before the answer)",
     "rmqproxy-thread": "rmqproxy, RocksDB, --flush sync, --store-thread (the store on a thread, not a process)",
     "rmqproxy-workers2": "rmqproxy, RocksDB, --flush sync, --workers 2 (two gRPC worker processes, one store process)",
+    "rmqproxy-redis": "rmqproxy on a private Redis Cluster on loopback (3 primaries, 3 replicas, appendfsync "
+                      "always), one node; the server's CPU and memory only, not Redis's",
     "rmqproxy-disabled": "rmqproxy as above with --tls-mode disabled: plaintext straight into gRPC",
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
@@ -70,6 +73,8 @@ def missing(target: str) -> str | None:
     """Why ``target`` cannot run on this machine, or None."""
     if target == "nats" and shutil.which("nats-server") is None:
         return "nats-server is not installed (make bench-deps)"
+    if target == "rmqproxy-redis" and shutil.which("redis-server") is None:
+        return "redis-server is not installed (make redis)"
     if target == "rabbitmq":
         from benchmarks.peers import RABBIT_BIN
 
@@ -186,6 +191,19 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
     a JVM target (Apache RocketMQ) gets before it is measured, so that the figures are those of its
     just-in-time compiled code, as in a broker that has been up for a while."""
     workdir.mkdir(parents=True, exist_ok=True)
+    if name == "rmqproxy-redis":
+        from tests.redis_cluster import start_cluster
+
+        cluster = start_cluster(workdir / "redis")
+        data = workdir / "data"
+        data.mkdir(exist_ok=True)
+        server = Server(data, ("--store", cluster.url, *server_args)).start()
+
+        def stop_both() -> None:
+            server.stop()
+            cluster.stop()
+
+        return Running(name, "rmqproxy", server.address, server.pid(), stop_both, rmqproxy_prepare(server.address))
     if name.startswith("rmqproxy"):
         flush = "async" if name == "rmqproxy-async" else "sync"
         extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-workers2": ("--workers", "2"),

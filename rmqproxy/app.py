@@ -65,7 +65,8 @@ GRPC_OPTIONS = [
 
 
 def store_options(config: ServerConfig) -> StoreOptions:
-    return StoreOptions(data_dir=config.data_dir, in_thread=not config.store_process)
+    return StoreOptions(data_dir=config.data_dir, in_thread=not config.store_process,
+                        redis_wait_replicas=config.redis_wait_replicas, redis_retries=config.redis_retries)
 
 
 def open_configured_store(config: ServerConfig) -> MessageStore:

@@ -150,8 +150,14 @@ def _parser() -> argparse.ArgumentParser:
                             "the same as --store rocksdb:DIR")
     serve.add_argument("--store", type=_store_arg, default="rocksdb", metavar="SPEC",
                        help="rocksdb[:PATH] (default: on disk, PATH defaults to --data-dir), memory (nothing "
-                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster: not "
-                            "available yet)")
+                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster, any of "
+                            "its nodes; several rmqproxy nodes may share it: docs/redis.md)")
+    serve.add_argument("--redis-wait-replicas", type=int, default=0, metavar="N", help=(
+        "Redis store: acknowledge a send only once N replicas of its primary have it (WAIT), so it "
+        "survives the loss of that primary (default 0: once the primary has it)"))
+    serve.add_argument("--redis-retry", type=int, default=10, metavar="N", help=(
+        "Redis store: retry a call up to N times while the cluster fails over (connection errors, "
+        "CLUSTERDOWN, MOVED), then fail it (default 10, about 6 s)"))
     serve.add_argument("--flush", choices=("sync", "async"), default="sync", help=(
         "sync (default): a send is acknowledged once fsynced (concurrent sends share one fsync); "
         "async: once written to the OS, which survives a crash of the server but not of the machine"))
@@ -523,9 +529,13 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"rmqproxy: --store {spec} and --data-dir {args.data_dir} name different directories; "
               "give one", file=sys.stderr)
         return 2
-    data_dir = args.data_dir or spec.location or os.environ.get("RMQPROXY_DATA_DIR", DEFAULT_DATA_DIR)
+    # A Redis store's location is its addresses, not a directory: the data directory then holds
+    # only the self-signed TLS certificate (<data-dir>/tls), as with the memory store.
+    location = spec.location if spec.backend == "rocksdb" else None
+    data_dir = args.data_dir or location or os.environ.get("RMQPROXY_DATA_DIR", DEFAULT_DATA_DIR)
     config = ServerConfig(host=args.host, port=args.port, data_dir=data_dir, store=str(spec), flush=args.flush,
-                          store_process=not args.store_thread,
+                          store_process=not args.store_thread, redis_wait_replicas=args.redis_wait_replicas,
+                          redis_retries=args.redis_retry,
                           auto_create=args.auto_create, advertised_address=args.advertise_address,
                           retention_ms=args.retention, max_delay_ms=args.max_delay,
                           transaction_first_check_ms=args.transaction_check_first,
@@ -539,6 +549,14 @@ def _serve(args: argparse.Namespace) -> int:
         print("rmqproxy: --workers must be at least 1", file=sys.stderr)
         return 2
     workers = default_workers() if args.workers is None else args.workers
+    if spec.backend == "redis":
+        # Nodes on Redis Cluster scale by running more nodes; workers there would each need their
+        # own cluster connection instead of the store process (not done yet).
+        if args.workers is not None and args.workers > 1:
+            print("rmqproxy: --store redis://... runs one worker per node (--workers 1): run more nodes on the "
+                  "same cluster instead", file=sys.stderr)
+            return 2
+        workers = 1
     if args.store_thread:
         if args.workers is not None and args.workers > 1:
             print("rmqproxy: --store-thread keeps the store in the server process: it goes with --workers 1",

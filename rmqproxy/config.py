@@ -19,7 +19,11 @@ class ServerConfig:
     data_dir: str = DEFAULT_DATA_DIR
     store: str = "rocksdb"
     """Which store (storage/registry.py): ``rocksdb[:PATH]`` (PATH defaults to ``data_dir``),
-    ``memory``, ``redis://HOST:PORT[,...]`` (not available yet)."""
+    ``memory``, ``redis://HOST:PORT[,...]`` (Redis Cluster, docs/redis.md)."""
+    redis_wait_replicas: int = 0
+    """Redis store: a send is acknowledged once this many replicas have it (WAIT)."""
+    redis_retries: int = 10
+    """Redis store: retries of a call while the cluster fails over (then the call fails)."""
     flush: Literal["sync", "async"] = "sync"
     """sync: a send is acknowledged after fsync (group-committed); async: after the write reached
     the OS (survives a crash of the server process, not of the machine)."""

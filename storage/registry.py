@@ -4,7 +4,9 @@
                                        directory), in a process of its own or, with ``in_thread``,
                                        on a thread of the server
     memory                             the in-memory store, on a thread (nothing survives a restart)
-    redis://HOST:PORT[,HOST:PORT...]   Redis Cluster: registered, refused until its backend exists
+    redis://HOST:PORT[,HOST:PORT...]   Redis Cluster (storage/redis): any of its nodes; the store
+                                       connects on its first call, so a cluster that does not answer
+                                       fails the server's start with StoreOpenFailed
 
 A backend joins by adding an entry to ``BACKENDS``: a function from the spec and the options to
 an open :class:`~storage.base.MessageStore`. A synchronous backend comes wrapped in its worker (a
@@ -39,6 +41,10 @@ class StoreOptions:
     """Where rocksdb keeps its data when the spec names no path."""
     in_thread: bool = False
     """Run a synchronous backend on a thread of this process instead of a process of its own."""
+    redis_wait_replicas: int = 0
+    """Redis: a send is acknowledged once this many replicas have it (WAIT)."""
+    redis_retries: int = 10
+    """Redis: how often a call is retried while the cluster fails over before it fails."""
 
 
 def parse_store(text: str) -> StoreSpec:
@@ -94,8 +100,15 @@ def _memory(spec: StoreSpec, options: StoreOptions) -> MessageStore:
 
 
 def _redis(spec: StoreSpec, options: StoreOptions) -> MessageStore:
-    raise StoreOpenFailed(str(spec), "the Redis Cluster backend is not available yet (it comes with the "
-                          "scale-out work, issue 13); use --store rocksdb[:PATH] or --store memory")
+    from storage.redis import RedisStore, parse_addresses
+    from storage.redis.client import ClusterConnection
+
+    try:
+        addresses = parse_addresses(spec.location or "")
+    except ValueError as exc:
+        raise StoreOpenFailed(str(spec), str(exc)) from None
+    return RedisStore(ClusterConnection(addresses, retries=options.redis_retries,
+                                        wait_replicas=options.redis_wait_replicas))
 
 
 BACKENDS: dict[str, Callable[[StoreSpec, StoreOptions], MessageStore]] = {

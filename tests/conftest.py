@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.redis_cluster import RedisCluster, start_cluster
 from tests.serverproc import CLIENT_HOME, ServerProcess
 
 _names = itertools.count()
@@ -79,3 +80,12 @@ def server_with(tmp_path: Path) -> Iterator[Callable[..., ServerProcess]]:
 def name() -> str:
     """A fresh resource name per call site (topics and groups need 3-64 characters)."""
     return f"res-{next(_names):04d}"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """One Redis Cluster (3 primaries, 3 replicas) per pytest worker, shared by the tests that do
+    not harm it; each keeps to a key namespace of its own (tests/redis_cluster.py)."""
+    cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster
+    cluster.stop()

@@ -15,6 +15,7 @@ from storage.executor import ThreadExecutor
 from storage.memory import MemoryStore
 from storage.model import TopicType
 from storage.process_executor import ProcessExecutor
+from storage.redis import RedisStore
 from storage.registry import StoreOptions, StoreSpec, open_store, parse_store
 from storage.rocksdb import RocksDBStore
 from storage.testing import T0
@@ -56,9 +57,12 @@ async def test_the_registry_opens_each_backend_where_asked(tmp_path: Path) -> No
     assert (elsewhere / "CURRENT").exists()
 
 
-def test_redis_is_refused_clearly_for_now(tmp_path: Path) -> None:
-    with pytest.raises(StoreOpenFailed, match="not available yet"):
-        open_store(parse_store("redis://127.0.0.1:6379"), StoreOptions(str(tmp_path)))
+async def test_redis_opens_the_cluster_store_which_connects_on_first_call(tmp_path: Path) -> None:
+    store = open_store(parse_store(f"redis://127.0.0.1:{free_port()}"), StoreOptions(str(tmp_path)))
+    assert isinstance(store, RedisStore)
+    with pytest.raises(StoreOpenFailed, match="no Redis Cluster answers"):
+        await store.list_topics()
+    await store.close()
 
 
 def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -67,11 +71,11 @@ def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
 
-def test_serve_refuses_a_redis_store_in_one_line(tmp_path: Path) -> None:
-    result = serve("--store", "redis://127.0.0.1:6379")
+def test_serve_on_a_redis_cluster_nobody_runs_fails_in_one_line(tmp_path: Path) -> None:
+    result = serve("--store", f"redis://127.0.0.1:{free_port()}", "--data-dir", str(tmp_path / "data"))
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
-    assert "Redis Cluster backend is not available yet" in line
+    assert "no Redis Cluster answers" in line
 
 
 def test_serve_refuses_two_different_directories(tmp_path: Path) -> None:
