@@ -127,7 +127,7 @@ def metrics_port_of(config: ServerConfig) -> int:
 async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     clock = clock or SystemClock()
     settings = listen_settings(config)
-    if config.store_socket is None:  # a worker's supervisor has checked the port and keeps it
+    if config.worker_index == 0:  # a worker's supervisor has checked the port and keeps it
         ports.check_free(config.host, config.port)  # before the store: a taken port fails in a moment
     metrics_port = metrics_port_of(config)
     if metrics_port:
@@ -215,7 +215,7 @@ async def run(config: ServerConfig, ready: Any = None) -> None:
     where = describe(parse_store(config.store), store_options(config))
     # A worker's line differs: the supervisor says "listening" once every worker does.
     log.info("%s on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)",
-             f"worker {config.worker_index} serving" if config.store_socket else "rmqproxy listening", config.host,
+             f"worker {config.worker_index} serving" if config.worker_index else "rmqproxy listening", config.host,
              server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
              format_duration(config.retention_ms))
     if ready is not None:
