@@ -14,6 +14,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from rmqproxy.admin import AdminService
+from rmqproxy.auth.access import AccessControl
+from rmqproxy.auth.service import AccessAdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
@@ -31,7 +33,7 @@ from rmqproxy.listen import ports
 from rmqproxy.listen.front import Front, ListenSettings, grpc_options, open_front
 from rmqproxy.listen.peers import PeerTable
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
-from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
+from rmqproxy.pb.rmqproxy.admin.v1 import access_pb2, access_pb2_grpc, admin_pb2, admin_pb2_grpc
 from rmqproxy.pipeline import Pipeline
 from rmqproxy.service import MessagingService
 from storage.base import MessageStore
@@ -44,6 +46,7 @@ log = logging.getLogger("rmqproxy")
 
 MESSAGING_SERVICE = service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
+ACCESS_SERVICE = access_pb2.DESCRIPTOR.services_by_name["Access"].full_name
 
 GRPC_OPTIONS = [
     # Large enough to receive an over-limit body and answer MESSAGE_BODY_TOO_LARGE ourselves.
@@ -90,6 +93,7 @@ class Server:
     front: Front
     broker: Broker
     store: MessageStore
+    access: AccessControl | None = None
 
     @property
     def port(self) -> int:
@@ -97,6 +101,8 @@ class Server:
 
     async def stop(self) -> None:
         await self.front.close()
+        if self.access is not None:
+            self.access.stop()
         await self.grpc_server.stop(self.config.grace_seconds)
         await self.broker.stop()
         await self.store.close()
@@ -121,7 +127,16 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
     route = RouteHandler(broker, config)
     peers = PeerTable()
-    pipeline = Pipeline(peers)
+    access: AccessControl | None = None
+    if config.auth or config.init_user:
+        access = AccessControl(store, clock, skew_ms=config.auth_skew_ms)
+        try:
+            await access.start(config.init_user, config.init_secret)
+        except Exception:
+            await broker.stop()
+            await store.close()
+            raise
+    pipeline = Pipeline(peers, access=access if config.auth else None)
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),
@@ -132,12 +147,14 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock, pipeline), server)  # type: ignore[no-untyped-call]
+    access_pb2_grpc.add_AccessServicer_to_server(  # type: ignore[no-untyped-call]
+        AccessAdminService(store, clock, pipeline, access.changed if access is not None else None), server)
     add_client_metrics_to_server(ClientMetricsReceiver(clock, pipeline=pipeline), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [MESSAGING_SERVICE, ADMIN_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
-        server)
+        [MESSAGING_SERVICE, ADMIN_SERVICE, ACCESS_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME,
+         reflection.SERVICE_NAME], server)
     try:
         front = open_front(server, settings, peers)
     except Exception:
@@ -148,7 +165,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     await front.start()
     for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
-    return Server(config, server, front, broker, store)
+    return Server(config, server, front, broker, store, access)
 
 
 async def run(config: ServerConfig) -> None:
@@ -172,9 +189,9 @@ async def run(config: ServerConfig) -> None:
     if isinstance(server.store, ForwardingStore):
         server.store.on_failure = store_failed
     where = describe(parse_store(config.store), store_options(config))
-    log.info("rmqproxy listening on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)", config.host,
+    log.info("rmqproxy listening on %s:%d (%s; %s, flush %s, auto-create %s, retention %s, auth %s)", config.host,
              server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
-             format_duration(config.retention_ms))
+             format_duration(config.retention_ms), "on" if config.auth else "off")
     await stopping.wait()
     if failure:
         # Nothing can be stored or delivered any more: exit (non-zero) so a supervisor restarts us.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rmqproxy.listen import TlsMode
@@ -66,5 +66,12 @@ class ServerConfig:
     tls_key: str | None = None
     tls_reload_ms: int = 60_000
     """How often the certificate files are checked for changes (0: only on SIGHUP)."""
+    auth: bool = False
+    """Authenticate every call and authorize it against the ACLs (docs/auth.md); off by default."""
+    init_user: str | None = None
+    """A Super user to create on start if it does not exist yet, with ``init_secret``."""
+    init_secret: str | None = field(default=None, repr=False)
+    auth_skew_ms: int = 5 * 60_000
+    """How far a client's clock may be off, beyond the time-zone span of x-mq-date-time."""
     handshake_timeout_ms: int = 10_000
     """A new connection that has not shown what it speaks (or finished its TLS handshake) by then is closed."""

@@ -69,10 +69,11 @@ class StreamWatch:
     """An open stream of an authenticated user: :class:`Access` re-checks it after every change of
     users or ACLs and calls :meth:`revoke` when it may no longer run."""
 
-    __slots__ = ("_task", "needs", "reason", "user")
+    __slots__ = ("_task", "ctx", "needs", "reason", "user")
 
-    def __init__(self, user: str, needs: Sequence[Any]) -> None:
+    def __init__(self, user: str, ctx: RequestContext, needs: Sequence[Any]) -> None:
         self.user = user
+        self.ctx = ctx
         self.needs = needs
         self.reason: AccessDenied | None = None
         self._task = asyncio.current_task()
@@ -93,7 +94,7 @@ class Access(Protocol):
     def authorize(self, user: str | None, ctx: RequestContext, needs: Sequence[Any]) -> None:
         """AccessDenied unless ``user`` holds every one of ``needs``."""
 
-    def watch(self, user: str | None, needs: Sequence[Any]) -> StreamWatch | None: ...
+    def watch(self, user: str | None, ctx: RequestContext, needs: Sequence[Any]) -> StreamWatch | None: ...
 
     def unwatch(self, watch: StreamWatch | None) -> None: ...
 
@@ -161,7 +162,7 @@ class Pipeline:
             try:
                 ctx, user = self._enter(context, needs)
                 if self.access is not None and user is not None:
-                    watch = self.access.watch(user, needs() if needs is not None else ())
+                    watch = self.access.watch(user, ctx, needs() if needs is not None else ())
                 await call(ctx, write)
             except asyncio.CancelledError:
                 if watch is None or watch.reason is None:
@@ -197,7 +198,7 @@ class Pipeline:
                 ctx, user = self._enter(context, None)
                 access = self.access
                 if access is not None:
-                    watch = access.watch(user, ())
+                    watch = access.watch(user, ctx, ())
                     requests = _authorized_settings(requests, access, user, ctx, settings_needs, watch)
                 stream = call(requests, ctx)
                 async for command in stream:

@@ -22,7 +22,8 @@ class Need(NamedTuple):
 
     def describe(self) -> str:
         actions = " or ".join(a.value for a in self.any_of)
-        return f"no {actions} right on {self.kind.value} {self.name}"
+        where = "* (cluster-wide)" if self.kind is ResourceType.CLUSTER else f"{self.kind.value} {self.name}"
+        return f"no {actions} right on {where}"
 
 
 _PUB = (Action.PUB,)

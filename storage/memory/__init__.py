@@ -13,13 +13,14 @@ progress.
 from __future__ import annotations
 
 from storage.base import Capabilities, MessageStore
+from storage.memory.auth import MemoryAuth
 from storage.memory.catalog import MemoryCatalog
 from storage.memory.consume import MemoryConsume
 from storage.memory.messages import MemoryMessages
 from storage.memory.progress import MemoryProgress
 
 
-class MemoryStore(MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, MessageStore):
+class MemoryStore(MemoryAuth, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, MessageStore):
     capabilities = Capabilities(persistent=False)
 
 

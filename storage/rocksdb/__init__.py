@@ -19,6 +19,7 @@ letters), progress.
 from __future__ import annotations
 
 from storage.base import Capabilities, MessageStore
+from storage.rocksdb.auth import RocksDBAuth
 from storage.rocksdb.catalog import RocksDBCatalog
 from storage.rocksdb.consume import RocksDBConsume
 from storage.rocksdb.messages import RocksDBMessages
@@ -26,7 +27,8 @@ from storage.rocksdb.pop import RocksDBPop
 from storage.rocksdb.progress import RocksDBProgress
 
 
-class RocksDBStore(RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBProgress, MessageStore):
+class RocksDBStore(RocksDBAuth, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBProgress,
+                   MessageStore):
     capabilities = Capabilities(persistent=True)
 
 

@@ -9,12 +9,13 @@ against a store in another process.
 
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
 redelivery (invisibility, revive, dead letters), progress, fifo, held (timers and half
-messages), persistence, and concurrency (several consumers at once).
+messages), persistence, concurrency (several consumers at once), and auth (users and ACL entries).
 """
 
 from __future__ import annotations
 
 from storage.testing.append import AppendCases
+from storage.testing.auth import AuthCases
 from storage.testing.catalog import CatalogCases
 from storage.testing.concurrency import ConcurrencyCases
 from storage.testing.consume import ConsumeCases
@@ -27,7 +28,7 @@ from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, n
 
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
-                       HeldCases, PersistenceCases, ConcurrencyCases):
+                       HeldCases, PersistenceCases, ConcurrencyCases, AuthCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 
