@@ -3,10 +3,12 @@
     authorization: MQv2-HMAC-SHA1 Credential=<access key>, SignedHeaders=x-mq-date-time, Signature=<hex>
     x-mq-date-time: yyyyMMddTHHmmssZ
 
-Signature = hex(HMAC-SHA1(key = secret key, message = the x-mq-date-time value)). The date is the
-client's LOCAL time with a literal ``Z``: it says nothing reliable about the time zone, so the window
-a date is accepted in spans every zone (UTC-12 to UTC+14) plus the allowed skew, and only refuses
-dates more than about a day off, malformed ones, and replays older than that (docs/auth.md).
+Signature = hex(HMAC-SHA1(key = secret key, message = the x-mq-date-time value)). Java, Go, Python
+and Node.js write the date as the client's LOCAL time with a literal ``Z``: it says nothing reliable
+about the time zone, so the window such a date is accepted in spans every zone (UTC-12 to UTC+14)
+plus the allowed skew, and only refuses dates more than about a day off, malformed ones, and
+replays older than that. The Rust client writes RFC 3339 with its real offset: that date must be
+within the skew (docs/auth.md).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 import hmac
+import re
 from typing import NamedTuple
 
 ALGORITHM = "MQv2-HMAC-SHA1"
@@ -72,26 +75,43 @@ def verify(secret: str, date_time: str, signature: str) -> bool:
     return hmac.compare_digest(sign(secret, date_time).encode(), signature.lower().encode("ascii", "replace"))
 
 
-def date_ms(date_time: str) -> int:
-    """Epoch ms of a ``yyyyMMddTHHmmssZ`` value read as UTC; BadAuthorization if malformed."""
-    if len(date_time) != 16 or date_time[8] != "T" or date_time[15] != "Z":
-        raise BadAuthorization(f"{DATE_HEADER} must be yyyyMMddTHHmmssZ")
-    digits = date_time[:8] + date_time[9:15]
-    if not digits.isdigit():
-        raise BadAuthorization(f"{DATE_HEADER} must be yyyyMMddTHHmmssZ")
-    year, month, day = int(digits[:4]), int(digits[4:6]), int(digits[6:8])
-    hour, minute, second = int(digits[8:10]), int(digits[10:12]), int(digits[12:14])
+_RFC3339 = re.compile(r"(\d{4})-(\d\d)-(\d\d)[Tt](\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?(?:([Zz])|([+-])(\d\d):(\d\d))")
+
+
+def _epoch_ms(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
     if not (1 <= month <= 12 and 1 <= day <= 31 and hour < 24 and minute < 60 and second < 61):
         raise BadAuthorization(f"{DATE_HEADER} is not a valid time")
     return calendar.timegm((year, month, day, hour, minute, second, 0, 0, 0)) * 1000
 
 
+def date_ms(date_time: str) -> tuple[int, bool]:
+    """Epoch ms of an x-mq-date-time value, and whether its zone is known. Two forms are sent:
+    ``yyyyMMddTHHmmssZ`` (Java, Go, Python, Node.js: local time, the ``Z`` meaningless) and
+    RFC 3339 with its real offset (the Rust client). BadAuthorization for anything else."""
+    if len(date_time) == 16 and date_time[8] == "T" and date_time[15] == "Z":
+        digits = date_time[:8] + date_time[9:15]
+        if digits.isdigit():
+            return _epoch_ms(int(digits[:4]), int(digits[4:6]), int(digits[6:8]), int(digits[8:10]),
+                             int(digits[10:12]), int(digits[12:14])), False
+    match = _RFC3339.fullmatch(date_time)
+    if match is None:
+        raise BadAuthorization(f"{DATE_HEADER} must be yyyyMMddTHHmmssZ or RFC 3339")
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    written = _epoch_ms(year, month, day, hour, minute, second)
+    if match.group(7):
+        return written, True
+    offset_ms = (int(match.group(9)) * 60 + int(match.group(10))) * 60_000
+    return written - offset_ms if match.group(8) == "+" else written + offset_ms, True
+
+
 def date_problem(date_time: str, now_ms: int, skew_ms: int) -> str | None:
-    """Why the date is refused, or None: it must lie within [now - 12 h - skew, now + 14 h + skew]
-    (local time in any zone, written as if UTC, from a clock off by at most ``skew_ms``)."""
-    written = date_ms(date_time)
-    if not now_ms + _EARLIEST_ZONE_MS - skew_ms <= written <= now_ms + _LATEST_ZONE_MS + skew_ms:
-        return f"{DATE_HEADER} {date_time} is too far from the server's time (in any time zone)"
+    """Why the date is refused, or None. With its zone known (RFC 3339) it must be within
+    ``skew_ms`` of now; local time written as UTC must lie within [now - 12 h - skew, now + 14 h +
+    skew] (any time zone, from a clock off by at most ``skew_ms``)."""
+    written, zoned = date_ms(date_time)
+    earliest, latest = (-skew_ms, skew_ms) if zoned else (_EARLIEST_ZONE_MS - skew_ms, _LATEST_ZONE_MS + skew_ms)
+    if not now_ms + earliest <= written <= now_ms + latest:
+        return f"{DATE_HEADER} {date_time} is too far from the server's time" + ("" if zoned else " (in any time zone)")
     return None
 
 
