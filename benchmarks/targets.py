@@ -8,6 +8,8 @@
 * ``rmqproxy-tls``: the default server, the load generator speaking TLS through the relay;
 * ``rmqproxy-enforcing``: ``--tls-mode enforcing``, TLS straight into gRPC's own TLS listener;
 * ``rmqproxy-asyncio``: the default server on asyncio's own event loop instead of uvloop;
+* ``rmqproxy-auth``: the default server with ``--auth``, the load signed by a Normal user whose
+  ACL entries are prefix rules (authentication and authorization on every call);
 * ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
 * ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
 * ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms.
@@ -36,7 +38,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-disabled", "rmqproxy-tls",
-           "rmqproxy-enforcing", "rmqproxy-asyncio", "echo", "nats", "rabbitmq")
+           "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-auth", "echo", "nats", "rabbitmq")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -47,6 +49,7 @@ DESCRIPTIONS = {
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
     "rmqproxy-asyncio": "rmqproxy as above (permissive, plaintext load) on asyncio's event loop, not uvloop",
+    "rmqproxy-auth": "rmqproxy as above with --auth: every call signed by a Normal user, checked against its ACLs",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -77,6 +80,8 @@ class Running:
     """Create topics (with this many queues each) and consumer groups."""
     tls_ca: str | None = None
     """Connect over TLS, trusting this PEM file (rmqproxy's self-signed certificate)."""
+    credentials: tuple[str, str] | None = None
+    """Sign every call as this (access key, secret key) (rmqproxy-auth)."""
 
 
 class EchoServer:
@@ -144,6 +149,10 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = ()) -> Runni
                  "rmqproxy-asyncio": ("--event-loop", "asyncio")}.get(name, ())
         data = workdir / "data"
         data.mkdir(exist_ok=True)
+        if name == "rmqproxy-auth":
+            from benchmarks.auth_target import auth_server
+
+            return auth_server(name, data, ("--flush", flush, *server_args))
         server = Server(data, ("--flush", flush, *extra, *server_args)).start()
         # The server's self-signed certificate, made at its first start.
         tls_ca = str(data / "tls" / "cert.pem") if name in ("rmqproxy-tls", "rmqproxy-enforcing") else None

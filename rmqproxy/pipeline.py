@@ -182,11 +182,13 @@ class Pipeline:
             observer.finish(name, code, time.perf_counter() - began)
 
     async def telemetry(self, name: str, context: ServicerContext, requests: AsyncIterator[rpc.TelemetryCommand],
-                        call: Callable[[AsyncIterator[rpc.TelemetryCommand], RequestContext],
-                                       AsyncIterator[rpc.TelemetryCommand]],
+                        call: Callable[[AsyncIterator[rpc.TelemetryCommand], RequestContext,
+                                        Callable[[pb.Settings], None] | None], AsyncIterator[rpc.TelemetryCommand]],
                         settings_needs: Callable[[pb.Settings], Sequence[Any]]) -> None:
-        """Telemetry: every Settings the client writes is authorized before the handler sees it;
-        an error ends the stream with a gRPC status (the protocol's one exception)."""
+        """Telemetry: every Settings the client writes is authorized (the handler answers a refused
+        one as it answers any refused Settings, see rmqproxy/handlers/client.py); a failed
+        authentication, a revocation or another error ends the stream with a gRPC status (the
+        protocol's one exception)."""
         observer = self.observer
         observer.start(name)
         began = time.perf_counter()
@@ -197,10 +199,11 @@ class Pipeline:
             try:
                 ctx, user = self._enter(context, None)
                 access = self.access
+                check: Callable[[pb.Settings], None] | None = None
                 if access is not None:
                     watch = access.watch(user, ctx, ())
-                    requests = _authorized_settings(requests, access, user, ctx, settings_needs, watch)
-                stream = call(requests, ctx)
+                    check = _settings_check(access, user, ctx, settings_needs, watch)
+                stream = call(requests, ctx, check)
                 async for command in stream:
                     await context.write(command)
             except asyncio.CancelledError:
@@ -267,16 +270,16 @@ class Pipeline:
             observer.finish(name, code, time.perf_counter() - began)
 
 
-async def _authorized_settings(requests: AsyncIterator[rpc.TelemetryCommand], access: Access, user: str | None,
-                               ctx: RequestContext, needs: Callable[[pb.Settings], Sequence[Any]],
-                               watch: StreamWatch | None) -> AsyncIterator[rpc.TelemetryCommand]:
-    async for command in requests:
-        if command.HasField("settings"):
-            wanted = needs(command.settings)
-            access.authorize(user, ctx, wanted)
-            if watch is not None:
-                watch.needs = wanted
-        yield command
+def _settings_check(access: Access, user: str | None, ctx: RequestContext,
+                    needs: Callable[[pb.Settings], Sequence[Any]], watch: StreamWatch | None,
+                    ) -> Callable[[pb.Settings], None]:
+    def check(settings: pb.Settings) -> None:
+        wanted = needs(settings)
+        access.authorize(user, ctx, wanted)
+        if watch is not None:
+            watch.needs = wanted  # what a revocation re-checks from now on
+
+    return check
 
 
 def _uncancel() -> None:
