@@ -194,6 +194,18 @@ async def test_authenticate(access: Any) -> None:
     assert to_grpc_status(denied)[0].name == "UNAUTHENTICATED"
 
 
+async def test_replayed_header_expires(access: Any) -> None:
+    """A header verified once is taken again (clients sign a second's calls alike) only while its
+    date is inside the window."""
+    control, _, clock = access
+    ctx = signed("alice", "alice-secret", clock)
+    assert control.authenticate(ctx, required=True) == "alice"
+    await clock.advance(11 * 3600_000)
+    assert control.authenticate(ctx, required=True) == "alice"
+    await clock.advance(2 * 3600_000)
+    assert "too far from the server's time" in refusal(lambda: control.authenticate(ctx, required=True)).message
+
+
 async def test_authorize(access: Any) -> None:
     control, _, clock = access
     ctx = signed("alice", "alice-secret", clock)

@@ -115,6 +115,12 @@ def date_problem(date_time: str, now_ms: int, skew_ms: int) -> str | None:
     return None
 
 
+def date_expiry_ms(date_time: str, skew_ms: int) -> int:
+    """The last moment (epoch ms) at which :func:`date_problem` still accepts this date."""
+    written, zoned = date_ms(date_time)
+    return written + skew_ms if zoned else written - _EARLIEST_ZONE_MS + skew_ms
+
+
 def format_date(now_ms: int) -> str:
     """``yyyyMMddTHHmmssZ`` of a UTC time (what our admin command sends)."""
     import time
