@@ -26,13 +26,6 @@ INIT_SECRET_ENV = "RMQPROXY_INIT_SECRET"
 """The secret of ``serve --init-user``."""
 ACTIONS = ("Pub", "Sub", "Create", "Update", "Delete", "Get", "List", "All")
 
-AUTH_HELP = f"""\
-Authentication and ACLs (RocketMQ's ACL 2.0 model; docs/auth.md). With --auth every call must be
-signed by an enabled user (clients: their access key and secret key), and Normal users need ACL
-entries for what they do; Super users may do anything. --init-user NAME creates the first Super
-user on start if it does not exist, with the secret from ${INIT_SECRET_ENV} or --init-secret-file.
-"""
-
 USER_HELP = f"""\
 Users of a server with --auth: the name is the access key clients sign with; the secret key comes
 from ${USER_SECRET_ENV} or --secret-file (never the command line). Super users skip the ACLs.
