@@ -31,6 +31,7 @@ BUS_CHANNEL = "auth"
 """Notice on the store's bus: users or ACLs changed, reload them."""
 DEFAULT_SKEW_MS = 5 * 60_000
 VERIFIED_CACHE = 8192
+DECISION_CACHE = 65536
 """Signatures verified lately, kept until the next change of users or ACLs (see authenticate)."""
 
 
@@ -50,6 +51,8 @@ class AccessControl:
         self._by_source: frozenset[str] = frozenset()
         """Users with an entry limited to source addresses (only their calls need the caller's IP)."""
         self._verified: dict[tuple[str, str], tuple[str, int]] = {}
+        self._decided: dict[tuple[str, Need], bool] = {}
+        """Decisions of users without source-limited entries, until the next change."""
         self._watches: set[StreamWatch] = set()
         self._unsubscribe: Any = None
         self._reloading: asyncio.Task[None] | None = None
@@ -98,6 +101,7 @@ class AccessControl:
         self._rules = {user: tuple(r) for user, r in rules.items()}
         self._by_source = frozenset(user for user, r in rules.items() if any(rule.networks for rule in r))
         self._verified = {}
+        self._decided = {}
         self._recheck()
 
     async def changed(self) -> None:
@@ -150,11 +154,23 @@ class AccessControl:
         found = self._enabled_user(user)
         if found.type is UserType.SUPER:
             return
-        rules = self._rules.get(user, ())
-        address = peer_address(ctx.peer) if user in self._by_source else None
+        if user in self._by_source:  # the answer depends on the caller's address: decided each time
+            rules = self._rules.get(user, ())
+            address = peer_address(ctx.peer)
+            for need in needs:
+                if not any(allowed(rules, need.kind, need.name, action, address) for action in need.any_of):
+                    raise AccessDenied(f"user {_shown(user)} has {need.describe()}", authenticated=True)
+            return
+        decided = self._decided
         for need in needs:
-            assert isinstance(need, Need)
-            if not any(allowed(rules, need.kind, need.name, action, address) for action in need.any_of):
+            verdict = decided.get((user, need))
+            if verdict is None:
+                rules = self._rules.get(user, ())
+                verdict = any(allowed(rules, need.kind, need.name, action, None) for action in need.any_of)
+                if len(decided) >= DECISION_CACHE:
+                    decided.clear()
+                decided[(user, need)] = verdict
+            if not verdict:
                 raise AccessDenied(f"user {_shown(user)} has {need.describe()}", authenticated=True)
 
     def _enabled_user(self, name: str) -> User:

@@ -45,7 +45,10 @@ def cluster(actions: tuple[Action, ...]) -> Need:
 
 
 def send(request: rpc.SendMessageRequest) -> Sequence[Need]:
-    return [topic(name, _PUB) for name in {m.topic.name for m in request.messages}]
+    messages = request.messages
+    if len(messages) == 1:
+        return [topic(messages[0].topic.name, _PUB)]
+    return [topic(name, _PUB) for name in {m.topic.name for m in messages}]
 
 
 def recall(request: rpc.RecallMessageRequest) -> Sequence[Need]:
