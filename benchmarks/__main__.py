@@ -130,7 +130,7 @@ def _measure_one(server: Running, sampler: Sampler, workload_kind: str, concurre
     topics = tuple(f"bench-{workload_kind}-c{concurrency}-r{repeat}-t{i}" for i in range(args.topics))
     group = f"bench-{workload_kind}-c{concurrency}-r{repeat}-g"
     server.prepare(topics, [group], args.queues)
-    driver_target = Target(server.kind, server.address, topics, group, args.size, server.tls_ca)
+    driver_target = Target(server.kind, server.address, topics, group, args.size, server.tls_ca, server.credentials)
     workload = Workload(workload_kind, concurrency, args.duration, args.warmup, args.batch, args.backlog,
                         args.processes)
     label = f"[{repeat}/{args.repeat}] {target} {workload_kind} c={concurrency}"

@@ -25,6 +25,7 @@ import uuid
 from dataclasses import dataclass
 
 from benchmarks.harness import aio_channel
+from rmqproxy.auth import signature
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
@@ -55,6 +56,8 @@ class Target:
     size: int
     tls_ca: str | None = None
     """rmqproxy only: connect over TLS, trusting this PEM file (else plaintext)."""
+    credentials: tuple[str, str] | None = None
+    """rmqproxy only: sign every call as this (access key, secret key), as the clients do."""
 
 
 class Driver(abc.ABC):
@@ -86,7 +89,9 @@ class RocketMQDriver(Driver):
             ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
         self._stub = rpc_grpc.MessagingServiceStub(self._channel)  # type: ignore[no-untyped-call]
         client_id = f"bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self._metadata = (("x-mq-client-id", client_id), ("x-mq-language", "PYTHON"))
+        self._metadata: tuple[tuple[str, str], ...] = (("x-mq-client-id", client_id), ("x-mq-language", "PYTHON"))
+        self._base_metadata = self._metadata
+        self._signed_second = -1
         self._prefix = uuid.uuid4().hex[:16].upper()
         self._ids = itertools.count()
         self._receives: dict[str, rpc.ReceiveMessageRequest] = {}
@@ -100,10 +105,24 @@ class RocketMQDriver(Driver):
         sp.tag = "bench"
         return message
 
+    def _signed(self) -> tuple[tuple[str, str], ...]:
+        """The call's metadata; with credentials, signed as the clients sign (a new x-mq-date-time
+        each second: the clients' dates have a second's resolution)."""
+        credentials = self.target.credentials
+        if credentials is None:
+            return self._metadata
+        second = int(time.time())
+        if second != self._signed_second:
+            date_time = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(second))
+            self._metadata = (*self._base_metadata, ("x-mq-date-time", date_time),
+                              ("authorization", signature.authorization(*credentials, date_time)))
+            self._signed_second = second
+        return self._metadata
+
     async def produce(self, batch: int) -> None:
         topic = self.next_topic()
         request = rpc.SendMessageRequest(messages=[self._message(topic) for _ in range(batch)])
-        response = await self._stub.SendMessage(request, metadata=self._metadata, timeout=30)
+        response = await self._stub.SendMessage(request, metadata=self._signed(), timeout=30)
         if response.status.code != pb.Code.OK:
             raise RuntimeError(f"send failed: {response.status.code} {response.status.message}")
 
@@ -124,7 +143,7 @@ class RocketMQDriver(Driver):
     async def consume(self, batch: int) -> list[int]:
         topic = self.next_topic()
         messages = [frame.message async for frame in
-                    self._stub.ReceiveMessage(self._receive_request(topic, batch), metadata=self._metadata, timeout=10)
+                    self._stub.ReceiveMessage(self._receive_request(topic, batch), metadata=self._signed(), timeout=10)
                     if frame.WhichOneof("content") == "message"]
         if not messages:
             return []
@@ -133,7 +152,7 @@ class RocketMQDriver(Driver):
             for m in messages])
         ack.group.name = self.target.group
         ack.topic.name = topic
-        response = await self._stub.AckMessage(ack, metadata=self._metadata, timeout=30)
+        response = await self._stub.AckMessage(ack, metadata=self._signed(), timeout=30)
         if response.status.code not in (pb.Code.OK, pb.Code.MULTIPLE_RESULTS):
             raise RuntimeError(f"ack failed: {response.status.code} {response.status.message}")
         return [sent_ns(m.body) for m in messages]

@@ -12,6 +12,8 @@
 * ``rmqproxy-asyncio``: the default server on asyncio's own event loop instead of uvloop;
 * ``rmqproxy-metrics``: the default server with ``--metrics-port`` on (every other target runs with
   ``--metrics-port 0``), to show what metrics cost;
+* ``rmqproxy-auth``: the default server with ``--auth``, the load signed by a Normal user whose
+  ACL entries are prefix rules (authentication and authorization on every call);
 * ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
 * ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
 * ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms;
@@ -42,9 +44,9 @@ from benchmarks.harness import REPO, Server, aio_channel, free_port
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
-TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis", "rmqproxy-disabled",
-           "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics", "echo", "nats", "rabbitmq",
-           "rocketmq", "rocketmq-sync")
+TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis",
+           "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics",
+           "rmqproxy-auth", "echo", "nats", "rabbitmq", "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -60,6 +62,7 @@ DESCRIPTIONS = {
     "rmqproxy-asyncio": "rmqproxy as above (permissive, plaintext load) on asyncio's event loop, not uvloop",
     "rmqproxy-metrics": "rmqproxy as the first, with Prometheus metrics on (--metrics-port, scraped every 5 s; "
                         "the others run with --metrics-port 0)",
+    "rmqproxy-auth": "rmqproxy as above with --auth: every call signed by a Normal user, checked against its ACLs",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -99,6 +102,8 @@ class Running:
     """Create topics (with this many queues each) and consumer groups."""
     tls_ca: str | None = None
     """Connect over TLS, trusting this PEM file (rmqproxy's self-signed certificate)."""
+    credentials: tuple[str, str] | None = None
+    """Sign every call as this (access key, secret key) (rmqproxy-auth)."""
 
 
 class EchoServer:
@@ -213,6 +218,10 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
                  "rmqproxy-metrics": ("--metrics-port", str(free_port()))}.get(name, ())
         data = workdir / "data"
         data.mkdir(exist_ok=True)
+        if name == "rmqproxy-auth":
+            from benchmarks.auth_target import auth_server
+
+            return auth_server(name, data, ("--flush", flush, *server_args))
         server = Server(data, ("--flush", flush, *extra, *server_args)).start()
         # The server's self-signed certificate, made at its first start.
         tls_ca = str(data / "tls" / "cert.pem") if name in ("rmqproxy-tls", "rmqproxy-enforcing") else None

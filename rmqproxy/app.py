@@ -15,6 +15,8 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from rmqproxy.admin import AdminService
+from rmqproxy.auth.access import AccessControl
+from rmqproxy.auth.service import AccessAdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
@@ -38,7 +40,7 @@ from rmqproxy.metrics.recorder import MetricsRecorder
 from rmqproxy.metrics.rpc import RpcRecorder
 from rmqproxy.metrics.scrape import MetricsSource
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
-from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2, admin_pb2_grpc
+from rmqproxy.pb.rmqproxy.admin.v1 import access_pb2, access_pb2_grpc, admin_pb2, admin_pb2_grpc
 from rmqproxy.pipeline import Pipeline
 from rmqproxy.service import MessagingService
 from storage.base import MessageStore
@@ -51,6 +53,7 @@ log = logging.getLogger("rmqproxy")
 
 MESSAGING_SERVICE = service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
+ACCESS_SERVICE = access_pb2.DESCRIPTOR.services_by_name["Access"].full_name
 
 GRPC_OPTIONS = [
     # Large enough to receive an over-limit body and answer MESSAGE_BODY_TOO_LARGE ourselves.
@@ -102,6 +105,7 @@ class Server:
     broker: Broker
     store: MessageStore
     metrics: metrics_http.MetricsEndpoint | None = None
+    access: AccessControl | None = None
 
     @property
     def port(self) -> int:
@@ -111,17 +115,19 @@ class Server:
         if self.metrics is not None:
             await self.metrics.close()
         await self.front.close()
+        if self.access is not None:
+            self.access.stop()
         await self.grpc_server.stop(self.config.grace_seconds)
         await self.broker.stop()
         await self.store.close()
 
 
 def metrics_port_of(config: ServerConfig) -> int:
-    """The metrics port of this process: ``--metrics-port``, plus the worker's index under --workers
-    (0 stays 0: no metrics)."""
+    """The metrics port of this process: ``--metrics-port``, and under --workers N, worker i (1..N)
+    serves ``--metrics-port + i - 1`` (0 stays 0: no metrics)."""
     if not config.metrics_port:
         return 0
-    return config.metrics_port + (config.worker_index if config.store_socket is not None else 0)
+    return config.metrics_port + max(config.worker_index - 1, 0)  # workers are numbered from 1
 
 
 async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
@@ -150,8 +156,18 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
     route = RouteHandler(broker, config)
     peers = PeerTable()
+    access: AccessControl | None = None
+    if config.auth or config.init_user:
+        access = AccessControl(store, clock, skew_ms=config.auth_skew_ms)
+        try:
+            await access.start(config.init_user, config.init_secret)
+        except Exception:
+            await broker.stop()
+            await store.close()
+            raise
     rpc = RpcRecorder()  # told of every RPC only when metrics are on
-    pipeline = Pipeline(peers, observer=rpc if recorder is not None else None)
+    pipeline = Pipeline(peers, access=access if config.auth else None,
+                        observer=rpc if recorder is not None else None)
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),
@@ -162,14 +178,16 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock, pipeline), server)  # type: ignore[no-untyped-call]
+    access_pb2_grpc.add_AccessServicer_to_server(  # type: ignore[no-untyped-call]
+        AccessAdminService(store, clock, pipeline, access.changed if access is not None else None), server)
     client_view = ClientMetricsView()
     add_client_metrics_to_server(ClientMetricsReceiver(
         clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [MESSAGING_SERVICE, ADMIN_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME],
-        server)
+        [MESSAGING_SERVICE, ADMIN_SERVICE, ACCESS_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME,
+         reflection.SERVICE_NAME], server)
     try:
         front = open_front(server, settings, peers)
     except Exception:
@@ -184,11 +202,11 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     if recorder is not None:
         # Each worker of --workers serves its own endpoint (port + worker index) under its own node_id:
         # sum the counters over them; the store's gauges are the same on every worker.
-        node_id = config.broker_name if config.store_socket is None else f"{config.broker_name}-{config.worker_index}"
+        node_id = f"{config.broker_name}-{config.worker_index}" if config.worker_index else config.broker_name
         source = MetricsSource(broker, recorder, client_view, rpc, clock, config.cluster, node_id)
         metrics = metrics_http.MetricsEndpoint(source, store.pid if isinstance(store, ProcessExecutor) else None)
         await metrics.start(config.host, metrics_port)
-    return Server(config, server, front, broker, store, metrics)
+    return Server(config, server, front, broker, store, metrics, access)
 
 
 async def run(config: ServerConfig, ready: Any = None) -> None:
@@ -214,10 +232,10 @@ async def run(config: ServerConfig, ready: Any = None) -> None:
         server.store.on_failure = store_failed
     where = describe(parse_store(config.store), store_options(config))
     # A worker's line differs: the supervisor says "listening" once every worker does.
-    log.info("%s on %s:%d (%s; %s, flush %s, auto-create %s, retention %s)",
+    log.info("%s on %s:%d (%s; %s, flush %s, auto-create %s, retention %s, auth %s)",
              f"worker {config.worker_index} serving" if config.worker_index else "rmqproxy listening", config.host,
              server.port, server.front.describe(), where, config.flush, "on" if config.auto_create else "off",
-             format_duration(config.retention_ms))
+             format_duration(config.retention_ms), "on" if config.auth else "off")
     if ready is not None:
         with contextlib.suppress(OSError):  # a restarted worker's supervisor does not wait for it
             ready.send(True)

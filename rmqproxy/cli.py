@@ -20,7 +20,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from rmqproxy import __version__
+from rmqproxy import __version__, cli_access
 from rmqproxy.config import DEFAULT_DATA_DIR, MiB, ServerConfig
 from rmqproxy.durations import format_duration, parse_duration
 from rmqproxy.listen import TLS_MODES
@@ -136,6 +136,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca", metavar="FILE",
                         help="PEM file of the certificates to trust (implies --tls); for a self-signed server, its "
                              "certificate: <data-dir>/tls/cert.pem. Default: the system's roots")
+    cli_access.add_credential_options(parser)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
@@ -207,10 +208,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-port", type=int, default=5557, metavar="PORT", help=(
         "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
         "(rocketmq_*, so its Grafana dashboards work) plus rmqproxy_* and the clients' own metrics as "
-        "rmqproxy_client_* (default 5557, the reference's; 0: no metrics). With --workers N, worker i serves PORT + i"))
+        "rmqproxy_client_* (default 5557, the reference's; 0: no metrics); --workers N: worker i serves PORT+i-1"))
     serve.add_argument("--cluster", default="DefaultCluster",
                        help="the cluster label of every rocketmq_* metric (default DefaultCluster)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    cli_access.add_serve_options(serve)
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
     create = topic.add_parser("create", help="create a topic", description=f"Names: {NAME_RULE}.")
@@ -257,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     resend.add_argument("name", metavar="GROUP")
     resend.add_argument("message_ids", nargs="+", metavar="MSG_ID")
 
-    for sub in (topic, group, dlq):
+    for sub in (topic, group, dlq, *cli_access.add_commands(commands)):
         for action in sub.choices.values():
             action.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -467,15 +469,24 @@ def _admin_call(args: argparse.Namespace) -> int:
     from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
     from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
 
-    call = _requests(args, api)
+    access = args.command in ("user", "acl")
     try:
-        channel = _channel(args)
+        call = cli_access.request(args) if access else _requests(args, api)
+        raw_channel = _channel(args)
+    except ValueError as exc:
+        print(f"rmqproxy: {exc}", file=sys.stderr)
+        return 2
     except OSError as exc:
         print(f"rmqproxy: cannot read {args.ca}: {exc.strerror}", file=sys.stderr)
         return 1
-    with channel:
+    with raw_channel:
         try:
-            stub = api_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
+            channel = cli_access.signed(raw_channel, args)
+        except ValueError as exc:
+            print(f"rmqproxy: {exc}", file=sys.stderr)
+            return 2
+        try:
+            stub = cli_access.stub(channel) if access else api_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
             response = call(stub)
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -488,10 +499,13 @@ def _admin_call(args: argparse.Namespace) -> int:
                           file=sys.stderr)
             else:
                 print(f"rmqproxy: {exc.details()}", file=sys.stderr)
+                if exc.code() == grpc.StatusCode.UNAUTHENTICATED and not args.access_key:
+                    print("rmqproxy: the server runs with --auth: give --access-key NAME and the secret in "
+                          f"${cli_access.SECRET_ENV}", file=sys.stderr)
             return 1
     if args.json:
         print(json.dumps(_to_dict(response), indent=2, sort_keys=True))
-    else:
+    elif not cli_access.show(args.command, args.action, _to_dict(response), _table):
         _show(args.command, args.action, response)
     return 0
 
@@ -529,6 +543,15 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"rmqproxy: --store {spec} and --data-dir {args.data_dir} name different directories; "
               "give one", file=sys.stderr)
         return 2
+    init_secret = None
+    if args.init_user:
+        try:
+            init_secret = cli_access.read_secret(cli_access.INIT_SECRET_ENV, args.init_secret_file,
+                                                 f"--init-user {args.init_user}")
+            cli_access.check_init_user(args.init_user, init_secret)
+        except ValueError as exc:
+            print(f"rmqproxy: {exc}", file=sys.stderr)
+            return 2
     # A Redis store's location is its addresses, not a directory: the data directory then holds
     # only the self-signed TLS certificate (<data-dir>/tls), as with the memory store.
     location = spec.location if spec.backend == "rocksdb" else None
@@ -544,7 +567,8 @@ def _serve(args: argparse.Namespace) -> int:
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
                           tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
-                          metrics_port=args.metrics_port, cluster=args.cluster)
+                          metrics_port=args.metrics_port, cluster=args.cluster,
+                          auth=args.auth, init_user=args.init_user, init_secret=init_secret)
     if args.workers is not None and args.workers < 1:
         print("rmqproxy: --workers must be at least 1", file=sys.stderr)
         return 2

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rmqproxy.listen import TlsMode
@@ -80,6 +80,13 @@ class ServerConfig:
     """Set in a worker process only: the Unix socket of the store process it shares."""
     worker_index: int = 0
     """Set in a worker process only: which worker this is (1..workers), for logs and lease holders."""
+    auth: bool = False
+    """Authenticate every call and authorize it against the ACLs (docs/auth.md); off by default."""
+    init_user: str | None = None
+    """A Super user to create on start if it does not exist yet, with ``init_secret``."""
+    init_secret: str | None = field(default=None, repr=False)
+    auth_skew_ms: int = 5 * 60_000
+    """How far a client's clock may be off, beyond the time-zone span of x-mq-date-time."""
     handshake_timeout_ms: int = 10_000
     metrics_port: int = 0
     """Prometheus metrics on this port at /metrics (0: none; ``serve`` defaults to 5557, the reference's)."""

@@ -27,6 +27,10 @@ class RequestContext:
     """host:port of the caller (of the client, when it came through the permissive relay)."""
     time_remaining: float | None
     """Seconds until the call's deadline, if it has one."""
+    authorization: str = ""
+    """The authorization header (rmqproxy/auth/signature.py), empty if none."""
+    date_time: str = ""
+    """x-mq-date-time, which the signature covers."""
 
 
 def _peer(raw: str) -> str:
@@ -51,4 +55,6 @@ def request_context(context: ServicerContext, peers: PeerTable | None = None, *,
         namespace=metadata.get("x-mq-namespace", ""),
         peer=peers.resolve(_peer(context.peer() or "")) if peers is not None else _peer(context.peer() or ""),
         time_remaining=context.time_remaining(),
+        authorization=metadata.get("authorization", ""),
+        date_time=metadata.get("x-mq-date-time", ""),
     )

@@ -17,6 +17,7 @@ import grpc
 
 from rmqproxy.broker.errors import ConsumeDisabled, Unsupported
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
+from storage.auth_contract import AuthUnsupported
 from storage.errors import (
     AlreadyExists,
     DiskFull,
@@ -85,6 +86,7 @@ _CODES: dict[type[BaseException], Code] = {
     TimerNotFound: Code.NOT_FOUND,
     Unsupported: Code.NOT_IMPLEMENTED,
     InvalidArgument: Code.BAD_REQUEST,
+    AuthUnsupported: Code.NOT_IMPLEMENTED,
 }
 
 _GRPC: dict[type[BaseException], grpc.StatusCode] = {
@@ -92,6 +94,7 @@ _GRPC: dict[type[BaseException], grpc.StatusCode] = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unsupported: grpc.StatusCode.UNIMPLEMENTED,
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    AuthUnsupported: grpc.StatusCode.UNIMPLEMENTED,
     StoreClosed: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,
     DiskFull: grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -69,10 +69,11 @@ class StreamWatch:
     """An open stream of an authenticated user: :class:`Access` re-checks it after every change of
     users or ACLs and calls :meth:`revoke` when it may no longer run."""
 
-    __slots__ = ("_task", "needs", "reason", "user")
+    __slots__ = ("_task", "ctx", "needs", "reason", "user")
 
-    def __init__(self, user: str, needs: Sequence[Any]) -> None:
+    def __init__(self, user: str, ctx: RequestContext, needs: Sequence[Any]) -> None:
         self.user = user
+        self.ctx = ctx
         self.needs = needs
         self.reason: AccessDenied | None = None
         self._task = asyncio.current_task()
@@ -93,7 +94,7 @@ class Access(Protocol):
     def authorize(self, user: str | None, ctx: RequestContext, needs: Sequence[Any]) -> None:
         """AccessDenied unless ``user`` holds every one of ``needs``."""
 
-    def watch(self, user: str | None, needs: Sequence[Any]) -> StreamWatch | None: ...
+    def watch(self, user: str | None, ctx: RequestContext, needs: Sequence[Any]) -> StreamWatch | None: ...
 
     def unwatch(self, watch: StreamWatch | None) -> None: ...
 
@@ -161,7 +162,7 @@ class Pipeline:
             try:
                 ctx, user = self._enter(context, needs)
                 if self.access is not None and user is not None:
-                    watch = self.access.watch(user, needs() if needs is not None else ())
+                    watch = self.access.watch(user, ctx, needs() if needs is not None else ())
                 await call(ctx, write)
             except asyncio.CancelledError:
                 if watch is None or watch.reason is None:
@@ -181,11 +182,13 @@ class Pipeline:
             observer.finish(name, code, time.perf_counter() - began)
 
     async def telemetry(self, name: str, context: ServicerContext, requests: AsyncIterator[rpc.TelemetryCommand],
-                        call: Callable[[AsyncIterator[rpc.TelemetryCommand], RequestContext],
-                                       AsyncIterator[rpc.TelemetryCommand]],
+                        call: Callable[[AsyncIterator[rpc.TelemetryCommand], RequestContext,
+                                        Callable[[pb.Settings], None] | None], AsyncIterator[rpc.TelemetryCommand]],
                         settings_needs: Callable[[pb.Settings], Sequence[Any]]) -> None:
-        """Telemetry: every Settings the client writes is authorized before the handler sees it;
-        an error ends the stream with a gRPC status (the protocol's one exception)."""
+        """Telemetry: every Settings the client writes is authorized (the handler answers a refused
+        one as it answers any refused Settings, see rmqproxy/handlers/client.py); a failed
+        authentication, a revocation or another error ends the stream with a gRPC status (the
+        protocol's one exception)."""
         observer = self.observer
         observer.start(name)
         began = time.perf_counter()
@@ -196,10 +199,11 @@ class Pipeline:
             try:
                 ctx, user = self._enter(context, None)
                 access = self.access
+                check: Callable[[pb.Settings], None] | None = None
                 if access is not None:
-                    watch = access.watch(user, ())
-                    requests = _authorized_settings(requests, access, user, ctx, settings_needs, watch)
-                stream = call(requests, ctx)
+                    watch = access.watch(user, ctx, ())
+                    check = _settings_check(access, user, ctx, settings_needs, watch)
+                stream = call(requests, ctx, check)
                 async for command in stream:
                     await context.write(command)
             except asyncio.CancelledError:
@@ -266,16 +270,16 @@ class Pipeline:
             observer.finish(name, code, time.perf_counter() - began)
 
 
-async def _authorized_settings(requests: AsyncIterator[rpc.TelemetryCommand], access: Access, user: str | None,
-                               ctx: RequestContext, needs: Callable[[pb.Settings], Sequence[Any]],
-                               watch: StreamWatch | None) -> AsyncIterator[rpc.TelemetryCommand]:
-    async for command in requests:
-        if command.HasField("settings"):
-            wanted = needs(command.settings)
-            access.authorize(user, ctx, wanted)
-            if watch is not None:
-                watch.needs = wanted
-        yield command
+def _settings_check(access: Access, user: str | None, ctx: RequestContext,
+                    needs: Callable[[pb.Settings], Sequence[Any]], watch: StreamWatch | None,
+                    ) -> Callable[[pb.Settings], None]:
+    def check(settings: pb.Settings) -> None:
+        wanted = needs(settings)
+        access.authorize(user, ctx, wanted)
+        if watch is not None:
+            watch.needs = wanted  # what a revocation re-checks from now on
+
+    return check
 
 
 def _uncancel() -> None:

@@ -131,7 +131,7 @@ class Supervisor:
         """Check the port is free and keep it ours (a bound, non-listening SO_REUSEPORT socket);
         port 0 becomes one free port."""
         ports.check_free(self.config.host, self.config.port)
-        if self.config.metrics_port:  # worker i serves metrics on --metrics-port + i
+        if self.config.metrics_port:  # worker i (1..N) serves metrics on --metrics-port + i - 1
             from rmqproxy.metrics import http as metrics_http
 
             for index in range(self.config.workers):

@@ -70,6 +70,7 @@ import abc
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
+from storage.auth_contract import AuthContract
 from storage.bus import Bus, LocalBus
 from storage.errors import GroupNotFound, InvalidReceipt, StoreError, TopicNotFound
 from storage.model import (
@@ -154,7 +155,7 @@ _GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
 """A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
 
 
-class MessageStore(abc.ABC):
+class MessageStore(AuthContract, abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
     capabilities: Capabilities

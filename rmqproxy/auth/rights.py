@@ -22,7 +22,8 @@ class Need(NamedTuple):
 
     def describe(self) -> str:
         actions = " or ".join(a.value for a in self.any_of)
-        return f"no {actions} right on {self.kind.value} {self.name}"
+        where = "* (cluster-wide)" if self.kind is ResourceType.CLUSTER else f"{self.kind.value} {self.name}"
+        return f"no {actions} right on {where}"
 
 
 _PUB = (Action.PUB,)
@@ -44,7 +45,10 @@ def cluster(actions: tuple[Action, ...]) -> Need:
 
 
 def send(request: rpc.SendMessageRequest) -> Sequence[Need]:
-    return [topic(name, _PUB) for name in {m.topic.name for m in request.messages}]
+    messages = request.messages
+    if len(messages) == 1:
+        return [topic(messages[0].topic.name, _PUB)]
+    return [topic(name, _PUB) for name in {m.topic.name for m in messages}]
 
 
 def recall(request: rpc.RecallMessageRequest) -> Sequence[Need]:

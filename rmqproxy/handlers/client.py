@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from rmqproxy import handles
@@ -69,15 +69,18 @@ class ClientHandler:
         if streams:
             log.info("group %s changed; new settings sent on %d Telemetry stream(s)", group.name, streams)
 
-    async def telemetry(self, requests: AsyncIterator[rpc.TelemetryCommand],
-                        ctx: RequestContext) -> AsyncIterator[rpc.TelemetryCommand]:
+    async def telemetry(self, requests: AsyncIterator[rpc.TelemetryCommand], ctx: RequestContext,
+                        check_settings: Callable[[pb.Settings], None] | None = None,
+                        ) -> AsyncIterator[rpc.TelemetryCommand]:
         """Answer each Settings the client writes; pass on commands the server has for it.
+        ``check_settings`` (the call pipeline's authorization) may refuse a Settings: the refusal is
+        answered like any refused Settings.
 
         The stream stays open for the client's lifetime; when it closes and it was the client's
         last one, the client is gone and the broker releases what it held."""
         clients = self._broker.clients
         outbox = clients.open_stream(ctx.client_id, self._clock.now_ms())
-        reader = asyncio.create_task(self._read(requests, ctx, outbox))
+        reader = asyncio.create_task(self._read(requests, ctx, outbox, check_settings))
         try:
             while True:
                 item = await outbox.get()
@@ -93,11 +96,13 @@ class ClientHandler:
                 self._broker.spawn(self._broker.client_gone(ctx.client_id))
 
     async def _read(self, requests: AsyncIterator[rpc.TelemetryCommand], ctx: RequestContext,
-                    outbox: asyncio.Queue[Any]) -> None:
+                    outbox: asyncio.Queue[Any], check_settings: Callable[[pb.Settings], None] | None) -> None:
         try:
             async for command in requests:
                 if command.HasField("settings"):
                     try:
+                        if check_settings is not None:
+                            check_settings(command.settings)
                         answer = await self.on_settings(command.settings, ctx)
                     except Exception as exc:
                         # Refused settings are answered with a status and no settings, and the stream

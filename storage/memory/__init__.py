@@ -14,13 +14,14 @@ from __future__ import annotations
 
 from storage.base import Capabilities, MessageStore
 from storage.leases import LeaseMixin
+from storage.memory.auth import MemoryAuth
 from storage.memory.catalog import MemoryCatalog
 from storage.memory.consume import MemoryConsume
 from storage.memory.messages import MemoryMessages
 from storage.memory.progress import MemoryProgress
 
 
-class MemoryStore(MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, LeaseMixin, MessageStore):
+class MemoryStore(MemoryAuth, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, LeaseMixin, MessageStore):
     capabilities = Capabilities(persistent=False)
 
 

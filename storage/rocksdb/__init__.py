@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from storage.base import Capabilities, MessageStore
 from storage.leases import LeaseMixin
+from storage.rocksdb.auth import RocksDBAuth
 from storage.rocksdb.catalog import RocksDBCatalog
 from storage.rocksdb.consume import RocksDBConsume
 from storage.rocksdb.messages import RocksDBMessages
@@ -27,8 +28,8 @@ from storage.rocksdb.pop import RocksDBPop
 from storage.rocksdb.progress import RocksDBProgress
 
 
-class RocksDBStore(RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBProgress, LeaseMixin,
-                   MessageStore):
+class RocksDBStore(RocksDBAuth, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBProgress,
+                   LeaseMixin, MessageStore):
     capabilities = Capabilities(persistent=True)
 
 

@@ -9,12 +9,14 @@ against a store in another process.
 
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
 redelivery (invisibility, revive, dead letters), progress, fifo, held (timers and half
-messages), persistence, concurrency (several consumers at once), leases and gauges (what metrics read).
+messages), persistence, concurrency (several consumers at once), leases, gauges (what metrics read)
+and auth (users and ACL entries).
 """
 
 from __future__ import annotations
 
 from storage.testing.append import AppendCases
+from storage.testing.auth import AuthCases
 from storage.testing.catalog import CatalogCases
 from storage.testing.concurrency import ConcurrencyCases
 from storage.testing.consume import ConsumeCases
@@ -29,7 +31,7 @@ from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, n
 
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
-                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases):
+                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases, AuthCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 

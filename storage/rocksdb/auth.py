@@ -1,0 +1,126 @@
+"""The RocksDB store's users and ACL entries, in the ``meta`` column family::
+
+    meta  "user/" name                             -> JSON user (name, secret, type, status, created_ms)
+          "acl/" user 0x00 resource 0x00 decision  -> JSON entry (actions, sources)
+
+Names never contain 0x00 (names are checked where they enter: rmqproxy/auth/admin.py), so a
+user's entries are the one range "acl/" user 0x00 .. "acl/" user 0x01, and deleting a user is one
+WriteBatch with the user's key and that range. Every write is synced: these are rare and must
+survive a crash.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from storage.auth_contract import AclNotFound, UserExists, UserNotFound
+from storage.auth_model import AclEntry, Action, Decision, User, UserStatus, UserType
+from storage.rocksdb import layout as L
+from storage.rocksdb.core import RocksDBCore
+from storage.rocksdb.write import Write
+
+META_USER = b"user/"
+META_ACL = b"acl/"
+_SEP = b"\x00"
+
+
+def _user_key(name: str) -> bytes:
+    return META_USER + name.encode()
+
+
+def _acl_prefix(user: str) -> bytes:
+    return META_ACL + user.encode() + _SEP
+
+
+def _acl_key(user: str, resource: str, decision: Decision) -> bytes:
+    return _acl_prefix(user) + resource.encode() + _SEP + decision.value.encode()
+
+
+def user_to_json(user: User) -> bytes:
+    return json.dumps({"name": user.name, "secret": user.secret, "type": user.type.value,
+                       "status": user.status.value, "created_ms": user.created_ms}).encode()
+
+
+def user_from_json(raw: bytes) -> User:
+    data: dict[str, Any] = json.loads(raw)
+    return User(data["name"], data["secret"], UserType(data["type"]), UserStatus(data["status"]), data["created_ms"])
+
+
+def acl_to_json(entry: AclEntry) -> bytes:
+    return json.dumps({"user": entry.user, "resource": entry.resource, "decision": entry.decision.value,
+                       "actions": sorted(a.value for a in entry.actions), "sources": list(entry.sources)}).encode()
+
+
+def acl_from_json(raw: bytes) -> AclEntry:
+    data: dict[str, Any] = json.loads(raw)
+    return AclEntry(data["user"], data["resource"], frozenset(Action(a) for a in data["actions"]),
+                    Decision(data["decision"]), tuple(data["sources"]))
+
+
+class RocksDBAuth(RocksDBCore):
+    def _load_user(self, name: str) -> User | None:
+        raw = self._cf["meta"].get(_user_key(name))
+        return None if raw is None else user_from_json(raw)
+
+    def _put_user(self, user: User) -> User:
+        self._cf["meta"].put(_user_key(user.name), user_to_json(user), self._sync)
+        return user
+
+    async def create_user(self, user: User) -> User:
+        self._check_open()
+        if self._load_user(user.name) is not None:
+            raise UserExists(user.name)
+        return self._put_user(user)
+
+    async def update_user(self, user: User) -> User:
+        self._check_open()
+        current = self._load_user(user.name)
+        if current is None:
+            raise UserNotFound(user.name)
+        return self._put_user(dataclasses.replace(user, created_ms=current.created_ms))
+
+    async def delete_user(self, name: str) -> None:
+        self._check_open()
+        if self._load_user(name) is None:
+            raise UserNotFound(name)
+        write = Write(self)
+        write.delete("meta", _user_key(name))
+        prefix = _acl_prefix(name)
+        write.delete_range("meta", prefix, L.next_prefix(prefix))
+        write.commit(durable=True)
+
+    async def get_user(self, name: str) -> User | None:
+        self._check_open()
+        return self._load_user(name)
+
+    async def list_users(self) -> list[User]:
+        self._check_open()
+        return [user_from_json(v) for _, v in self._scan("meta", META_USER, L.next_prefix(META_USER))]
+
+    async def put_acl(self, entry: AclEntry) -> AclEntry:
+        self._check_open()
+        if self._load_user(entry.user) is None:
+            raise UserNotFound(entry.user)
+        self._cf["meta"].put(_acl_key(entry.user, entry.resource, entry.decision), acl_to_json(entry), self._sync)
+        return entry
+
+    async def delete_acl(self, user: str, resource: str, decision: Decision | None = None) -> int:
+        self._check_open()
+        meta = self._cf["meta"]
+        keys = [_acl_key(user, resource, d) for d in (Decision if decision is None else (decision,))]
+        present = [k for k in keys if meta.get(k) is not None]
+        if not present:
+            raise AclNotFound(user, resource)
+        write = Write(self)
+        for key in present:
+            write.delete("meta", key)
+        write.commit(durable=True)
+        return len(present)
+
+    async def list_acls(self, user: str | None = None) -> list[AclEntry]:
+        self._check_open()
+        prefix = META_ACL if user is None else _acl_prefix(user)
+        entries = [acl_from_json(v) for _, v in self._scan("meta", prefix, L.next_prefix(prefix))]
+        return sorted(entries, key=lambda e: e.key)
