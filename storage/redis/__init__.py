@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from storage.base import Capabilities, MessageStore
 from storage.bus import Bus
+from storage.redis.auth import RedisAuth
 from storage.redis.bus import RedisBus
 from storage.redis.client import ClusterConnection
 from storage.redis.progress import RedisProgress
@@ -20,7 +21,7 @@ from storage.redis.progress import RedisProgress
 DEFAULT_NAMESPACE = "rmq"
 
 
-class RedisStore(RedisProgress, MessageStore):
+class RedisStore(RedisAuth, RedisProgress, MessageStore):
     capabilities = Capabilities(persistent=True)
 
     def __init__(self, connection: ClusterConnection, namespace: str = DEFAULT_NAMESPACE) -> None:
