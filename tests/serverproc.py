@@ -117,6 +117,9 @@ class ServerProcess:
             if READY_LINE in self.log()[seen:]:
                 return self
             time.sleep(0.05)
+        self.process.kill()  # not left running (with its workers and store process) after the test gave up
+        self.process.wait(10)
+        self.process = None
         raise TimeoutError(f"server did not start in {timeout} s:\n{self.log()}")
 
     def log(self) -> str:
