@@ -156,5 +156,6 @@ class ForwardingStore(MessageStore):
     renew = _forwarded("renew")
     describe_topic = _forwarded("describe_topic")
     describe_group = _forwarded("describe_group")
+    gauges = _forwarded("gauges")
     acquire_lease = _forwarded("acquire_lease")
     release_lease = _forwarded("release_lease")

@@ -120,7 +120,8 @@ class RedisCore:
 
     def _gone(self, meta_key: str) -> TopicNotFound:
         """A queue was dropped: its topic is gone (our copy of the catalog was stale)."""
-        topic_id = int(meta_key.rsplit("{", 1)[1].split(":")[-2])
+        tag = meta_key.split("{", 1)[1].split("}", 1)[0]  # "<ns>:<topic id>:<queue id>"
+        topic_id = int(tag.rsplit(":", 2)[-2])
         name = next((t.name for t in self._topics.values() if t.topic_id == topic_id), f"#{topic_id}")
         self._topics.pop(name, None)
         return TopicNotFound(name)
