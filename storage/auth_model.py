@@ -1,12 +1,15 @@
 """Users and ACL entries as the store keeps them (RocketMQ's ACL 2.0 model; docs/auth.md).
 
-Plain values, no behaviour: the matching rules live in rmqproxy/auth/acl.py.
+Plain values, no behaviour: the matching rules live in rmqproxy/auth/acl.py. The JSON form at the
+end is how every persistent backend stores them (RocksDB, Redis).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class UserType(StrEnum):
@@ -72,3 +75,24 @@ class AclEntry:
     @property
     def key(self) -> tuple[str, str, Decision]:
         return self.user, self.resource, self.decision
+
+
+def user_to_json(user: User) -> bytes:
+    return json.dumps({"name": user.name, "secret": user.secret, "type": user.type.value,
+                       "status": user.status.value, "created_ms": user.created_ms}).encode()
+
+
+def user_from_json(raw: bytes) -> User:
+    data: dict[str, Any] = json.loads(raw)
+    return User(data["name"], data["secret"], UserType(data["type"]), UserStatus(data["status"]), data["created_ms"])
+
+
+def acl_to_json(entry: AclEntry) -> bytes:
+    return json.dumps({"user": entry.user, "resource": entry.resource, "decision": entry.decision.value,
+                       "actions": sorted(a.value for a in entry.actions), "sources": list(entry.sources)}).encode()
+
+
+def acl_from_json(raw: bytes) -> AclEntry:
+    data: dict[str, Any] = json.loads(raw)
+    return AclEntry(data["user"], data["resource"], frozenset(Action(a) for a in data["actions"]),
+                    Decision(data["decision"]), tuple(data["sources"]))

@@ -5,7 +5,7 @@
 
 Both share the catalog's hash tag, so each change is one script on one node: creating a user
 refuses a taken name, an ACL entry refuses an unknown user, and deleting a user takes its entries
-in the same script. The JSON is the RocksDB store's (storage/rocksdb/auth.py). Writes wait for
+in the same script. The JSON is storage/auth_model.py's, as in RocksDB. Writes wait for
 replicas like sends do (``--redis-wait-replicas``): they are rare and must survive a failover.
 """
 
@@ -14,10 +14,9 @@ from __future__ import annotations
 import dataclasses
 
 from storage.auth_contract import AclNotFound, UserExists, UserNotFound
-from storage.auth_model import AclEntry, Decision, User
+from storage.auth_model import AclEntry, Decision, User, acl_from_json, acl_to_json, user_from_json, user_to_json
 from storage.redis.client import Script
 from storage.redis.core import RedisCore
-from storage.rocksdb.auth import acl_from_json, acl_to_json, user_from_json, user_to_json
 
 _SEP = "\x00"
 

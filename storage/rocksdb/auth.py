@@ -12,11 +12,9 @@ survive a crash.
 from __future__ import annotations
 
 import dataclasses
-import json
-from typing import Any
 
 from storage.auth_contract import AclNotFound, UserExists, UserNotFound
-from storage.auth_model import AclEntry, Action, Decision, User, UserStatus, UserType
+from storage.auth_model import AclEntry, Decision, User, acl_from_json, acl_to_json, user_from_json, user_to_json
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
 from storage.rocksdb.write import Write
@@ -38,34 +36,13 @@ def _acl_key(user: str, resource: str, decision: Decision) -> bytes:
     return _acl_prefix(user) + resource.encode() + _SEP + decision.value.encode()
 
 
-def user_to_json(user: User) -> bytes:
-    return json.dumps({"name": user.name, "secret": user.secret, "type": user.type.value,
-                       "status": user.status.value, "created_ms": user.created_ms}).encode()
-
-
-def user_from_json(raw: bytes) -> User:
-    data: dict[str, Any] = json.loads(raw)
-    return User(data["name"], data["secret"], UserType(data["type"]), UserStatus(data["status"]), data["created_ms"])
-
-
-def acl_to_json(entry: AclEntry) -> bytes:
-    return json.dumps({"user": entry.user, "resource": entry.resource, "decision": entry.decision.value,
-                       "actions": sorted(a.value for a in entry.actions), "sources": list(entry.sources)}).encode()
-
-
-def acl_from_json(raw: bytes) -> AclEntry:
-    data: dict[str, Any] = json.loads(raw)
-    return AclEntry(data["user"], data["resource"], frozenset(Action(a) for a in data["actions"]),
-                    Decision(data["decision"]), tuple(data["sources"]))
-
-
 class RocksDBAuth(RocksDBCore):
     def _load_user(self, name: str) -> User | None:
         raw = self._cf["meta"].get(_user_key(name))
         return None if raw is None else user_from_json(raw)
 
     def _put_user(self, user: User) -> User:
-        self._cf["meta"].put(_user_key(user.name), user_to_json(user), self._sync)
+        self._put_meta(_user_key(user.name), user_to_json(user))
         return user
 
     async def create_user(self, user: User) -> User:
@@ -103,7 +80,7 @@ class RocksDBAuth(RocksDBCore):
         self._check_open()
         if self._load_user(entry.user) is None:
             raise UserNotFound(entry.user)
-        self._cf["meta"].put(_acl_key(entry.user, entry.resource, entry.decision), acl_to_json(entry), self._sync)
+        self._put_meta(_acl_key(entry.user, entry.resource, entry.decision), acl_to_json(entry))
         return entry
 
     async def delete_acl(self, user: str, resource: str, decision: Decision | None = None) -> int:
