@@ -167,7 +167,8 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
             raise
     rpc = RpcRecorder()  # told of every RPC only when metrics are on
     pipeline = Pipeline(peers, access=access if config.auth else None,
-                        observer=rpc if recorder is not None else None)
+                        observer=rpc if recorder is not None else None,
+                        stream_write_timeout_s=config.stream_write_timeout_ms / 1000)
     service = MessagingService(
         route,
         ClientHandler(broker, config, clock),

@@ -88,8 +88,11 @@ class ServerConfig:
     auth_skew_ms: int = 5 * 60_000
     """How far a client's clock may be off, beyond the time-zone span of x-mq-date-time."""
     handshake_timeout_ms: int = 10_000
+    """A new connection that has not shown what it speaks (or finished its TLS handshake) by then is closed."""
+    stream_write_timeout_ms: int = 10_000
+    """A write to a ReceiveMessage or Telemetry stream that the client does not take within this ends the
+    stream, and a receive's messages go back to the queue at once (0: wait for ever)."""
     metrics_port: int = 0
     """Prometheus metrics on this port at /metrics (0: none; ``serve`` defaults to 5557, the reference's)."""
     cluster: str = "DefaultCluster"
     """The ``cluster`` label of every rocketmq_* metric (the reference's default cluster name)."""
-    """A new connection that has not shown what it speaks (or finished its TLS handshake) by then is closed."""

@@ -48,6 +48,17 @@ class ProtocolError(Exception):
         return (type(self), (self.code, self.message))  # picklable: may come from the store process
 
 
+class StreamStalled(ProtocolError):
+    """The client did not take a write on its ReceiveMessage or Telemetry stream within the stream
+    write timeout: the stream ends (DEADLINE_EXCEEDED), since any status frame would stall too."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(Code.REQUEST_TIMEOUT, f"the client did not read its stream for {seconds:g} s")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (ProtocolError, (self.code, self.message))
+
+
 class InvalidArgument(Exception):
     """A request of our own API (admin, access) that makes no sense: BAD_REQUEST, INVALID_ARGUMENT."""
 
@@ -108,6 +119,7 @@ _GRPC_FOR_CODE: dict[Code, grpc.StatusCode] = {
     Code.FORBIDDEN: grpc.StatusCode.PERMISSION_DENIED,
     Code.UNAUTHORIZED: grpc.StatusCode.UNAUTHENTICATED,
     Code.INTERNAL_SERVER_ERROR: grpc.StatusCode.INTERNAL,
+    Code.REQUEST_TIMEOUT: grpc.StatusCode.DEADLINE_EXCEEDED,
 }
 
 

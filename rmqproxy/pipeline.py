@@ -17,6 +17,10 @@ nowhere else::
 Adding a cross-cutting concern is a change in this module. The observer is called twice per RPC
 with nothing but plain values, so a metrics implementation can stay allocation-free.
 
+A client must keep reading the streams it opened: a write it does not take within the stream write
+timeout ends the stream with DEADLINE_EXCEEDED (:class:`StreamStalled`), and ReceiveMessage gives the
+messages it was writing back to the queue at once rather than leaving them invisible for nothing.
+
 Streams are watched while open: when the caller's user is disabled or deleted, or an ACL change
 takes a right the stream needs away, :class:`Access` ends it at once (see :class:`StreamWatch`).
 """
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, NoReturn, Protocol, TypeVar
@@ -32,11 +37,12 @@ from typing import Any, NoReturn, Protocol, TypeVar
 import grpc
 
 from rmqproxy.context import RequestContext, ServicerContext, request_context
-from rmqproxy.errors import AccessDenied, ProtocolError, to_grpc_status, to_status
+from rmqproxy.errors import AccessDenied, ProtocolError, StreamStalled, to_grpc_status, to_status
 from rmqproxy.listen.peers import PeerTable
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 
+log = logging.getLogger(__name__)
 R = TypeVar("R")
 _OK = int(pb.Code.OK)
 
@@ -101,10 +107,23 @@ class Access(Protocol):
 
 class Pipeline:
     def __init__(self, peers: PeerTable | None = None, *, observer: CallObserver | None = None,
-                 access: Access | None = None) -> None:
+                 access: Access | None = None, stream_write_timeout_s: float | None = None) -> None:
         self._peers = peers if peers is not None else PeerTable()
         self.observer: CallObserver = observer if observer is not None else NoObserver()
         self.access = access
+        self._stall_s = stream_write_timeout_s or None
+
+    async def _write(self, context: ServicerContext, message: Any) -> None:
+        """One stream write, bounded by the stream write timeout (one timer, no extra task)."""
+        stall = self._stall_s
+        if stall is None:
+            await context.write(message)
+            return
+        try:
+            async with asyncio.timeout(stall):
+                await context.write(message)
+        except TimeoutError:
+            raise StreamStalled(stall) from None
 
     def _enter(self, context: ServicerContext, needs: Needs | None, *, client_id_required: bool = True,
                signature_required: bool = True) -> tuple[RequestContext, str | None]:
@@ -156,7 +175,7 @@ class Pipeline:
             nonlocal code
             if response.HasField("status"):
                 code = response.status.code
-            await context.write(response)
+            await self._write(context, response)
 
         try:
             try:
@@ -172,10 +191,14 @@ class Pipeline:
         except asyncio.CancelledError:
             code = int(pb.Code.INTERNAL_SERVER_ERROR)
             raise
+        except StreamStalled as exc:
+            code = int(pb.Code.REQUEST_TIMEOUT)  # a status frame would stall too: end the call instead
+            _log_stall(name, context, exc)
+            await _abort(context, exc)
         except Exception as exc:
             code, message = to_status(exc)
             with contextlib.suppress(Exception):  # if the client is gone, there is no one to tell
-                await context.write(rpc.ReceiveMessageResponse(status=pb.Status(code=code, message=message)))
+                await self._write(context, rpc.ReceiveMessageResponse(status=pb.Status(code=code, message=message)))
         finally:
             if watch is not None and self.access is not None:
                 self.access.unwatch(watch)
@@ -205,7 +228,7 @@ class Pipeline:
                     check = _settings_check(access, user, ctx, settings_needs, watch)
                 stream = call(requests, ctx, check)
                 async for command in stream:
-                    await context.write(command)
+                    await self._write(context, command)
             except asyncio.CancelledError:
                 if watch is None or watch.reason is None:
                     raise
@@ -216,6 +239,8 @@ class Pipeline:
             raise
         except Exception as exc:
             code = int(to_status(exc)[0]) if not isinstance(exc, ProtocolError) else int(exc.code)
+            if isinstance(exc, StreamStalled):
+                _log_stall(name, context, exc)
             await _abort(context, exc)
         finally:
             if stream is not None:
@@ -288,6 +313,11 @@ def _uncancel() -> None:
     task = asyncio.current_task()
     if task is not None:
         task.uncancel()
+
+
+def _log_stall(rpc_name: str, context: ServicerContext, exc: StreamStalled) -> None:
+    client = dict(context.invocation_metadata() or ()).get("x-mq-client-id", "?")
+    log.warning("%s stream of client %s closed: %s", rpc_name, client, exc.message)
 
 
 async def _abort(context: ServicerContext, exc: BaseException) -> NoReturn:
