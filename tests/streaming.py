@@ -65,12 +65,12 @@ class StreamingConsumer:
     """tests/clients/python/consume_stream.py in a subprocess: every delivery, as it comes."""
 
     def __init__(self, server: ServerProcess, topic: str, group: str, stop: Path, *, invisible_s: int = 10,
-                 idle_s: float = 12) -> None:
-        self.stderr = stop.parent / f"consumer-{group}.stderr"
+                 idle_s: float = 12, name: str = "", options: tuple[str, ...] = ()) -> None:
+        self.stderr = stop.parent / f"consumer-{group}{name}.stderr"
         with open(self.stderr, "w") as stderr:
             self.process = subprocess.Popen(
                 [sys.executable, str(CLIENTS / "python" / "consume_stream.py"), server.address, topic, group,
-                 "--stop-file", str(stop), "--invisible", str(invisible_s), "--idle", str(idle_s)],
+                 "--stop-file", str(stop), "--invisible", str(invisible_s), "--idle", str(idle_s), *options],
                 stdout=subprocess.PIPE, stderr=stderr, env=client_env(), text=True, cwd=REPO)
         self.deliveries: Counter[tuple[str, int]] = Counter()
         self.order: list[tuple[str, int, str]] = []

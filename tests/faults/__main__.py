@@ -60,13 +60,15 @@ def _write(args: argparse.Namespace, reports: list[Report]) -> None:
              f"`python -m tests.faults {' '.join(sys.argv[1:])}` on {settings['date']}: {args.rounds} rounds "
              f"of each fault, {args.load} s of load between them, {args.producers} producers (the real Python "
              "client: one sync sender and four asynchronous sends in flight each), one SimpleConsumer acking "
-             "everything (invisible duration 10 s).", "",
+             "everything (invisible duration 10 s); the consumer-* faults add, each round, a second consumer of the "
+             "group that takes messages and never acks them, then freeze it (SIGSTOP past the invisible "
+             "duration, then SIGCONT) or SIGKILL it.", "",
              "| fault | acknowledged | lost | duplicated | stored unacknowledged | failed sends | "
-             "restarts by the checker | seconds |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+             "restarts by the checker | taken by victims | seconds |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for r in reports:
         lines.append(f"| {r.fault} | {r.acknowledged} | {r.lost} | {r.duplicated} | {r.stored_unacknowledged} | "
-                     f"{r.failed_sends} | {r.restarts_by_checker} | {r.seconds:.0f} |")
+                     f"{r.failed_sends} | {r.restarts_by_checker} | {r.taken_by_victims} | {r.seconds:.0f} |")
     (RESULTS / f"{args.name}.md").write_text("\n".join(lines) + "\n")
 
 

@@ -9,6 +9,11 @@ delivery. Meanwhile the server is hurt, round after round (:data:`FAULTS`). At t
 * stored without an acknowledgement: delivered but never acknowledged to its producer (sends in
   flight at a fault; allowed, counted).
 
+Some faults hurt a client instead: a second consumer of the group (a victim that takes messages and
+never acks them) is frozen with SIGSTOP beyond the invisible duration, or SIGKILLed without
+NotifyClientTermination. What a victim took counts for nothing: every message must still reach
+the healthy consumer.
+
 Run it as a command for long runs (``python -m tests.faults --help``); tests/test_faults.py runs
 a short form of every fault in ``make test``.
 """
@@ -46,6 +51,8 @@ class Report:
     restarts_by_checker: int = 0
     """Times the server was down after a fault and the checker started it (rather than it
     recovering by itself)."""
+    taken_by_victims: int = 0
+    """Deliveries to victim consumers (client faults): messages that had to come back."""
     lost_examples: list[tuple[str, int]] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -53,11 +60,35 @@ class Report:
         return (f"{self.fault}: {self.rounds} rounds, {self.acknowledged} acknowledged, {self.lost} lost, "
                 f"{self.duplicated} duplicated, {self.stored_unacknowledged} stored unacknowledged, "
                 f"{self.failed_sends} failed sends, {self.consumer_errors} consumer errors, "
-                f"{self.restarts_by_checker} restarts by the checker, "
+                f"{self.restarts_by_checker} restarts by the checker, {self.taken_by_victims} taken by victims, "
                 f"{self.seconds:.0f} s")
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+@dataclass
+class Scene:
+    """What a fault may act on."""
+
+    server: ServerProcess
+    pause_s: float
+    topic: str
+    group: str
+    stop: Path
+    victims: list[StreamingConsumer] = field(default_factory=list)
+
+    def victim(self) -> StreamingConsumer:
+        """A second consumer of the group that takes messages and never acks them, once it has some."""
+        victim = StreamingConsumer(self.server, self.topic, self.group, self.stop, invisible_s=INVISIBLE_S,
+                                   name=f"-victim{len(self.victims)}", options=("--no-ack",))
+        self.victims.append(victim)
+        deadline = time.monotonic() + 60
+        while not victim.deliveries:
+            assert time.monotonic() < deadline, "the victim consumer took nothing within a minute"
+            assert victim.process.poll() is None, victim.stderr.read_text()[-3000:]
+            time.sleep(0.1)
+        return victim
 
 
 def _server_processes(server: ServerProcess) -> list[psutil.Process]:
@@ -76,19 +107,20 @@ def _store_process(server: ServerProcess) -> psutil.Process | None:
     return None
 
 
-def _sigkill(server: ServerProcess, pause_s: float) -> bool:
-    server.kill()
-    time.sleep(pause_s)
-    server.start(timeout=60)
+def _sigkill(scene: Scene) -> bool:
+    scene.server.kill()
+    time.sleep(scene.pause_s)
+    scene.server.start(timeout=60)
     return True
 
 
-def _kill_store(server: ServerProcess, pause_s: float) -> bool:
+def _kill_store(scene: Scene) -> bool:
     """SIGKILL the store process alone; the server either restarts it in place or exits, and then
     the checker starts it again (what an operator's supervisor would do)."""
+    server, pause_s = scene.server, scene.pause_s
     store = _store_process(server)
     if store is None:
-        return _sigkill(server, pause_s)
+        return _sigkill(scene)
     store.kill()
     assert server.process is not None
     try:
@@ -101,21 +133,40 @@ def _kill_store(server: ServerProcess, pause_s: float) -> bool:
     return True
 
 
-def _sigstop(server: ServerProcess, pause_s: float) -> bool:
+def _sigstop(scene: Scene) -> bool:
     """Freeze every process of the server for longer than the consumer's invisible duration."""
-    frozen = _server_processes(server)
+    frozen = _server_processes(scene.server)
     for process in frozen:
         os.kill(process.pid, signal.SIGSTOP)
-    time.sleep(INVISIBLE_S + 2 + pause_s)
+    time.sleep(INVISIBLE_S + 2 + scene.pause_s)
     for process in frozen:
         os.kill(process.pid, signal.SIGCONT)
     return False
 
 
-FAULTS: dict[str, Callable[[ServerProcess, float], bool]] = {
+def _consumer_stops(scene: Scene) -> bool:
+    """A consumer freezes holding messages (stops reading, sends nothing, keeps its connections)
+    past their invisible duration, then wakes up and carries on taking messages it never acks."""
+    victim = scene.victim()
+    victim.process.send_signal(signal.SIGSTOP)
+    time.sleep(INVISIBLE_S + 2 + scene.pause_s)
+    victim.process.send_signal(signal.SIGCONT)
+    return False
+
+
+def _consumer_vanishes(scene: Scene) -> bool:
+    """A consumer holding messages dies without NotifyClientTermination."""
+    scene.victim().kill()
+    time.sleep(scene.pause_s)
+    return False
+
+
+FAULTS: dict[str, Callable[[Scene], bool]] = {
     "sigkill": _sigkill,
     "kill-store": _kill_store,
     "sigstop": _sigstop,
+    "consumer-stops": _consumer_stops,
+    "consumer-vanishes": _consumer_vanishes,
 }
 """Each injects its fault and brings the server back; True if the checker restarted it."""
 
@@ -136,6 +187,7 @@ def run(server: ServerProcess, fault: str, workdir: Path, *, rounds: int, load_s
                for i in range(producers)]
     consumer = StreamingConsumer(server, topic, group, stop, invisible_s=INVISIBLE_S,
                                  idle_s=INVISIBLE_S + 8)
+    scene = Scene(server, pause_s, topic, group, stop)
     try:
         # Faults start once every client is up (a client starting against a dead server is another test).
         deadline = time.monotonic() + 120
@@ -145,9 +197,11 @@ def run(server: ServerProcess, fault: str, workdir: Path, *, rounds: int, load_s
             time.sleep(0.1)
         for _ in range(rounds):
             _wait_for_progress(senders, load_s)
-            if inject(server, pause_s):
+            if inject(scene):
                 report.restarts_by_checker += 1
         _wait_for_progress(senders, load_s)
+        for victim in scene.victims:  # before the drain: what they hold must come back
+            victim.kill()
         stop.touch()
         for sender in senders:
             sender.finish()
@@ -156,6 +210,8 @@ def run(server: ServerProcess, fault: str, workdir: Path, *, rounds: int, load_s
         for sender in senders:
             sender.kill()
         consumer.kill()
+        for victim in scene.victims:
+            victim.kill()
     acknowledged = {(s.prefix, index) for s in senders for index in s.acked}
     delivered = set(consumer.deliveries)
     report.acknowledged = len(acknowledged)
@@ -166,6 +222,7 @@ def run(server: ServerProcess, fault: str, workdir: Path, *, rounds: int, load_s
     report.lost_examples = lost[:20]
     report.duplicated = sum(count - 1 for count in consumer.deliveries.values())
     report.stored_unacknowledged = len(delivered - acknowledged)
+    report.taken_by_victims = sum(victim.deliveries.total() for victim in scene.victims)
     report.consumer_errors = consumer.errors
     report.consumer_last_error = consumer.last_error
     report.seconds = time.monotonic() - started

@@ -38,6 +38,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--idle", type=float, default=5, help="after the stop file: quiet seconds before ending")
     parser.add_argument("--max-seconds", type=float, default=600)
+    parser.add_argument("--no-ack", action="store_true", help="take messages and never ack them (a bad consumer)")
     args = parser.parse_args()
 
     consumer = SimpleConsumer(config(args.address, request_timeout=5), args.group, {args.topic: subscription()},
@@ -61,6 +62,8 @@ def main() -> None:
             key = [message.properties.get("producer"), int(message.properties.get("index", "-1"))]
             counts["got"] += 1
             say({"got": key, "attempt": message.delivery_attempt, "group": message.message_group})
+            if args.no_ack:
+                continue
             try:
                 consumer.ack(message)
             except Exception as exc:
