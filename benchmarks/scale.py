@@ -1,8 +1,8 @@
-"""How cost grows with work: a deep backlog, many topics and groups, many idle long-pollers.
+"""How cost grows with work: a deep backlog, many topics and groups (many idle long-pollers:
+benchmarks/idle.py).
 
     python -m benchmarks backlog [--backlogs 1000000,10000000]
     python -m benchmarks breadth [--topics 10000 --queues 8 --groups 1000]
-    python -m benchmarks idle [--consumers 1000]
 
 Each starts its own rmqproxy (RocksDB, --flush sync) on loopback, prints what it measured and
 writes JSON and Markdown under benchmarks/results/.
@@ -13,9 +13,6 @@ writes JSON and Markdown under benchmarks/results/.
   latency at the largest backlog within 1.5x of the smallest; RSS not growing with the backlog.
 * breadth: measures QueryRoute and receive latency with a few topics, creates the topics and
   groups, measures again; memory per idle topic and group from the RSS before and after.
-* idle: opens N long-polling receives that never get a message and keeps them open; server CPU
-  (should be near idle) and memory per waiting consumer; then one message is sent and the time
-  until a waiting consumer has it is measured.
 """
 
 from __future__ import annotations
@@ -276,74 +273,6 @@ def breadth_command(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- idle long-pollers ----------------------------------------------------------------------
-
-async def _idle(address: str, topic: str, group: str, consumers: int, hold_s: float, sampler: Sampler,
-                channels: int) -> dict[str, Any]:
-    pairs = [_channel(address) for _ in range(channels)]
-    meta = metadata("idle-consumers")
-    request = _receive_request(topic, group, 1, 20)
-    received: asyncio.Queue[float] = asyncio.Queue()
-    stop = asyncio.Event()
-
-    async def poller(i: int) -> None:
-        stub = pairs[i % channels][1]
-        while not stop.is_set():
-            got = await _receive_and_ack(stub, request, meta)
-            if got:
-                received.put_nowait(time.perf_counter())
-
-    tasks = [asyncio.create_task(poller(i)) for i in range(consumers)]
-    await asyncio.sleep(3)  # all of them waiting
-    began = time.time()
-    await asyncio.sleep(hold_s)
-    window = (began, time.time())
-    sent_at = time.perf_counter()
-    await pairs[0][1].SendMessage(rpc.SendMessageRequest(messages=[_message(topic, 256)]), metadata=meta, timeout=30)
-    arrived = await asyncio.wait_for(received.get(), 30)
-    stop.set()
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for channel, _ in pairs:
-        await channel.close()
-    usage = sampler.usage(*window)
-    return {"cpu_percent": round(usage.cpu_percent, 1), "peak_rss": usage.peak_rss,
-            "wake_ms": round((arrived - sent_at) * 1000, 2)}
-
-
-def idle_command(args: argparse.Namespace) -> int:
-    with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as scratch:
-        data = Path(scratch) / "data"
-        data.mkdir()
-        server = Server(data, ("--flush", "sync")).start()
-        try:
-            sampler = Sampler(server.pid()).start()
-            topic, group = "bench-idle", "bench-idle-g"
-            rmqproxy_prepare(server.address)([topic], [group], 8)
-            time.sleep(2)
-            began = time.time()
-            time.sleep(args.hold)
-            quiet = sampler.usage(began, time.time())
-            busy = asyncio.run(_idle(server.address, topic, group, args.consumers, args.hold, sampler, args.channels))
-            sampler.stop()
-        finally:
-            server.stop()
-    per_consumer = (busy["peak_rss"] - quiet.peak_rss) / args.consumers
-    lines = ["# Idle long-polling consumers", "",
-             f"{args.consumers:,} receives long-polling (20 s) an empty topic over {args.channels} connections, "
-             f"held {args.hold:g} s.", "",
-             "| | server CPU % | server RSS MiB |", "| --- | ---: | ---: |",
-             f"| no consumers | {quiet.cpu_percent:.1f} | {quiet.peak_rss / MiB:.0f} |",
-             f"| {args.consumers:,} waiting | {busy['cpu_percent']:.1f} | {busy['peak_rss'] / MiB:.0f} |", "",
-             f"About {per_consumer / 1024:.1f} KiB per waiting consumer. One message sent to the topic reached a "
-             f"waiting consumer {busy['wake_ms']} ms later."]
-    write_summary(args.out, args.name or time.strftime("idle-%Y%m%d-%H%M%S"),
-           {"kind": "idle", "consumers": args.consumers, "quiet_cpu_percent": quiet.cpu_percent,
-            "quiet_rss": quiet.peak_rss, **busy, "bytes_per_consumer": per_consumer}, lines)
-    return 0
-
-
 def add_commands(commands: Any, results: Path) -> None:
     backlog = commands.add_parser("backlog", help="latency and memory as one topic's backlog grows",
                                   description=__doc__.split("\n\n")[2] if __doc__ else None)
@@ -364,12 +293,3 @@ def add_commands(commands: Any, results: Path) -> None:
     breadth.add_argument("--out", type=Path, default=results)
     breadth.add_argument("--name")
     breadth.set_defaults(func=breadth_command)
-
-    idle = commands.add_parser("idle", help="CPU and memory with many long-polling consumers and no messages")
-    idle.add_argument("--consumers", type=int, default=1_000, help="waiting receives (default 1000)")
-    idle.add_argument("--channels", type=int, default=10, help="connections they are spread over (default 10)")
-    idle.add_argument("--hold", type=float, default=20, help="seconds measured (default 20)")
-    idle.add_argument("--out", type=Path, default=results)
-    idle.add_argument("--name")
-    idle.set_defaults(func=idle_command)
-

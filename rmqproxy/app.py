@@ -64,6 +64,11 @@ GRPC_OPTIONS = [
     ("grpc.keepalive_timeout_ms", 10_000),
     ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
     ("grpc.keepalive_permit_without_calls", 1),
+    # Calls gRPC core has received but the Python server has not picked up yet. Past the default
+    # limits (1,000 soft, 3,000 hard) core cancels new calls: thousands of clients reconnecting at once
+    # (after a restart) would see CANCELLED on their first long poll (benchmarks idle --burst).
+    ("grpc.server.max_pending_requests", 20_000),
+    ("grpc.server.max_pending_requests_hard_limit", 20_000),
 ]
 
 
