@@ -7,7 +7,11 @@ delivery. Meanwhile the server is hurt, round after round (:data:`FAULTS`). At t
 * lost: acknowledged, never delivered (must be 0: RocketMQ's guarantee is at least once);
 * duplicated: deliveries beyond the first of a message (allowed, counted);
 * stored without an acknowledgement: delivered but never acknowledged to its producer (sends in
-  flight at a fault; allowed, counted).
+  flight at a fault; allowed, counted);
+* out of order (``fifo=True``: a FIFO topic and group, each producer thread sending one message at a
+  time into a message group of its own): an acknowledged message first delivered after a later
+  acknowledged message of its group (must be 0). Only acknowledged messages have an order to keep:
+  a send that timed out on the client may still be stored, later than the sends after it.
 
 Some faults hurt a client instead: a second consumer of the group (a victim that takes messages and
 never acks them) is frozen with SIGSTOP beyond the invisible duration, or SIGKILLed without
@@ -51,13 +55,18 @@ class Report:
     restarts_by_checker: int = 0
     """Times the server was down after a fault and the checker started it (rather than it
     recovering by itself)."""
+    fifo: bool = False
+    out_of_order: int = 0
+    out_of_order_examples: list[tuple[str, str, int, int]] = field(default_factory=list)
+    """(message group, producer, index delivered late, the later index delivered before it)."""
     taken_by_victims: int = 0
     """Deliveries to victim consumers (client faults): messages that had to come back."""
     lost_examples: list[tuple[str, int]] = field(default_factory=list)
     seconds: float = 0.0
 
     def line(self) -> str:
-        return (f"{self.fault}: {self.rounds} rounds, {self.acknowledged} acknowledged, {self.lost} lost, "
+        return (f"{self.fault}{' (FIFO)' if self.fifo else ''}: {self.rounds} rounds, {self.acknowledged} "
+                f"acknowledged, {self.lost} lost, {self.out_of_order if self.fifo else '-'} out of order, "
                 f"{self.duplicated} duplicated, {self.stored_unacknowledged} stored unacknowledged, "
                 f"{self.failed_sends} failed sends, {self.consumer_errors} consumer errors, "
                 f"{self.restarts_by_checker} restarts by the checker, {self.taken_by_victims} taken by victims, "
@@ -172,19 +181,19 @@ FAULTS: dict[str, Callable[[Scene], bool]] = {
 
 
 def run(server: ServerProcess, fault: str, workdir: Path, *, rounds: int, load_s: float, pause_s: float = 1.0,
-        producers: int = 2) -> Report:
+        producers: int = 2, fifo: bool = False) -> Report:
     """``rounds`` times: ``load_s`` seconds of load, then the fault; then drain and account."""
     inject = FAULTS[fault]
     started = time.monotonic()
     topic, group = f"faults-{fault}", f"faults-{fault}-g"
-    server.cli("topic", "create", topic, "--queues", "4")
-    server.cli("group", "create", group)
+    server.cli("topic", "create", topic, "--queues", "4", *(("--type", "fifo") if fifo else ()))
+    server.cli("group", "create", group, *(("--fifo",) if fifo else ()))
     stop = workdir / f"stop-{fault}"
-    report = Report(fault, rounds)
-    # Gentle load (one sync sender and four sends in flight per producer): the consumer must keep up,
-    # or the final drain outlasts the run.
-    senders = [StreamingProducer(server, topic, f"{fault}{i}", stop, "--sync", "1", "--inflight", "4")
-               for i in range(producers)]
+    report = Report(fault, rounds, fifo=fifo)
+    # Gentle load (one sync sender and four sends in flight per producer; FIFO: two sync senders, a
+    # message group each): the consumer must keep up, or the final drain outlasts the run.
+    options = ("--sync", "2", "--async", "0", "--fifo") if fifo else ("--sync", "1", "--inflight", "4")
+    senders = [StreamingProducer(server, topic, f"{fault}{i}", stop, *options) for i in range(producers)]
     consumer = StreamingConsumer(server, topic, group, stop, invisible_s=INVISIBLE_S,
                                  idle_s=INVISIBLE_S + 8)
     scene = Scene(server, pause_s, topic, group, stop)
@@ -222,11 +231,35 @@ def run(server: ServerProcess, fault: str, workdir: Path, *, rounds: int, load_s
     report.lost_examples = lost[:20]
     report.duplicated = sum(count - 1 for count in consumer.deliveries.values())
     report.stored_unacknowledged = len(delivered - acknowledged)
+    if fifo:
+        late = out_of_order(consumer.order, acknowledged)
+        report.out_of_order = len(late)
+        report.out_of_order_examples = late[:20]
     report.taken_by_victims = sum(victim.deliveries.total() for victim in scene.victims)
     report.consumer_errors = consumer.errors
     report.consumer_last_error = consumer.last_error
     report.seconds = time.monotonic() - started
     return report
+
+
+def out_of_order(order: list[tuple[str, int, str]], acknowledged: set[tuple[str, int]]
+                 ) -> list[tuple[str, str, int, int]]:
+    """Acknowledged messages whose first delivery came after that of a later acknowledged message
+    of their message group (a producer thread sends a group's messages one after the other, so
+    index order is send order)."""
+    seen: set[tuple[str, int]] = set()
+    highest: dict[str, int] = {}
+    late: list[tuple[str, str, int, int]] = []
+    for producer, index, message_group in order:
+        key = (producer, index)
+        if key in seen or key not in acknowledged:
+            continue
+        seen.add(key)
+        before = highest.get(message_group, -1)
+        if index < before:
+            late.append((message_group, producer, index, before))
+        highest[message_group] = max(before, index)
+    return late
 
 
 def _wait_for_progress(senders: list[StreamingProducer], load_s: float) -> None:

@@ -4,7 +4,8 @@ For crash tests: whoever reads stdout knows at every moment which sends the serv
 so it can kill the server while sends are in flight and check afterwards that every acknowledged
 one survived. Threads share one Producer: --sync threads each send one message at a time,
 --async threads each keep --inflight asynchronous sends outstanding. Every message carries the
-properties ``producer`` (--prefix) and ``index`` (unique within this process).
+properties ``producer`` (--prefix) and ``index`` (unique within this process). With --fifo each sync
+thread sends into a message group of its own, ``<prefix>-<thread>``, one message after the other.
 
 Prints one JSON line per acknowledgement, {"ack": INDEX, "message_id": ID}, and per failed send,
 {"failed": INDEX, "error": ...}; after the stop file appears (or --max-seconds passed), waits at
@@ -48,9 +49,11 @@ class Log:
             sys.stdout.flush()
 
 
-def build(topic: str, prefix: str, index: int) -> Message:
+def build(topic: str, prefix: str, index: int, message_group: str | None = None) -> Message:
     message = Message()
     message.topic = topic
+    if message_group is not None:
+        message.message_group = message_group
     message.body = f"{prefix}-{index}".encode()
     message.tag = "stream"
     message.add_property("producer", prefix)
@@ -70,6 +73,7 @@ def main() -> None:
     parser.add_argument("--inflight", type=int, default=8)
     parser.add_argument("--max-seconds", type=float, default=300)
     parser.add_argument("--drain", type=float, default=20)
+    parser.add_argument("--fifo", action="store_true", help="each sync thread sends into its own message group")
     args = parser.parse_args()
 
     producer = Producer(config(args.address, request_timeout=5), (args.topic,))
@@ -83,11 +87,12 @@ def main() -> None:
     def stopped() -> bool:
         return args.stop_file.exists() or time.monotonic() > deadline
 
-    def sync_sender() -> None:
+    def sync_sender(thread: int) -> None:
+        message_group = f"{args.prefix}-{thread}" if args.fifo else None
         while not stopped():
             index = next(indexes)
             try:
-                log.ack(index, producer.send(build(args.topic, args.prefix, index)).message_id)
+                log.ack(index, producer.send(build(args.topic, args.prefix, index, message_group)).message_id)
             except Exception as exc:
                 log.fail(index, exc)
                 time.sleep(0.05)  # the server is down: do not spin
@@ -124,7 +129,7 @@ def main() -> None:
                 pending.add(future)
             future.add_done_callback(settle)
 
-    threads = [threading.Thread(target=sync_sender, daemon=True) for _ in range(args.sync)]
+    threads = [threading.Thread(target=sync_sender, args=(thread,), daemon=True) for thread in range(args.sync)]
     threads += [threading.Thread(target=async_sender, daemon=True) for _ in range(args.async_threads)]
     for thread in threads:
         thread.start()
