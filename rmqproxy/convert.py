@@ -9,7 +9,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy import receipt as receipt_codec
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, MessageType, Resource
-from storage.model import HalfMessage, NewMessage, Popped
+from storage.model import HalfMessage, NewMessage, Popped, StoredMessage
 
 # System properties only the server sets; whatever a producer put there is dropped.
 _SERVER_ONLY = ("store_timestamp", "receipt_handle", "queue_offset", "invisible_duration", "delivery_attempt",
@@ -85,6 +85,18 @@ def half_message(half: HalfMessage) -> Message:
     message.topic.name = half.topic
     message.system_properties.store_timestamp.FromMilliseconds(half.message.store_ms)
     message.system_properties.queue_id = half.message.queue_id
+    return message
+
+
+def stored_message(stored: StoredMessage) -> Message:
+    """A stored message as it was sent, with where it was stored (VerifyMessageCommand)."""
+    message = Message()
+    message.ParseFromString(stored.payload)
+    message.topic.name = stored.topic
+    sp = message.system_properties
+    sp.store_timestamp.FromMilliseconds(stored.store_ms)
+    sp.queue_id = stored.queue_id
+    sp.queue_offset = stored.offset
     return message
 
 

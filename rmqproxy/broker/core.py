@@ -17,6 +17,7 @@ from rmqproxy.broker.alarm import Alarm, SharedAlarm
 from rmqproxy.broker.clients import ClientRegistry, ClientSession
 from rmqproxy.broker.events import BrokerEvents
 from rmqproxy.broker.longpoll import Waiters
+from rmqproxy.broker.questions import ClientQuestions
 from rmqproxy.broker.renewal import RenewalTracker
 from rmqproxy.broker.sharing import Sharing, new_worker_id
 from rmqproxy.clock import Sleeper
@@ -70,6 +71,8 @@ class BrokerCore:
         self.events = events or BrokerEvents()
         """Told of appends, deliveries, acks, dead letters and transaction ends (metrics)."""
         self.renewals = RenewalTracker()
+        self.questions = ClientQuestions(clients, self.sharing)
+        """Stack dumps and message verification asked of live clients (broker/questions.py)."""
         self._topics: dict[str, TopicConfig] = {}
         self._groups: dict[str, GroupConfig] = {}
         self._queue_turn: dict[str, itertools.count[int]] = {}

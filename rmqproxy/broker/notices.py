@@ -25,6 +25,7 @@ class BrokerNotices(BrokerBackground):
         sharing.on("unrenew", lambda sender, receipt: self.renewals.discard(receipt))
         sharing.on("attempt", self._on_attempt)
         sharing.on("check", self._on_check)
+        self.questions.listen()
         self.clients.on_change = self._tell_others
         sharing.start()
 

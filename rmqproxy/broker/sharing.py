@@ -15,6 +15,8 @@ gone        a client left: release the deliveries renewed for it here too
 unrenew     stop renewing a delivery whose invisibility its client changed elsewhere
 attempt     what a receive with an attempt id delivered, should the retry land here
 check       ask a producer connected here about a half message (the lease holder found it here)
+question    ask a client connected here for a stack dump or to verify a message (broker/questions.py)
+answer      a client's answer to a question another process asked
 ==========  ====================================================================================
 
 Notices are batched per turn of the event loop (many wakes of one topic become one) and carry

@@ -10,10 +10,11 @@ from typing import Any
 from rmqproxy import handles
 from rmqproxy.broker.broker import Broker
 from rmqproxy.broker.clients import ClientSession
+from rmqproxy.broker.questions import STACK, Answer
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import RequestContext
-from rmqproxy.convert import half_message
+from rmqproxy.convert import half_message, stored_message
 from rmqproxy.errors import ProtocolError, to_status
 from rmqproxy.filters import compile_filter, describe_filter
 from rmqproxy.handlers.resources import group_named
@@ -36,6 +37,7 @@ class ClientHandler:
         self._clock = clock
         broker.on_group_update(self._push_settings)
         broker.on_transaction_check(self._ask_producer)
+        broker.questions.on_question(self._write_question)
 
     def _ask_producer(self, session: ClientSession, half: HalfMessage) -> None:
         """Ask a producer to resolve a half message: RecoverOrphanedTransactionCommand on one of its
@@ -46,6 +48,16 @@ class ClientHandler:
         command = rpc.RecoverOrphanedTransactionCommand(
             message=half_message(half), transaction_id=handles.encode_transaction(topic.topic_id, half.transaction_id))
         session.streams[0].put_nowait(rpc.TelemetryCommand(recover_orphaned_transaction_command=command))
+
+    def _write_question(self, session: ClientSession, kind: str, nonce: str, payload: Any) -> None:
+        """A question for the client (rmqproxy/broker/questions.py), on one of its streams."""
+        if kind == STACK:
+            command = rpc.TelemetryCommand(
+                print_thread_stack_trace_command=rpc.PrintThreadStackTraceCommand(nonce=nonce))
+        else:
+            command = rpc.TelemetryCommand(
+                verify_message_command=rpc.VerifyMessageCommand(nonce=nonce, message=stored_message(payload)))
+        session.streams[0].put_nowait(command)
 
     def _answer(self, settings: pb.Settings, language: int) -> pb.Settings:
         group = self._broker.find_group(settings.subscription.group.name)
@@ -119,8 +131,19 @@ class ClientHandler:
                         outbox.put_nowait(rpc.TelemetryCommand(status=pb.Status(code=code, message=message)))
                         continue
                     outbox.put_nowait(rpc.TelemetryCommand(status=OK, settings=answer))
-                # Other commands are the client's answers to server requests (stack traces,
-                # message verification) that this server does not send yet.
+                elif command.HasField("thread_stack_trace"):
+                    trace = command.thread_stack_trace
+                    self._broker.questions.answered(trace.nonce, Answer(
+                        command.status.code, command.status.message, trace.thread_stack_trace))
+                elif command.HasField("verify_message_result"):
+                    self._broker.questions.answered(command.verify_message_result.nonce, Answer(
+                        command.status.code, command.status.message))
+                elif command.HasField("verify_message_command"):
+                    # The Node.js client answers a verification with the command itself (and
+                    # NOT_IMPLEMENTED): its nonce still says which question it answers.
+                    self._broker.questions.answered(command.verify_message_command.nonce, Answer(
+                        command.status.code, command.status.message))
+                # Anything else a client writes has no meaning from client to server: ignored.
             outbox.put_nowait(_END)
         except asyncio.CancelledError:
             raise
