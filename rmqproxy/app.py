@@ -29,6 +29,7 @@ from rmqproxy.durations import format_duration
 from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
+from rmqproxy.handlers.pull import PullHandler
 from rmqproxy.handlers.route import RouteHandler
 from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.listen import ports
@@ -174,6 +175,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         ProducerHandler(broker, config, clock, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
         TransactionHandler(broker),
+        PullHandler(broker, config),
         pipeline=pipeline,
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
