@@ -55,10 +55,12 @@ _TYPES = {
     api.FIFO: TopicType.FIFO,
     api.DELAY: TopicType.DELAY,
     api.TRANSACTION: TopicType.TRANSACTION,
+    api.PRIORITY: TopicType.PRIORITY,
 }
 _API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.DELAY: api.DELAY,
-              TopicType.TRANSACTION: api.TRANSACTION}
-SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION})
+              TopicType.TRANSACTION: api.TRANSACTION, TopicType.PRIORITY: api.PRIORITY}
+SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION,
+                             TopicType.PRIORITY})
 """Topic types whose message semantics this build implements."""
 
 

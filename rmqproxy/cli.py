@@ -29,7 +29,7 @@ from storage.errors import StoreError
 from storage.registry import parse_store
 
 DEFAULT_SERVER = "localhost:8081"
-TOPIC_TYPES = ("normal", "fifo", "delay", "transaction")
+TOPIC_TYPES = ("normal", "fifo", "delay", "transaction", "priority")
 
 DESCRIPTION = """\
 rmqproxy is a RocketMQ 5.x server: the official clients (Java, Python, Node.js, ...) talk to it
@@ -421,7 +421,8 @@ def _group_settings(args: argparse.Namespace, api: Any) -> Any:
 
 
 def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
-    types = {"normal": api.NORMAL, "fifo": api.FIFO, "delay": api.DELAY, "transaction": api.TRANSACTION}
+    types = {"normal": api.NORMAL, "fifo": api.FIFO, "delay": api.DELAY, "transaction": api.TRANSACTION,
+             "priority": api.PRIORITY}
     action = (args.command, args.action)
     if action == ("topic", "create"):
         request = api.CreateTopicRequest(name=args.name, type=types[args.type], queues=args.queues)

@@ -43,6 +43,7 @@ def to_new_message(message: Message, message_type: MessageType, store_host: str,
         message_group=sp.message_group if sp.HasField("message_group") else None,
         properties=dict(message.user_properties),
         deliver_at_ms=deliver_at_ms,
+        priority=(sp.priority if sp.HasField("priority") else 0) if message_type == MessageType.PRIORITY else None,
         first_check_ms=first_check_ms,
     )
 

@@ -18,11 +18,13 @@ class TopicType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FIFO: _ClassVar[TopicType]
     DELAY: _ClassVar[TopicType]
     TRANSACTION: _ClassVar[TopicType]
+    PRIORITY: _ClassVar[TopicType]
 TOPIC_TYPE_UNSPECIFIED: TopicType
 NORMAL: TopicType
 FIFO: TopicType
 DELAY: TopicType
 TRANSACTION: TopicType
+PRIORITY: TopicType
 
 class Topic(_message.Message):
     __slots__ = ("name", "type", "queues", "created", "retention", "effective_retention")
