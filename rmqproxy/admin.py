@@ -205,7 +205,8 @@ def consumer_messages(consumers: list[ClientSession]) -> list[api.Consumer]:
     return [
         api.Consumer(client_id=c.client_id, address=c.address, language=c.language, client_version=c.version,
                      client_type=c.client_type, last_heartbeat=_timestamp(c.last_heartbeat_ms or c.last_seen_ms),
-                     subscriptions=c.subscriptions, inconsistent_subscription=flag)
+                     subscriptions=c.subscriptions, inconsistent_subscription=flag,
+                     client_properties=c.properties)
         for c, flag in zip(ordered, flags, strict=True)
     ]
 

@@ -376,6 +376,10 @@ def _show(kind: str, action: str, response: Any) -> None:
             print(_table(rows, ("CLIENT ID", "TYPE", "ADDRESS", "CLIENT", "LAST HEARD", "SUBSCRIPTIONS", "")))
             if any(c["inconsistent_subscription"] for c in consumers):
                 print("warning: consumers of this group subscribe differently; RocketMQ expects them to agree")
+            for c in consumers:
+                if c["client_properties"]:
+                    shown = ", ".join(f"{k}={v}" for k, v in sorted(c["client_properties"].items()))
+                    print(f"client properties of {c['client_id']}: {shown}")
     elif kind == "group" and action == "reset-offset":
         _print_progress([data], "topic")
     elif kind == "dlq":

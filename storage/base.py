@@ -339,12 +339,16 @@ class MessageStore(AuthContract, OffsetsContract, abc.ABC):
         now_ms: int,
         *,
         renew: bool = False,
+        suspend: bool = False,
     ) -> Receipt:
         """Make the in-flight message visible again at ``now_ms + invisible_ms``.
 
         Returns the receipt to use from now on: a new generation, so the old receipt stops
         working; with ``renew`` (the server extending an automatically renewed delivery) the
-        generation is kept. Same validity rules and errors as :meth:`ack`."""
+        generation is kept. With ``suspend`` this delivery stops counting as an attempt (the
+        client put the message off; it did not fail): when it expires the message comes back with
+        the same delivery attempt, and it does not use up the group's max attempts. Same validity
+        rules and errors as :meth:`ack`."""
 
     @abc.abstractmethod
     async def revive_expired(self, now_ms: int, limit: int,

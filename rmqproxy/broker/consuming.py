@@ -167,13 +167,15 @@ class BrokerConsuming(BrokerCatalog):
         return results
 
     async def change_invisibility(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
-                                  invisible_ms: int) -> Receipt:
-        """The client sets the delivery's invisible duration itself (and so stops auto-renewal)."""
+                                  invisible_ms: int, *, suspend: bool = False) -> Receipt:
+        """The client sets the delivery's invisible duration itself (and so stops auto-renewal);
+        with ``suspend`` the delivery does not count as an attempt (ChangeInvisibleDuration.suspend)."""
         if self.renewals.get(receipt) is None:
             self.sharing.post("unrenew", receipt)  # received through another process, which renews it
         self.renewals.discard(receipt)
         now = self._clock.now_ms()
-        new = await self._store.change_invisibility(group.name, topic.name, receipt, invisible_ms, now)
+        new = await self._store.change_invisibility(group.name, topic.name, receipt, invisible_ms, now,
+                                                    suspend=suspend)
         self._revive_alarm.wake_at(now + invisible_ms)
         return new
 

@@ -17,7 +17,7 @@ from rmqproxy.convert import half_message
 from rmqproxy.errors import ProtocolError, to_status
 from rmqproxy.filters import compile_filter, describe_filter
 from rmqproxy.handlers.resources import group_named
-from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
+from rmqproxy.handlers.settings import CONSUMER_TYPES, check_client_properties, client_language, server_settings
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.validate import enum_name
@@ -137,12 +137,14 @@ class ClientHandler:
         else:
             raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,
                                 f"unsupported client type {enum_name(pb.ClientType, client_type)}")
+        check_client_properties(settings.client_properties)
         language = client_language(settings, ctx.language)
         session = self._broker.clients.touch(ctx.client_id, self._clock.now_ms(), address=ctx.peer,
                                              version=settings.user_agent.version or ctx.client_version)
         session.client_type = enum_name(pb.ClientType, client_type)
         session.language = enum_name(pb.Language, language)  # informational: an unknown one is kept
         session.group = group_name
+        session.properties = dict(settings.client_properties)
         session.topics = frozenset(t.name for t in settings.publishing.topics)
         for entry in settings.subscription.subscriptions:
             # An invalid expression ends the stream with ILLEGAL_FILTER_EXPRESSION, saying where.

@@ -8,9 +8,10 @@ here reads the wall clock or sleeps. Filters passed to stores pickle, so the sui
 against a store in another process.
 
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
-redelivery (invisibility, revive, dead letters), progress, fifo, held (timers and half
-messages), offsets (pull reads and explicit offsets), persistence, concurrency (several
-consumers at once), leases, gauges (what metrics read) and auth (users and ACL entries).
+redelivery (invisibility, revive, dead letters), suspend (a change of invisibility that is no
+attempt), progress, fifo, held (timers and half messages), offsets (pull reads and explicit
+offsets), persistence, concurrency (several consumers at once), leases, gauges (what metrics read)
+and auth (users and ACL entries).
 """
 
 from __future__ import annotations
@@ -29,11 +30,12 @@ from storage.testing.persistence import PersistenceCases
 from storage.testing.progress import ProgressCases
 from storage.testing.redelivery import RedeliveryCases
 from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, numbers, offsets
+from storage.testing.suspend import SuspendCases
 
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
                        HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases, AuthCases,
-                       OffsetCases):
+                       OffsetCases, SuspendCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 
