@@ -9,6 +9,7 @@ only the Java client 5.2 fills client_properties, with values of its own choosin
 from __future__ import annotations
 
 import queue
+import signal
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -127,3 +128,18 @@ def test_suspend_is_not_a_retry(stub: Any, name: str) -> None:
     _change(stub, name, name, again, suspend=False)
     third = _receive(stub, name, name)
     assert third.system_properties.delivery_attempt == 2
+
+
+def test_a_draining_server_asks_its_clients_to_reconnect(server: ServerProcess, stub: Any, name: str) -> None:
+    call, requests, answer = _first_answer(stub, "drain-client", _settings(name, name, {}))
+    try:
+        assert answer.status.code == pb.Code.OK
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        command = next(call)
+        assert command.HasField("reconnect_endpoints_command"), command
+        assert command.reconnect_endpoints_command.nonce
+    finally:
+        requests.put(None)
+        call.cancel()
+    assert server.stop() == 0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -68,6 +69,18 @@ class ClientHandler:
                 streams += 1
         if streams:
             log.info("group %s changed; new settings sent on %d Telemetry stream(s)", group.name, streams)
+
+    def ask_to_reconnect(self) -> int:
+        """Tell every client with a Telemetry stream open here to reconnect
+        (ReconnectEndpointsCommand: the server is draining); how many streams were told."""
+        command = rpc.TelemetryCommand(
+            reconnect_endpoints_command=rpc.ReconnectEndpointsCommand(nonce=uuid.uuid4().hex))
+        told = 0
+        for session in self._broker.clients.local():
+            for outbox in session.streams:
+                outbox.put_nowait(command)
+                told += 1
+        return told
 
     async def telemetry(self, requests: AsyncIterator[rpc.TelemetryCommand], ctx: RequestContext,
                         check_settings: Callable[[pb.Settings], None] | None = None,
