@@ -55,10 +55,12 @@ _TYPES = {
     api.FIFO: TopicType.FIFO,
     api.DELAY: TopicType.DELAY,
     api.TRANSACTION: TopicType.TRANSACTION,
+    api.PRIORITY: TopicType.PRIORITY,
 }
 _API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.DELAY: api.DELAY,
-              TopicType.TRANSACTION: api.TRANSACTION}
-SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION})
+              TopicType.TRANSACTION: api.TRANSACTION, TopicType.PRIORITY: api.PRIORITY}
+SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION,
+                             TopicType.PRIORITY})
 """Topic types whose message semantics this build implements."""
 
 
@@ -203,7 +205,8 @@ def consumer_messages(consumers: list[ClientSession]) -> list[api.Consumer]:
     return [
         api.Consumer(client_id=c.client_id, address=c.address, language=c.language, client_version=c.version,
                      client_type=c.client_type, last_heartbeat=_timestamp(c.last_heartbeat_ms or c.last_seen_ms),
-                     subscriptions=c.subscriptions, inconsistent_subscription=flag)
+                     subscriptions=c.subscriptions, inconsistent_subscription=flag,
+                     client_properties=c.properties)
         for c, flag in zip(ordered, flags, strict=True)
     ]
 

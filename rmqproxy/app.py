@@ -30,6 +30,7 @@ from rmqproxy.durations import format_duration
 from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
+from rmqproxy.handlers.pull import PullHandler
 from rmqproxy.handlers.route import RouteHandler
 from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.listen import ports
@@ -120,12 +121,19 @@ class Server:
     store: MessageStore
     metrics: metrics_http.MetricsEndpoint | None = None
     access: AccessControl | None = None
+    clients: ClientHandler | None = None
 
     @property
     def port(self) -> int:
         return self.front.port
 
     async def stop(self) -> None:
+        if self.clients is not None:
+            # Draining: connected clients are told to reconnect (to another worker or node, or to
+            # this one once it is back) while their streams are still open.
+            told = self.clients.ask_to_reconnect()
+            if told:
+                log.info("asked %d Telemetry stream(s) to reconnect", told)
         if self.metrics is not None:
             await self.metrics.close()
         await self.front.close()
@@ -183,12 +191,14 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     pipeline = Pipeline(peers, access=access if config.auth else None,
                         observer=rpc if recorder is not None else None,
                         stream_write_timeout_s=config.stream_write_timeout_ms / 1000)
+    client_handler = ClientHandler(broker, config, clock)
     service = MessagingService(
         route,
-        ClientHandler(broker, config, clock),
+        client_handler,
         ProducerHandler(broker, config, clock, store_host=route.advertised),
         ConsumerHandler(broker, config, clock),
         TransactionHandler(broker),
+        PullHandler(broker, config),
         pipeline=pipeline,
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
@@ -223,7 +233,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         source = MetricsSource(broker, recorder, client_view, rpc, clock, config.cluster, node_id)
         metrics = metrics_http.MetricsEndpoint(source, store.pid if isinstance(store, ProcessExecutor) else None)
         await metrics.start(config.host, metrics_port)
-    return Server(config, server, front, broker, store, metrics, access)
+    return Server(config, server, front, broker, store, metrics, access, client_handler)
 
 
 async def run(config: ServerConfig, ready: Any = None) -> None:

@@ -29,7 +29,7 @@ from storage.errors import StoreError
 from storage.registry import parse_store
 
 DEFAULT_SERVER = "localhost:8081"
-TOPIC_TYPES = ("normal", "fifo", "delay", "transaction")
+TOPIC_TYPES = ("normal", "fifo", "delay", "transaction", "priority")
 
 DESCRIPTION = """\
 rmqproxy is a RocketMQ 5.x server: the official clients (Java, Python, Node.js, ...) talk to it
@@ -380,6 +380,10 @@ def _show(kind: str, action: str, response: Any) -> None:
             print(_table(rows, ("CLIENT ID", "TYPE", "ADDRESS", "CLIENT", "LAST HEARD", "SUBSCRIPTIONS", "")))
             if any(c["inconsistent_subscription"] for c in consumers):
                 print("warning: consumers of this group subscribe differently; RocketMQ expects them to agree")
+            for c in consumers:
+                if c["client_properties"]:
+                    shown = ", ".join(f"{k}={v}" for k, v in sorted(c["client_properties"].items()))
+                    print(f"client properties of {c['client_id']}: {shown}")
     elif kind == "group" and action == "reset-offset":
         _print_progress([data], "topic")
     elif kind == "dlq":
@@ -425,7 +429,8 @@ def _group_settings(args: argparse.Namespace, api: Any) -> Any:
 
 
 def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
-    types = {"normal": api.NORMAL, "fifo": api.FIFO, "delay": api.DELAY, "transaction": api.TRANSACTION}
+    types = {"normal": api.NORMAL, "fifo": api.FIFO, "delay": api.DELAY, "transaction": api.TRANSACTION,
+             "priority": api.PRIORITY}
     action = (args.command, args.action)
     if action == ("topic", "create"):
         request = api.CreateTopicRequest(name=args.name, type=types[args.type], queues=args.queues)

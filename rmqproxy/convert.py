@@ -43,6 +43,7 @@ def to_new_message(message: Message, message_type: MessageType, store_host: str,
         message_group=sp.message_group if sp.HasField("message_group") else None,
         properties=dict(message.user_properties),
         deliver_at_ms=deliver_at_ms,
+        priority=(sp.priority if sp.HasField("priority") else 0) if message_type == MessageType.PRIORITY else None,
         first_check_ms=first_check_ms,
     )
 
@@ -59,8 +60,17 @@ def fill_delivered(target: Message, popped: Popped, invisible_ms: int) -> None:
     (origin topic and message id) and, for clients that do not read that property (the Python
     client), the user properties DLQ_ORIGIN_TOPIC, DLQ_ORIGIN_MESSAGE_ID and DLQ_DELIVERY_ATTEMPTS
     (deliveries made before it was dead-lettered)."""
-    target.ParseFromString(popped.message.payload)
-    stored = popped.message
+    fill_stored(target, popped.message)
+    sp = target.system_properties
+    sp.receipt_handle = receipt_codec.encode(popped.receipt)
+    sp.delivery_attempt = popped.attempt
+    sp.invisible_duration.CopyFrom(duration(invisible_ms))
+
+
+def fill_stored(target: Message, stored: StoredMessage) -> None:
+    """Decode a stored message into ``target`` with where it is stored (and, for a dead letter,
+    where it came from): what a pull reads, a delivery without its receipt."""
+    target.ParseFromString(stored.payload)
     sp = target.system_properties
     target.topic.name = stored.topic  # a dead letter's payload still names its original topic
     if stored.dead_letter is not None:
@@ -73,9 +83,6 @@ def fill_delivered(target: Message, popped: Popped, invisible_ms: int) -> None:
     sp.store_timestamp.FromMilliseconds(stored.store_ms)
     sp.queue_id = stored.queue_id
     sp.queue_offset = stored.offset
-    sp.receipt_handle = receipt_codec.encode(popped.receipt)
-    sp.delivery_attempt = popped.attempt
-    sp.invisible_duration.CopyFrom(duration(invisible_ms))
 
 
 def half_message(half: HalfMessage) -> Message:

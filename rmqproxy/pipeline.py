@@ -47,6 +47,10 @@ R = TypeVar("R")
 _OK = int(pb.Code.OK)
 
 
+def _receive_status(status: pb.Status) -> rpc.ReceiveMessageResponse:
+    return rpc.ReceiveMessageResponse(status=status)
+
+
 class CallObserver(Protocol):
     """Told about every RPC; metrics implement it. Both calls run on the event loop inside the
     call: they must be cheap and must not raise."""
@@ -162,16 +166,17 @@ class Pipeline:
         return response
 
     async def receive(self, name: str, context: ServicerContext, needs: Needs | None,
-                      call: Callable[[RequestContext, Callable[[rpc.ReceiveMessageResponse], Awaitable[None]]],
-                                     Awaitable[None]]) -> None:
-        """ReceiveMessage: an error becomes the stream's one status frame."""
+                      call: Callable[[RequestContext, Callable[[Any], Awaitable[None]]], Awaitable[None]],
+                      status_frame: Callable[[pb.Status], Any] = _receive_status) -> None:
+        """ReceiveMessage (and PullMessage, with its own ``status_frame``): an error becomes the
+        stream's one status frame."""
         observer = self.observer
         observer.start(name)
         began = time.perf_counter()
         code = _OK
         watch: StreamWatch | None = None
 
-        async def write(response: rpc.ReceiveMessageResponse) -> None:
+        async def write(response: Any) -> None:
             nonlocal code
             if response.HasField("status"):
                 code = response.status.code
@@ -198,7 +203,7 @@ class Pipeline:
         except Exception as exc:
             code, message = to_status(exc)
             with contextlib.suppress(Exception):  # if the client is gone, there is no one to tell
-                await self._write(context, rpc.ReceiveMessageResponse(status=pb.Status(code=code, message=message)))
+                await self._write(context, status_frame(pb.Status(code=code, message=message)))
         finally:
             if watch is not None and self.access is not None:
                 self.access.unwatch(watch)

@@ -15,6 +15,7 @@ from rmqproxy.context import ServicerContext
 from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
+from rmqproxy.handlers.pull import PullHandler
 from rmqproxy.handlers.route import RouteHandler
 from rmqproxy.handlers.transaction import TransactionHandler
 from rmqproxy.listen.peers import PeerTable
@@ -28,13 +29,14 @@ R = TypeVar("R")
 
 class MessagingService(rpc_grpc.MessagingServiceServicer):
     def __init__(self, route: RouteHandler, client: ClientHandler, producer: ProducerHandler,
-                 consumer: ConsumerHandler, transaction: TransactionHandler, *, peers: PeerTable | None = None,
-                 pipeline: Pipeline | None = None) -> None:
+                 consumer: ConsumerHandler, transaction: TransactionHandler, pull: PullHandler, *,
+                 peers: PeerTable | None = None, pipeline: Pipeline | None = None) -> None:
         self._route = route
         self._client = client
         self._producer = producer
         self._consumer = consumer
         self._transaction = transaction
+        self._pull = pull
         self._pipeline = pipeline if pipeline is not None else Pipeline(peers)
 
     @staticmethod
@@ -119,17 +121,25 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):
                                           lambda: rights.consume(request.topic.name, request.group.name))
 
     async def PullMessage(self, request: rpc.PullMessageRequest, context: ServicerContext) -> None:
-        await context.write(rpc.PullMessageResponse(
-            status=pb.Status(code=pb.Code.NOT_IMPLEMENTED, message="PullMessage is not supported yet")))
+        await self._pipeline.receive("PullMessage", context,
+                                     lambda: rights.consume(request.message_queue.topic.name, request.group.name),
+                                     lambda c, write: self._pull.pull_message(request, c, write),
+                                     lambda status: rpc.PullMessageResponse(status=status))
 
     async def UpdateOffset(self, request: rpc.UpdateOffsetRequest, context: ServicerContext) -> Any:
-        return self._not_implemented(rpc.UpdateOffsetResponse, "UpdateOffset")
+        return await self._pipeline.unary("UpdateOffset", context, rpc.UpdateOffsetResponse,
+                                          lambda c: self._pull.update_offset(request, c),
+                                          lambda: rights.consume(request.message_queue.topic.name, request.group.name))
 
     async def GetOffset(self, request: rpc.GetOffsetRequest, context: ServicerContext) -> Any:
-        return self._not_implemented(rpc.GetOffsetResponse, "GetOffset")
+        return await self._pipeline.unary("GetOffset", context, rpc.GetOffsetResponse,
+                                          lambda c: self._pull.get_offset(request, c),
+                                          lambda: rights.consume(request.message_queue.topic.name, request.group.name))
 
     async def QueryOffset(self, request: rpc.QueryOffsetRequest, context: ServicerContext) -> Any:
-        return self._not_implemented(rpc.QueryOffsetResponse, "QueryOffset")
+        return await self._pipeline.unary("QueryOffset", context, rpc.QueryOffsetResponse,
+                                          lambda c: self._pull.query_offset(request, c),
+                                          lambda: rights.query_offset(request.message_queue.topic.name))
 
     async def SyncLiteSubscription(self, request: rpc.SyncLiteSubscriptionRequest,
                                    context: ServicerContext) -> Any:

@@ -36,6 +36,7 @@ TOPIC_MESSAGE_TYPE = {
     TopicType.FIFO: MessageType.FIFO,
     TopicType.DELAY: MessageType.DELAY,
     TopicType.TRANSACTION: MessageType.TRANSACTION,
+    TopicType.PRIORITY: MessageType.PRIORITY,
 }
 
 
@@ -47,6 +48,7 @@ _UNSPECIFIED = int(MessageType.MESSAGE_TYPE_UNSPECIFIED)
 _NORMAL = int(MessageType.NORMAL)
 _FIFO = int(MessageType.FIFO)
 _DELAY = int(MessageType.DELAY)
+_PRIORITY = int(MessageType.PRIORITY)
 
 
 _MESSAGE_TYPES = frozenset(MessageType.values())
@@ -99,6 +101,8 @@ def effective_type(message: Message) -> MessageType:
         return MessageType.FIFO
     if sp.HasField("delivery_timestamp"):
         return MessageType.DELAY
+    if sp.HasField("priority"):
+        return MessageType.PRIORITY
     return MessageType.NORMAL
 
 
@@ -153,6 +157,8 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
             Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
             f"a {MessageType.Name(message_type)} message cannot be sent to {topic_type.value} topic "
             f"{message.topic.name!r}, which accepts {MessageType.Name(expected)} messages")
+    if sp.HasField("priority") or message_type == _PRIORITY:
+        _check_priority(message, message_type)
     due = delivery_time_ms(message)
     if message_type == _DELAY:
         if due is None:
@@ -165,3 +171,17 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
         raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
                             f"a {MessageType.Name(message_type)} message cannot have a delivery time")
     return message_type, due
+
+
+def _check_priority(message: Message, message_type: MessageType) -> None:
+    """RIP-80: a priority (>= 0) belongs to PRIORITY messages only, and a PRIORITY message is
+    neither FIFO nor scheduled (the clients refuse those mixes before sending; the server too)."""
+    sp = message.system_properties
+    if message_type != _PRIORITY:
+        raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+                            f"a {MessageType.Name(message_type)} message cannot have a priority")
+    if sp.HasField("priority") and sp.priority < 0:
+        raise ProtocolError(Code.BAD_REQUEST, f"priority {sp.priority} is negative; it must be >= 0")
+    if sp.HasField("message_group"):
+        raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+                            "a PRIORITY message cannot have a message group")

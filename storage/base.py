@@ -104,6 +104,7 @@ from storage.model import (
     TopicType,
     TransactionEnd,
 )
+from storage.offsets import OffsetsContract
 
 DLQ_PREFIX = "%DLQ%"
 
@@ -155,7 +156,7 @@ _GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
 """A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
 
 
-class MessageStore(AuthContract, abc.ABC):
+class MessageStore(AuthContract, OffsetsContract, abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
     capabilities: Capabilities
@@ -338,12 +339,16 @@ class MessageStore(AuthContract, abc.ABC):
         now_ms: int,
         *,
         renew: bool = False,
+        suspend: bool = False,
     ) -> Receipt:
         """Make the in-flight message visible again at ``now_ms + invisible_ms``.
 
         Returns the receipt to use from now on: a new generation, so the old receipt stops
         working; with ``renew`` (the server extending an automatically renewed delivery) the
-        generation is kept. Same validity rules and errors as :meth:`ack`."""
+        generation is kept. With ``suspend`` this delivery stops counting as an attempt (the
+        client put the message off; it did not fail): when it expires the message comes back with
+        the same delivery attempt, and it does not use up the group's max attempts. Same validity
+        rules and errors as :meth:`ack`."""
 
     @abc.abstractmethod
     async def revive_expired(self, now_ms: int, limit: int,

@@ -32,6 +32,7 @@ class TopicType(enum.Enum):
     FIFO = "fifo"
     DELAY = "delay"
     TRANSACTION = "transaction"
+    PRIORITY = "priority"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +111,8 @@ class NewMessage:
     properties: Mapping[str, str] = field(default_factory=dict)
     deliver_at_ms: int | None = None
     """A scheduled message: kept as a timer until then, appended to its queue when it falls due."""
+    priority: int | None = None
+    """A priority message's priority (>= 0; the broker picks its queue from it)."""
     first_check_ms: int | None = None
     """A transactional half message: kept aside, invisible, until committed (or rolled back);
     the server asks its producer about it from this time on."""

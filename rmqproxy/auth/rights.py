@@ -68,6 +68,11 @@ def consume(topic_name: str, group_name: str) -> Sequence[Need]:
     return [topic(topic_name, _SUB), group(group_name, _SUB)]
 
 
+def query_offset(topic_name: str) -> Sequence[Need]:
+    """QueryOffset names a queue and no group: reading the topic's offsets is a topic right."""
+    return [topic(topic_name, _SUB)]
+
+
 def heartbeat(client_type: int, group_name: str) -> Sequence[Need]:
     """Heartbeat and NotifyClientTermination of a consumer: Sub on its group; producers need nothing."""
     if client_type in CONSUMER_TYPES and group_name:

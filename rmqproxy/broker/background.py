@@ -29,8 +29,8 @@ from typing import Any
 
 from rmqproxy.broker.alarm import sleep_until
 from rmqproxy.broker.clients import ClientSession
-from rmqproxy.broker.consuming import BrokerConsuming
 from rmqproxy.broker.core import REVIVE_BATCH, SWEEP_INTERVAL_MS
+from rmqproxy.broker.pulling import BrokerPulling
 from rmqproxy.broker.renewal import Renewal
 from storage.errors import StoreClosed, StoreError, TopicNotFound, TransactionNotFound
 from storage.model import HalfMessage, HeldDelivery
@@ -42,7 +42,7 @@ LEASE_TTL_MS = 6_000
 LEASED = frozenset({"revive", "retention", "timers", "transaction checks"})
 
 
-class BrokerBackground(BrokerConsuming):
+class BrokerBackground(BrokerPulling):
     def _loops(self) -> dict[str, Callable[[], Awaitable[None]]]:
         return {"revive": self._revive_loop, "renew": self._renew_loop, "sweep": self._sweep_loop,
                 "retention": self._retention_loop, "timers": self._timer_loop,

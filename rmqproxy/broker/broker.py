@@ -28,6 +28,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 from rmqproxy.broker.core import BrokerSettings
 from rmqproxy.broker.notices import BrokerNotices
+from rmqproxy.broker.priority import priority_queue
 from storage.base import EntryFilter
 from storage.errors import TimerNotFound
 from storage.model import (
@@ -40,6 +41,7 @@ from storage.model import (
     Stored,
     TopicConfig,
     TopicDescription,
+    TopicType,
     TransactionEnd,
 )
 
@@ -84,6 +86,8 @@ class Broker(BrokerNotices):
         by_queue: dict[int, list[int]] = {}
         for index, message in enumerate(messages):
             queue_id = shared if message.message_group is None else self.queue_for(topic, message.message_group)
+            if message.priority is not None and topic.type is TopicType.PRIORITY:
+                queue_id = priority_queue(message.priority, topic.queues)
             by_queue.setdefault(queue_id, []).append(index)
         batches = [AppendBatch(topic.name, queue_id, [messages[i] for i in indexes])
                    for queue_id, indexes in by_queue.items()]

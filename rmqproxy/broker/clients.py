@@ -31,6 +31,8 @@ class ClientSession:
     """Consumers: topic -> filter expression as declared (shown to operators)."""
     filters: dict[str, tuple[int, str]] = field(default_factory=dict)
     """Consumers: topic -> (filter type, expression), to count what the group would receive."""
+    properties: dict[str, str] = field(default_factory=dict)
+    """Settings.client_properties: what the client says of itself (shown to operators)."""
     language: str = ""
     version: str = ""
     address: str = ""
@@ -49,7 +51,8 @@ class ClientSession:
         """What other processes sharing the store need to know of this session (picklable)."""
         return {"client_id": self.client_id, "client_type": self.client_type, "group": self.group,
                 "topics": self.topics, "subscriptions": self.subscriptions, "filters": self.filters,
-                "language": self.language, "version": self.version, "address": self.address,
+                "properties": self.properties, "language": self.language, "version": self.version,
+                "address": self.address,
                 "connected": bool(self.streams)}
 
 

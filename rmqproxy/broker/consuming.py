@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from rmqproxy.broker.catalog import BrokerCatalog
 from rmqproxy.broker.core import SCAN_LIMIT, Attempt
 from rmqproxy.broker.errors import ConsumeDisabled
+from rmqproxy.broker.priority import priority_order
 from rmqproxy.broker.renewal import Renewal
 from storage.base import EntryFilter, PopResult
 from storage.errors import StoreError
@@ -24,6 +25,7 @@ from storage.model import (
     Receipt,
     Resent,
     TopicConfig,
+    TopicType,
 )
 
 log = logging.getLogger("rmqproxy.broker")
@@ -63,6 +65,11 @@ class BrokerConsuming(BrokerCatalog):
         give_up_at = self._clock.now_ms() + poll_ms
         if queue_id is not None:
             queue_ids = [queue_id]
+        elif topic.type is TopicType.PRIORITY:
+            # Counted per group, apart from the send side's round robin of the topic (a name
+            # no topic can have), so each group's lower priorities get their turns.
+            turns = self._queue_turn.setdefault(f"%PRIORITY%{topic.name}%{group.name}", itertools.count())
+            queue_ids = priority_order(topic.queues, next(turns))
         else:
             turn = self._queue_turn.setdefault(topic.name, itertools.count())
             start = next(turn) % topic.queues
@@ -160,13 +167,15 @@ class BrokerConsuming(BrokerCatalog):
         return results
 
     async def change_invisibility(self, group: GroupConfig, topic: TopicConfig, receipt: Receipt,
-                                  invisible_ms: int) -> Receipt:
-        """The client sets the delivery's invisible duration itself (and so stops auto-renewal)."""
+                                  invisible_ms: int, *, suspend: bool = False) -> Receipt:
+        """The client sets the delivery's invisible duration itself (and so stops auto-renewal);
+        with ``suspend`` the delivery does not count as an attempt (ChangeInvisibleDuration.suspend)."""
         if self.renewals.get(receipt) is None:
             self.sharing.post("unrenew", receipt)  # received through another process, which renews it
         self.renewals.discard(receipt)
         now = self._clock.now_ms()
-        new = await self._store.change_invisibility(group.name, topic.name, receipt, invisible_ms, now)
+        new = await self._store.change_invisibility(group.name, topic.name, receipt, invisible_ms, now,
+                                                    suspend=suspend)
         self._revive_alarm.wake_at(now + invisible_ms)
         return new
 

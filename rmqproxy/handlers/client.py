@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -18,7 +19,7 @@ from rmqproxy.convert import half_message, stored_message
 from rmqproxy.errors import ProtocolError, to_status
 from rmqproxy.filters import compile_filter, describe_filter
 from rmqproxy.handlers.resources import group_named
-from rmqproxy.handlers.settings import CONSUMER_TYPES, client_language, server_settings
+from rmqproxy.handlers.settings import CONSUMER_TYPES, check_client_properties, client_language, server_settings
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.validate import enum_name
@@ -80,6 +81,18 @@ class ClientHandler:
                 streams += 1
         if streams:
             log.info("group %s changed; new settings sent on %d Telemetry stream(s)", group.name, streams)
+
+    def ask_to_reconnect(self) -> int:
+        """Tell every client with a Telemetry stream open here to reconnect
+        (ReconnectEndpointsCommand: the server is draining); how many streams were told."""
+        command = rpc.TelemetryCommand(
+            reconnect_endpoints_command=rpc.ReconnectEndpointsCommand(nonce=uuid.uuid4().hex))
+        told = 0
+        for session in self._broker.clients.local():
+            for outbox in session.streams:
+                outbox.put_nowait(command)
+                told += 1
+        return told
 
     async def telemetry(self, requests: AsyncIterator[rpc.TelemetryCommand], ctx: RequestContext,
                         check_settings: Callable[[pb.Settings], None] | None = None,
@@ -160,12 +173,14 @@ class ClientHandler:
         else:
             raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE,
                                 f"unsupported client type {enum_name(pb.ClientType, client_type)}")
+        check_client_properties(settings.client_properties)
         language = client_language(settings, ctx.language)
         session = self._broker.clients.touch(ctx.client_id, self._clock.now_ms(), address=ctx.peer,
                                              version=settings.user_agent.version or ctx.client_version)
         session.client_type = enum_name(pb.ClientType, client_type)
         session.language = enum_name(pb.Language, language)  # informational: an unknown one is kept
         session.group = group_name
+        session.properties = dict(settings.client_properties)
         session.topics = frozenset(t.name for t in settings.publishing.topics)
         for entry in settings.subscription.subscriptions:
             # An invalid expression ends the stream with ILLEGAL_FILTER_EXPRESSION, saying where.

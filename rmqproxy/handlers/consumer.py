@@ -128,7 +128,7 @@ class ConsumerHandler:
             raise ProtocolError(pb.Code.ILLEGAL_INVISIBLE_TIME,
                                 f"invisible duration {invisible} ms is outside [0, {self._config.max_invisible_ms}] ms")
         receipt = receipt_codec.decode(request.receipt_handle)
-        new = await self._broker.change_invisibility(group, topic, receipt, invisible)
+        new = await self._broker.change_invisibility(group, topic, receipt, invisible, suspend=request.suspend)
         return rpc.ChangeInvisibleDurationResponse(status=pb.Status(code=pb.Code.OK, message="OK"),
                                                    receipt_handle=receipt_codec.encode(new))
 

@@ -8,6 +8,8 @@ own settings with the server's values merged in, shaped for the client's languag
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rmqproxy.broker.retry import (
     PRODUCER_BACKOFF,
     PRODUCER_MAX_ATTEMPTS,
@@ -17,6 +19,7 @@ from rmqproxy.broker.retry import (
 )
 from rmqproxy.config import ServerConfig
 from rmqproxy.convert import duration
+from rmqproxy.errors import ProtocolError
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from storage.model import CustomizedBackoff, ExponentialBackoff, RetryPolicy
 
@@ -100,3 +103,21 @@ def server_settings(client: pb.Settings, *, language: int, config: ServerConfig,
         answer.metric.on = True
         answer.metric.endpoints.CopyFrom(client.access_point)
     return answer
+
+
+MAX_CLIENT_PROPERTIES = 32
+MAX_CLIENT_PROPERTIES_BYTES = 4096
+
+
+def check_client_properties(properties: Mapping[str, str]) -> None:
+    """Settings.client_properties (field 9, newer than rocketmq-apis v2.1.2): at most 32 keys and
+    4 KiB of keys and values (UTF-8), no empty key; INVALID_CLIENT_PROPERTIES otherwise."""
+    if len(properties) > MAX_CLIENT_PROPERTIES:
+        raise ProtocolError(pb.Code.INVALID_CLIENT_PROPERTIES,
+                            f"{len(properties)} client properties; the limit is {MAX_CLIENT_PROPERTIES}")
+    size = sum(len(key.encode()) + len(value.encode()) for key, value in properties.items())
+    if size > MAX_CLIENT_PROPERTIES_BYTES:
+        raise ProtocolError(pb.Code.INVALID_CLIENT_PROPERTIES,
+                            f"client properties take {size} bytes; the limit is {MAX_CLIENT_PROPERTIES_BYTES}")
+    if any(not key.strip() for key in properties):
+        raise ProtocolError(pb.Code.INVALID_CLIENT_PROPERTIES, "a client property has a blank key")

@@ -7,7 +7,7 @@ message.
 
 The contract's areas live in modules of their own, mixins over the shared state
 (:mod:`storage.memory.state`): catalog, messages (append, timers, half messages), consume,
-progress.
+progress, offsets (pull reads and explicit offsets).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ from storage.memory.auth import MemoryAuth
 from storage.memory.catalog import MemoryCatalog
 from storage.memory.consume import MemoryConsume
 from storage.memory.messages import MemoryMessages
+from storage.memory.offsets import MemoryOffsets
 from storage.memory.progress import MemoryProgress
 
 
-class MemoryStore(MemoryAuth, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, LeaseMixin, MessageStore):
+class MemoryStore(MemoryAuth, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryOffsets, MemoryProgress, LeaseMixin,
+                  MessageStore):
     capabilities = Capabilities(persistent=False)
 
 

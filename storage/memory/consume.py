@@ -91,10 +91,13 @@ class MemoryConsume(MemoryState):
         now_ms: int,
         *,
         renew: bool = False,
+        suspend: bool = False,
     ) -> Receipt:
         progress = self._inflight(self._group(group), self._topic(topic), receipt, now_ms)
         record = progress.inflight[receipt.offset]
         record.visible_at_ms = now_ms + invisible_ms
+        if suspend:
+            record.attempt = max(record.attempt - 1, 0)
         if not renew:
             record.generation = self._next_generation()
         return dataclasses.replace(receipt, generation=record.generation)

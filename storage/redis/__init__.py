@@ -16,12 +16,12 @@ from storage.bus import Bus
 from storage.redis.auth import RedisAuth
 from storage.redis.bus import RedisBus
 from storage.redis.client import ClusterConnection
-from storage.redis.progress import RedisProgress
+from storage.redis.offsets import RedisOffsets
 
 DEFAULT_NAMESPACE = "rmq"
 
 
-class RedisStore(RedisAuth, RedisProgress, MessageStore):
+class RedisStore(RedisAuth, RedisOffsets, MessageStore):
     capabilities = Capabilities(persistent=True)
 
     def __init__(self, connection: ClusterConnection, namespace: str = DEFAULT_NAMESPACE) -> None:

@@ -111,10 +111,11 @@ class RedisConsume(RedisMessages):
         now_ms: int,
         *,
         renew: bool = False,
+        suspend: bool = False,
     ) -> Receipt:
         g, _, key = await self._receipt_target(group, topic, receipt)
         reply = await self._run("CHANGE_INVISIBILITY", key, g.group_id, receipt.offset, receipt.generation, now_ms,
-                                now_ms + invisible_ms, int(renew))
+                                now_ms + invisible_ms, int(renew), int(suspend))
         if reply[0] != b"OK":
             raise InvalidReceipt(reply[0].decode())
         return Receipt(receipt.group_id, receipt.topic_id, receipt.queue_id, receipt.offset, int(reply[1]))

@@ -231,12 +231,14 @@ return {'OK'}
 """
 
 CHANGE_INVISIBILITY = _PRELUDE + r"""
--- ARGV: gid, offset, generation, now, visible_at, renew
+-- ARGV: gid, offset, generation, now, visible_at, renew, suspend (the attempt does not count)
 local rec, why = check(ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 if not rec then return {why} end
 local g = rec[3]
 if ARGV[6] ~= '1' then g = redis.call('HINCRBY', KEYS[1], 'gen', 1) end
-put_inflight(ARGV[1], ARGV[2], tonumber(ARGV[5]), rec[2], g, rec[4], rec[5])
+local attempt = rec[2]
+if ARGV[7] == '1' then attempt = math.max(attempt - 1, 0) end
+put_inflight(ARGV[1], ARGV[2], tonumber(ARGV[5]), attempt, g, rec[4], rec[5])
 return {'OK', g}
 """
 

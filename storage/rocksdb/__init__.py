@@ -24,12 +24,13 @@ from storage.rocksdb.auth import RocksDBAuth
 from storage.rocksdb.catalog import RocksDBCatalog
 from storage.rocksdb.consume import RocksDBConsume
 from storage.rocksdb.messages import RocksDBMessages
+from storage.rocksdb.offsets import RocksDBOffsets
 from storage.rocksdb.pop import RocksDBPop
 from storage.rocksdb.progress import RocksDBProgress
 
 
-class RocksDBStore(RocksDBAuth, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBProgress,
-                   LeaseMixin, MessageStore):
+class RocksDBStore(RocksDBAuth, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBOffsets,
+                   RocksDBProgress, LeaseMixin, MessageStore):
     capabilities = Capabilities(persistent=True)
 
 

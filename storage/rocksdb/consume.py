@@ -58,6 +58,7 @@ class RocksDBConsume(RocksDBCore):
         now_ms: int,
         *,
         renew: bool = False,
+        suspend: bool = False,
     ) -> Receipt:
         group_config = self._group(group)
         topic_config = self._topic(topic)
@@ -68,6 +69,8 @@ class RocksDBConsume(RocksDBCore):
         write = Write(self)
         if not renew:
             generation = write.generation()
+        if suspend:
+            attempt = max(attempt - 1, 0)
         write.delete("invis", L.invis(old_visible_at, gid, tid, queue_id, offset))
         write.put("invis", L.invis(visible_at, gid, tid, queue_id, offset), b"")
         write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms, flags, hashed))

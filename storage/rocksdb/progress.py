@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from storage.base import EntryFilter
-from storage.model import GroupQueueProgress, OffsetTarget, QueueEntry
+from storage.model import GroupConfig, GroupQueueProgress, OffsetTarget, QueueEntry, TopicConfig
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
 from storage.rocksdb.write import Write
@@ -15,7 +15,7 @@ class RocksDBProgress(RocksDBCore):
     async def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
         group_config = self._group(group)
         topic_config = self._topic(topic)
-        gid, tid = group_config.group_id, topic_config.topic_id
+        tid = topic_config.topic_id
         write = Write(self)
         for queue_id in range(topic_config.queues):
             if to == "earliest":
@@ -24,18 +24,24 @@ class RocksDBProgress(RocksDBCore):
                 target = self._end(tid, queue_id).next_offset
             else:
                 target = self._offset_at_time(tid, queue_id, to)
-            gtq = L.gtq(gid, tid, queue_id)
-            dead_lettered = self._cursor(group_config, topic_config, queue_id).dead_lettered
-            write.put("cursor", gtq, L.cursor(target, target, dead_lettered))
-            write.delete_range("ready", gtq, L.next_prefix(gtq))
-            write.delete_range("fwait", gtq, L.next_prefix(gtq))
-            write.delete_range("fhead", gtq, L.next_prefix(gtq))
-            for key, value in self._scan("inflight", gtq, L.next_prefix(gtq)):
-                visible_at, attempt, generation, delivered_ms, flags, hashed = L.parse_inflight(value)
-                write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms,
-                                                      flags | L.INFLIGHT_DROPPED, hashed))
+            self._move_position(write, group_config, topic_config, queue_id, target)
         write.commit(durable=True)
         return await self.progress(group, topic)
+
+    def _move_position(self, write: Write, group: GroupConfig, topic: TopicConfig, queue_id: int,
+                       target: int) -> None:
+        """Put the group at ``target`` in the queue: pending retries forgotten, deliveries in flight
+        marked dropped (still ackable, never redelivered)."""
+        gtq = L.gtq(group.group_id, topic.topic_id, queue_id)
+        dead_lettered = self._cursor(group, topic, queue_id).dead_lettered
+        write.put("cursor", gtq, L.cursor(target, target, dead_lettered))
+        write.delete_range("ready", gtq, L.next_prefix(gtq))
+        write.delete_range("fwait", gtq, L.next_prefix(gtq))
+        write.delete_range("fhead", gtq, L.next_prefix(gtq))
+        for key, value in self._scan("inflight", gtq, L.next_prefix(gtq)):
+            visible_at, attempt, generation, delivered_ms, flags, hashed = L.parse_inflight(value)
+            write.put("inflight", key, L.inflight(visible_at, attempt, generation, delivered_ms,
+                                                  flags | L.INFLIGHT_DROPPED, hashed))
 
     async def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
         self._check_open()

@@ -8,8 +8,9 @@ here reads the wall clock or sleeps. Filters passed to stores pickle, so the sui
 against a store in another process.
 
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
-redelivery (invisibility, revive, dead letters), progress, fifo, held (timers and half
-messages), persistence, concurrency (several consumers at once), leases, gauges (what metrics read)
+redelivery (invisibility, revive, dead letters), suspend (a change of invisibility that is no
+attempt), progress, fifo, held (timers and half messages), offsets (pull reads and explicit
+offsets), persistence, concurrency (several consumers at once), leases, gauges (what metrics read)
 and auth (users and ACL entries).
 """
 
@@ -24,14 +25,17 @@ from storage.testing.fifo import FifoCases
 from storage.testing.gauges import GaugeCases
 from storage.testing.held import HeldCases
 from storage.testing.leases import LeaseCases
+from storage.testing.offsets import OffsetCases
 from storage.testing.persistence import PersistenceCases
 from storage.testing.progress import ProgressCases
 from storage.testing.redelivery import RedeliveryCases
 from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, numbers, offsets
+from storage.testing.suspend import SuspendCases
 
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
-                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases, AuthCases):
+                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases, AuthCases,
+                       OffsetCases, SuspendCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 

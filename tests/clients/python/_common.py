@@ -45,6 +45,7 @@ def describe(message: Any) -> dict[str, Any]:
         "born_host": message.born_host,
         "message_group": message.message_group,
         "receipt_handle": message.receipt_handle,
+        "priority": getattr(message, "priority", None),
     }
 
 

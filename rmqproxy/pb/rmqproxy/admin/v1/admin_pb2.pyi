@@ -18,11 +18,13 @@ class TopicType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     FIFO: _ClassVar[TopicType]
     DELAY: _ClassVar[TopicType]
     TRANSACTION: _ClassVar[TopicType]
+    PRIORITY: _ClassVar[TopicType]
 TOPIC_TYPE_UNSPECIFIED: TopicType
 NORMAL: TopicType
 FIFO: TopicType
 DELAY: TopicType
 TRANSACTION: TopicType
+PRIORITY: TopicType
 
 class Topic(_message.Message):
     __slots__ = ("name", "type", "queues", "created", "retention", "effective_retention")
@@ -283,8 +285,15 @@ class DescribeGroupRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class Consumer(_message.Message):
-    __slots__ = ("client_id", "address", "language", "client_version", "last_heartbeat", "client_type", "subscriptions", "inconsistent_subscription")
+    __slots__ = ("client_id", "address", "language", "client_version", "last_heartbeat", "client_type", "subscriptions", "inconsistent_subscription", "client_properties")
     class SubscriptionsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class ClientPropertiesEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
         VALUE_FIELD_NUMBER: _ClassVar[int]
@@ -299,6 +308,7 @@ class Consumer(_message.Message):
     CLIENT_TYPE_FIELD_NUMBER: _ClassVar[int]
     SUBSCRIPTIONS_FIELD_NUMBER: _ClassVar[int]
     INCONSISTENT_SUBSCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_PROPERTIES_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     address: str
     language: str
@@ -307,7 +317,8 @@ class Consumer(_message.Message):
     client_type: str
     subscriptions: _containers.ScalarMap[str, str]
     inconsistent_subscription: bool
-    def __init__(self, client_id: _Optional[str] = ..., address: _Optional[str] = ..., language: _Optional[str] = ..., client_version: _Optional[str] = ..., last_heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_type: _Optional[str] = ..., subscriptions: _Optional[_Mapping[str, str]] = ..., inconsistent_subscription: _Optional[bool] = ...) -> None: ...
+    client_properties: _containers.ScalarMap[str, str]
+    def __init__(self, client_id: _Optional[str] = ..., address: _Optional[str] = ..., language: _Optional[str] = ..., client_version: _Optional[str] = ..., last_heartbeat: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., client_type: _Optional[str] = ..., subscriptions: _Optional[_Mapping[str, str]] = ..., inconsistent_subscription: _Optional[bool] = ..., client_properties: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GroupDescription(_message.Message):
     __slots__ = ("group", "topics", "consumers")
