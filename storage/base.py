@@ -104,6 +104,7 @@ from storage.model import (
     TopicType,
     TransactionEnd,
 )
+from storage.query_contract import QueryContract
 
 DLQ_PREFIX = "%DLQ%"
 
@@ -155,7 +156,7 @@ _GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
 """A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
 
 
-class MessageStore(AuthContract, abc.ABC):
+class MessageStore(AuthContract, QueryContract, abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
     capabilities: Capabilities

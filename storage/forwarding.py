@@ -146,6 +146,8 @@ class ForwardingStore(MessageStore):
     put_acl = _forwarded("put_acl")
     delete_acl = _forwarded("delete_acl")
     list_acls = _forwarded("list_acls")
+    query_messages = _forwarded("query_messages")
+    consume_state = _forwarded("consume_state")
     group_topics = _forwarded("group_topics")
     topic_groups = _forwarded("topic_groups")
     progress = _forwarded("progress")

@@ -19,9 +19,11 @@ from storage.memory.catalog import MemoryCatalog
 from storage.memory.consume import MemoryConsume
 from storage.memory.messages import MemoryMessages
 from storage.memory.progress import MemoryProgress
+from storage.memory.query import MemoryQuery
 
 
-class MemoryStore(MemoryAuth, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, LeaseMixin, MessageStore):
+class MemoryStore(MemoryAuth, MemoryQuery, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryProgress, LeaseMixin,
+                  MessageStore):
     capabilities = Capabilities(persistent=False)
 
 

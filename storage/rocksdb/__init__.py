@@ -26,10 +26,11 @@ from storage.rocksdb.consume import RocksDBConsume
 from storage.rocksdb.messages import RocksDBMessages
 from storage.rocksdb.pop import RocksDBPop
 from storage.rocksdb.progress import RocksDBProgress
+from storage.rocksdb.query import RocksDBQuery
 
 
-class RocksDBStore(RocksDBAuth, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBProgress,
-                   LeaseMixin, MessageStore):
+class RocksDBStore(RocksDBAuth, RocksDBQuery, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume,
+                   RocksDBProgress, LeaseMixin, MessageStore):
     capabilities = Capabilities(persistent=True)
 
 

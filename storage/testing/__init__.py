@@ -9,8 +9,8 @@ against a store in another process.
 
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
 redelivery (invisibility, revive, dead letters), progress, fifo, held (timers and half
-messages), persistence, concurrency (several consumers at once), leases, gauges (what metrics read)
-and auth (users and ACL entries).
+messages), persistence, concurrency (several consumers at once), leases, gauges (what metrics read),
+auth (users and ACL entries) and query (message indexes and consume states).
 """
 
 from __future__ import annotations
@@ -26,12 +26,14 @@ from storage.testing.held import HeldCases
 from storage.testing.leases import LeaseCases
 from storage.testing.persistence import PersistenceCases
 from storage.testing.progress import ProgressCases
+from storage.testing.query import QueryCases
 from storage.testing.redelivery import RedeliveryCases
 from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, numbers, offsets
 
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
-                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases, AuthCases):
+                       HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases, AuthCases,
+                       QueryCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 

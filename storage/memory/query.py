@@ -1,0 +1,64 @@
+"""The in-memory store's message query (storage/query_contract.py): per-queue indexes kept by
+:class:`storage.memory.index.QueueIndex`, store-time ranges by binary search."""
+
+from __future__ import annotations
+
+import bisect
+
+from storage.errors import QueueNotFound
+from storage.memory.state import MemoryState, Queue
+from storage.model import StoredMessage
+from storage.query_contract import ConsumeState, GroupState, MessageQuery, QueryBy, newest_first
+
+
+class MemoryQuery(MemoryState):
+    async def query_messages(self, topic: str, query: MessageQuery, limit: int) -> list[StoredMessage]:
+        self._check_open()
+        config = self._topic(topic)
+        per_queue = []
+        for queue_id in range(config.queues):
+            queue = self._queues[(config.topic_id, queue_id)]
+            offsets = self._matching(queue, query)
+            found = []
+            for offset in reversed(offsets):  # newest first
+                slot = queue.slot(offset)
+                if slot is not None:
+                    found.append(slot.message)
+                    if len(found) >= limit:
+                        break
+            per_queue.append(found)
+        return newest_first(per_queue, limit)
+
+    @staticmethod
+    def _matching(queue: Queue, query: MessageQuery) -> list[int] | range:
+        if query.by is QueryBy.MESSAGE_ID:
+            return queue.index.ids.get(query.value, [])
+        if query.by is QueryBy.KEY:
+            return queue.index.keys.get(query.value, [])
+        if query.by is QueryBy.TAG:
+            return queue.index.tags.get(query.value, [])
+        lo = 0 if query.since_ms is None else bisect.bisect_left(queue.store_times, query.since_ms)
+        hi = len(queue.store_times) if query.until_ms is None else bisect.bisect_left(queue.store_times,
+                                                                                       query.until_ms)
+        return range(queue.base + lo, queue.base + max(lo, hi))
+
+    async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
+        self._check_open()
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        if not 0 <= queue_id < topic_config.queues:
+            raise QueueNotFound(topic, queue_id)
+        slot = self._queues[(topic_config.topic_id, queue_id)].slot(offset)
+        progress = self._group_progress(group_config, topic_config, queue_id, create=False)
+        record = progress.inflight.get(offset)
+        if record is not None and not record.dropped:
+            return GroupState(ConsumeState.IN_FLIGHT, record.attempt)
+        pending = progress.ready.get(offset) or progress.waiting.get(offset)
+        if pending is not None:
+            attempts = pending[0]
+            return GroupState(ConsumeState.ENTER_RETRY if attempts > 0 else ConsumeState.NOT_CONSUME, attempts)
+        if offset >= progress.next_offset:
+            return GroupState(ConsumeState.NOT_CONSUME, 0)
+        if slot is not None and slot.only_group is not None and slot.only_group != group_config.group_id:
+            return GroupState(ConsumeState.CONSUMED_BUT_FILTERED, 0)
+        return GroupState(ConsumeState.CONSUMED, 0)

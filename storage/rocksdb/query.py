@@ -1,0 +1,85 @@
+"""The RocksDB store's message query (storage/query_contract.py), over the indexes of
+:mod:`storage.rocksdb.index`.
+
+A query reads one qidx prefix per queue backwards (newest first), stopping at the limit; a
+store-time range is two binary searches per queue. Retention reads the qrev values of the messages
+it removes (small, no payloads) to delete their qidx keys, in the write that removes the messages.
+"""
+
+from __future__ import annotations
+
+import rocksdict
+
+from storage.errors import QueueNotFound
+from storage.model import StoredMessage
+from storage.query_contract import ConsumeState, GroupState, MessageQuery, QueryBy, newest_first
+from storage.rocksdb import layout as L
+from storage.rocksdb.core import RocksDBCore
+from storage.rocksdb.index import KIND, suffix
+
+
+class RocksDBQuery(RocksDBCore):
+    async def query_messages(self, topic: str, query: MessageQuery, limit: int) -> list[StoredMessage]:
+        self._check_open()
+        config = self._topic(topic)
+        per_queue = []
+        for queue_id in range(config.queues):
+            offsets = (self._time_range(config.topic_id, queue_id, query, limit) if query.by is QueryBy.STORE_TIME
+                       else self._indexed(config.topic_id, queue_id, query, limit))
+            found = []
+            for offset in offsets:
+                raw = self._cf["msg"].get(L.tqo(config.topic_id, queue_id, offset))
+                if raw is not None:
+                    found.append(self._message(config, queue_id, offset, raw))
+            per_queue.append(found)
+        return newest_first(per_queue, limit)
+
+    def _indexed(self, topic_id: int, queue_id: int, query: MessageQuery, limit: int) -> list[int]:
+        """Offsets of one index prefix, newest first, at most ``limit``."""
+        prefix = L.tq(topic_id, queue_id) + suffix(KIND[query.by], query.value)
+        options = rocksdict.ReadOptions()
+        options.set_iterate_upper_bound(L.next_prefix(prefix))  # an upper bound; the lower is checked below
+        iterator = self._cf["qidx"].iter(options)
+        iterator.seek_for_prev(prefix + b"\xff" * 8)
+        found: list[int] = []
+        while iterator.valid() and len(found) < limit:
+            key = iterator.key()
+            if not key.startswith(prefix) or len(key) != len(prefix) + 8:
+                break
+            found.append(L.read_u64(key[-8:]))
+            iterator.prev()
+        return found
+
+    def _time_range(self, topic_id: int, queue_id: int, query: MessageQuery, limit: int) -> range:
+        """Offsets stored in [since, until), newest first: two binary searches."""
+        low = self._start(topic_id, queue_id) if query.since_ms is None else self._offset_at_time(
+            topic_id, queue_id, query.since_ms)
+        high = self._end(topic_id, queue_id).next_offset if query.until_ms is None else self._offset_at_time(
+            topic_id, queue_id, query.until_ms)
+        return range(high - 1, max(low, high - limit) - 1, -1)
+
+    async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
+        self._check_open()
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        if not 0 <= queue_id < topic_config.queues:
+            raise QueueNotFound(topic, queue_id)
+        gid, tid = group_config.group_id, topic_config.topic_id
+        raw = self._cf["inflight"].get(L.gtqo(gid, tid, queue_id, offset))
+        if raw is not None:
+            record = L.parse_inflight(raw)
+            if not record.flags & L.INFLIGHT_DROPPED:
+                return GroupState(ConsumeState.IN_FLIGHT, record.attempt)
+        entry = self._cf["cq"].get(L.tqo(tid, queue_id, offset))
+        pending = self._cf["ready"].get(L.gtqo(gid, tid, queue_id, offset))
+        if pending is None and entry is not None and group_config.fifo:
+            hashed = L.group_hash(L.decode_entry(entry)[2])
+            pending = self._cf["fwait"].get(L.gtqho(gid, tid, queue_id, hashed, offset))
+        if pending is not None:
+            attempts = L.parse_ready(pending).attempts
+            return GroupState(ConsumeState.ENTER_RETRY if attempts > 0 else ConsumeState.NOT_CONSUME, attempts)
+        if offset >= self._cursor(group_config, topic_config, queue_id).next_offset:
+            return GroupState(ConsumeState.NOT_CONSUME, 0)
+        if entry is not None and L.entry_only_group(entry) not in (0, gid):
+            return GroupState(ConsumeState.CONSUMED_BUT_FILTERED, 0)
+        return GroupState(ConsumeState.CONSUMED, 0)
