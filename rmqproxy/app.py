@@ -15,6 +15,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from rmqproxy.admin import AdminService
+from rmqproxy.admin_messages import MessagesAdminService
 from rmqproxy.auth.access import AccessControl
 from rmqproxy.auth.service import AccessAdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
@@ -40,7 +41,14 @@ from rmqproxy.metrics.recorder import MetricsRecorder
 from rmqproxy.metrics.rpc import RpcRecorder
 from rmqproxy.metrics.scrape import MetricsSource
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2, service_pb2_grpc
-from rmqproxy.pb.rmqproxy.admin.v1 import access_pb2, access_pb2_grpc, admin_pb2, admin_pb2_grpc
+from rmqproxy.pb.rmqproxy.admin.v1 import (
+    access_pb2,
+    access_pb2_grpc,
+    admin_pb2,
+    admin_pb2_grpc,
+    messages_pb2,
+    messages_pb2_grpc,
+)
 from rmqproxy.pipeline import Pipeline
 from rmqproxy.service import MessagingService
 from storage.base import MessageStore
@@ -54,6 +62,7 @@ log = logging.getLogger("rmqproxy")
 MESSAGING_SERVICE = service_pb2.DESCRIPTOR.services_by_name["MessagingService"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
 ACCESS_SERVICE = access_pb2.DESCRIPTOR.services_by_name["Access"].full_name
+MESSAGES_SERVICE = messages_pb2.DESCRIPTOR.services_by_name["Messages"].full_name
 
 GRPC_OPTIONS = [
     # Large enough to receive an over-limit body and answer MESSAGE_BODY_TOO_LARGE ourselves.
@@ -180,14 +189,16 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock, pipeline), server)  # type: ignore[no-untyped-call]
     access_pb2_grpc.add_AccessServicer_to_server(  # type: ignore[no-untyped-call]
         AccessAdminService(store, clock, pipeline, access.changed if access is not None else None), server)
+    messages_pb2_grpc.add_MessagesServicer_to_server(  # type: ignore[no-untyped-call]
+        MessagesAdminService(broker, pipeline), server)
     client_view = ClientMetricsView()
     add_client_metrics_to_server(ClientMetricsReceiver(
         clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [MESSAGING_SERVICE, ADMIN_SERVICE, ACCESS_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME,
-         reflection.SERVICE_NAME], server)
+        [MESSAGING_SERVICE, ADMIN_SERVICE, ACCESS_SERVICE, MESSAGES_SERVICE, CLIENT_METRICS_SERVICE,
+         health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     try:
         front = open_front(server, settings, peers)
     except Exception:

@@ -20,7 +20,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from rmqproxy import __version__, cli_access
+from rmqproxy import __version__, cli_access, cli_message
 from rmqproxy.config import DEFAULT_DATA_DIR, MiB, ServerConfig
 from rmqproxy.durations import format_duration, parse_duration
 from rmqproxy.listen import TLS_MODES
@@ -259,7 +259,7 @@ def _parser() -> argparse.ArgumentParser:
     resend.add_argument("name", metavar="GROUP")
     resend.add_argument("message_ids", nargs="+", metavar="MSG_ID")
 
-    for sub in (topic, group, dlq, *cli_access.add_commands(commands)):
+    for sub in (topic, group, dlq, *cli_access.add_commands(commands), *cli_message.add_commands(commands)):
         for action in sub.choices.values():
             action.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -470,8 +470,10 @@ def _admin_call(args: argparse.Namespace) -> int:
     from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
 
     access = args.command in ("user", "acl")
+    messages = args.command == "message"
     try:
-        call = cli_access.request(args) if access else _requests(args, api)
+        call = cli_access.request(args) if access else cli_message.request(args) if messages else \
+            _requests(args, api)
         raw_channel = _channel(args)
     except ValueError as exc:
         print(f"rmqproxy: {exc}", file=sys.stderr)
@@ -486,7 +488,8 @@ def _admin_call(args: argparse.Namespace) -> int:
             print(f"rmqproxy: {exc}", file=sys.stderr)
             return 2
         try:
-            stub = cli_access.stub(channel) if access else api_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
+            stub = cli_access.stub(channel) if access else cli_message.stub(channel) if messages else \
+                api_grpc.AdminStub(channel)  # type: ignore[no-untyped-call]
             response = call(stub)
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
@@ -503,6 +506,8 @@ def _admin_call(args: argparse.Namespace) -> int:
                     print("rmqproxy: the server runs with --auth: give --access-key NAME and the secret in "
                           f"${cli_access.SECRET_ENV}", file=sys.stderr)
             return 1
+    if messages:
+        return cli_message.output(args, response, _to_dict(response), _table)
     if args.json:
         print(json.dumps(_to_dict(response), indent=2, sort_keys=True))
     elif not cli_access.show(args.command, args.action, _to_dict(response), _table):

@@ -57,8 +57,8 @@ class MemoryQuery(MemoryState):
         if pending is not None:
             attempts = pending[0]
             return GroupState(ConsumeState.ENTER_RETRY if attempts > 0 else ConsumeState.NOT_CONSUME, attempts)
+        if slot is not None and slot.only_group is not None and slot.only_group != group_config.group_id:
+            return GroupState(ConsumeState.CONSUMED_BUT_FILTERED, 0)  # skipped, whenever the group gets there
         if offset >= progress.next_offset:
             return GroupState(ConsumeState.NOT_CONSUME, 0)
-        if slot is not None and slot.only_group is not None and slot.only_group != group_config.group_id:
-            return GroupState(ConsumeState.CONSUMED_BUT_FILTERED, 0)
         return GroupState(ConsumeState.CONSUMED, 0)

@@ -102,12 +102,12 @@ if pending then
   if tonumber(pending) > 0 then return {'r', tonumber(pending)} end
   return {'h', 0}
 end
-local nxt = progress(gid, ARGV[3], ARGV[4], false)
-if off >= nxt then return {'n', 0} end
 local entry = redis.call('HGET', P .. 'e', off)
 if entry then
   local og = only_group(entry)
   if og ~= '' and og ~= gid then return {'o', 0} end
 end
+local nxt = progress(gid, ARGV[3], ARGV[4], false)
+if off >= nxt then return {'n', 0} end
 return {'c', 0}
 """

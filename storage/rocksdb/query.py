@@ -78,8 +78,8 @@ class RocksDBQuery(RocksDBCore):
         if pending is not None:
             attempts = L.parse_ready(pending).attempts
             return GroupState(ConsumeState.ENTER_RETRY if attempts > 0 else ConsumeState.NOT_CONSUME, attempts)
+        if entry is not None and L.entry_only_group(entry) not in (0, gid):
+            return GroupState(ConsumeState.CONSUMED_BUT_FILTERED, 0)  # skipped, whenever the group gets there
         if offset >= self._cursor(group_config, topic_config, queue_id).next_offset:
             return GroupState(ConsumeState.NOT_CONSUME, 0)
-        if entry is not None and L.entry_only_group(entry) not in (0, gid):
-            return GroupState(ConsumeState.CONSUMED_BUT_FILTERED, 0)
         return GroupState(ConsumeState.CONSUMED, 0)

@@ -155,6 +155,8 @@ class QueryCases(Cases):
         await self.expire_until_dead(store, 1)
         resent = (await store.resend_dead_letters("g", [msg(7).message_id], T0 + 5))[msg(7).message_id]
         assert resent is not None
+        assert (await store.consume_state("other", "t", 0, resent.offset)).state is ConsumeState.CONSUMED_BUT_FILTERED
+        assert (await store.consume_state("g", "t", 0, resent.offset)).state is ConsumeState.NOT_CONSUME
         (popped,) = await store.pop("g", "t", [0], 1, INVISIBLE, T0 + 10)
         assert await store.pop("other", "t", [0], 1, INVISIBLE, T0 + 10) == []
         assert (await store.consume_state("other", "t", 0, resent.offset)).state is ConsumeState.CONSUMED_BUT_FILTERED
