@@ -31,7 +31,7 @@ from storage.auth_model import Action
 from storage.base import EntryFilter
 from storage.errors import NotFound
 from storage.model import QueueEntry, StoredMessage
-from storage.query_contract import MessageQuery, QueryBy, limit_of, properties_with_keys
+from storage.query_contract import MAX_RETRY_VIEW, MessageQuery, QueryBy, limit_of, properties_with_keys
 
 _GET = (Action.GET,)
 MAX_VALUE = 1024
@@ -116,9 +116,26 @@ class MessagesAdminService(api_grpc.MessagesServicer):
         return await self._pipeline.grpc_unary(name, context, lambda _: work(), needs)
 
     async def _query(self, request: api.QueryMessagesRequest) -> api.QueryMessagesResponse:
+        if request.WhichOneof("by") == "retry_group":
+            return await self._retry_view(request)
         query, limit = parse_query(request)
         found = await self._broker.query_messages(request.topic, query, limit)
         return api.QueryMessagesResponse(messages=[summary(m, decode(m)) for m in found], limit=limit)
+
+    async def _retry_view(self, request: api.QueryMessagesRequest) -> api.QueryMessagesResponse:
+        check_topic(request.topic)
+        if not is_valid_resource_name(request.retry_group):
+            raise InvalidArgument(f"invalid group name {request.retry_group[:80]!r}: use {NAME_RULE}")
+        if request.limit > MAX_RETRY_VIEW:
+            raise InvalidArgument(f"a retry view returns at most {MAX_RETRY_VIEW} messages")
+        limit = request.limit or MAX_RETRY_VIEW
+        found = await self._broker.retry_messages(request.retry_group, request.topic, limit)
+        summaries = []
+        for waiting in found:
+            item = summary(waiting.message, decode(waiting.message))
+            item.attempts = waiting.attempts
+            summaries.append(item)
+        return api.QueryMessagesResponse(messages=summaries, limit=limit)
 
     def _filters(self, topic: str) -> dict[str, EntryFilter | None]:
         """Per group, the filter its online consumers declared for the topic."""
@@ -157,8 +174,13 @@ class MessagesAdminService(api_grpc.MessagesServicer):
         return api.ShowMessageResponse(messages=details)
 
     async def QueryMessages(self, request: api.QueryMessagesRequest, context: ServicerContext) -> Any:
-        return await self._call("QueryMessages", context, lambda: self._query(request),
-                                lambda: [rights.topic(request.topic, _GET)])
+        def needs() -> list[Need]:
+            found = [rights.topic(request.topic, _GET)]
+            if request.WhichOneof("by") == "retry_group":
+                found.append(rights.group(request.retry_group, _GET))
+            return found
+
+        return await self._call("QueryMessages", context, lambda: self._query(request), needs)
 
     async def ShowMessage(self, request: api.ShowMessageRequest, context: ServicerContext) -> Any:
         return await self._call("ShowMessage", context, lambda: self._show(request),

@@ -14,7 +14,8 @@ from typing import Any
 QUERY_HELP = """\
 Messages of one topic, newest first: by message id (exact), key (at most 64), tag (at most 64) or
 store time (--since and/or --until, at most 1,024; --latest N alone: the newest N). Times are ISO 8601
-(2026-12-03T05:00:00+00:00) or epoch milliseconds. The dead letters of a group are in topic %DLQ%GROUP.
+(2026-12-03T05:00:00+00:00) or epoch milliseconds. The dead letters of a group are in topic %DLQ%GROUP;
+--retry GROUP lists what GROUP waits to deliver again (after an expired or nacked delivery).
 """
 
 SHOW_HELP = """\
@@ -60,6 +61,7 @@ def add_commands(commands: Any) -> list[argparse._SubParsersAction]:  # type: ig
     by.add_argument("--id", metavar="MSG_ID")
     by.add_argument("--key", metavar="KEY")
     by.add_argument("--tag", metavar="TAG")
+    by.add_argument("--retry", metavar="GROUP", help="the retry view: what GROUP waits to deliver again")
     query.add_argument("--since", type=_time_arg, metavar="TIME", help="stored at or after (store-time query)")
     query.add_argument("--until", type=_time_arg, metavar="TIME", help="stored before (store-time query)")
     query.add_argument("--latest", type=_positive, metavar="N", help="at most N results (newest first)")
@@ -82,7 +84,7 @@ def request(args: argparse.Namespace) -> Callable[[Any], Any]:
 
     if args.action == "query":
         query = api.QueryMessagesRequest(topic=args.topic, limit=args.latest or 0)
-        chosen = [name for name in ("id", "key", "tag") if getattr(args, name) is not None]
+        chosen = [name for name in ("id", "key", "tag", "retry") if getattr(args, name) is not None]
         if chosen and (args.since is not None or args.until is not None):
             raise ValueError("--since/--until query by store time: not with --id, --key or --tag")
         if args.id is not None:
@@ -91,6 +93,8 @@ def request(args: argparse.Namespace) -> Callable[[Any], Any]:
             query.key = args.key
         elif args.tag is not None:
             query.tag = args.tag
+        elif args.retry is not None:
+            query.retry_group = args.retry
         elif args.since is not None or args.until is not None or args.latest:
             query.store_time.SetInParent()
             for field, value in (("since", args.since), ("until", args.until)):
@@ -99,7 +103,7 @@ def request(args: argparse.Namespace) -> Callable[[Any], Any]:
                     stamp.FromMilliseconds(value)
                     getattr(query.store_time, field).CopyFrom(stamp)
         else:
-            raise ValueError("give --id, --key, --tag, --since/--until or --latest N")
+            raise ValueError("give --id, --key, --tag, --retry, --since/--until or --latest N")
         return lambda s: s.QueryMessages(query, timeout=30)
     show = api.ShowMessageRequest(topic=args.topic, message_id=args.message_id)
     return lambda s: s.ShowMessage(show, timeout=30)
@@ -118,9 +122,13 @@ def output(args: argparse.Namespace, response: Any, data: dict[str, Any], table:
     if args.json:
         print(json.dumps(data, indent=2, sort_keys=True))
     elif args.action == "query":
-        rows = [(m["store_time"], m["message_id"], m["tag"] or "-", ",".join(m["keys"]) or "-",
-                 f"{m['queue_id']}/{m['offset']}", m["body_size"]) for m in data["messages"]]
-        print(table(rows, ("STORE TIME", "MESSAGE ID", "TAG", "KEYS", "QUEUE/OFFSET", "BODY BYTES")))
+        rows: list[tuple[Any, ...]] = [(m["store_time"], m["message_id"], m["tag"] or "-", ",".join(m["keys"]) or "-",
+                                        f"{m['queue_id']}/{m['offset']}", m["body_size"]) for m in data["messages"]]
+        header: tuple[str, ...] = ("STORE TIME", "MESSAGE ID", "TAG", "KEYS", "QUEUE/OFFSET", "BODY BYTES")
+        if args.retry is not None:
+            rows = [(*row, m["attempts"]) for row, m in zip(rows, data["messages"], strict=True)]
+            header = (*header, "ATTEMPTS")
+        print(table(rows, header))
         if len(rows) == data["limit"]:
             print(f"(the first {data['limit']}: the limit; narrow the query to see older ones)")
     else:

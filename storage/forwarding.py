@@ -148,6 +148,7 @@ class ForwardingStore(MessageStore):
     list_acls = _forwarded("list_acls")
     query_messages = _forwarded("query_messages")
     consume_state = _forwarded("consume_state")
+    retry_messages = _forwarded("retry_messages")
     group_topics = _forwarded("group_topics")
     topic_groups = _forwarded("topic_groups")
     progress = _forwarded("progress")

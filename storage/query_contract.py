@@ -80,6 +80,21 @@ class ConsumeState(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class RetryingMessage:
+    """A message a group waits to deliver again (the reference's %RETRY%<group> view)."""
+
+    message: StoredMessage
+    attempts: int
+    """Deliveries made so far."""
+
+
+MAX_RETRY_VIEW = 1024
+RETRY_SCAN_LIMIT = 16_384
+"""Most waiting records a retry view examines per queue (FIFO groups keep held-back messages that
+were never delivered in the same place), so it stays bounded."""
+
+
+@dataclass(frozen=True, slots=True)
 class GroupState:
     state: ConsumeState
     attempts: int
@@ -111,6 +126,12 @@ class QueryContract:
     async def query_messages(self, topic: str, query: MessageQuery, limit: int) -> list[StoredMessage]:
         """Messages of ``topic`` matching ``query``, newest first, at most ``limit`` (callers cap
         it with :func:`limit_of`). Reads index entries, never the topic. TopicNotFound."""
+        raise NotImplementedError
+
+    async def retry_messages(self, group: str, topic: str, limit: int) -> list[RetryingMessage]:
+        """Messages of ``topic`` that ``group`` waits to deliver again (delivered before, their
+        invisibility ran out or was nacked), in queue and offset order, at most ``limit``.
+        TopicNotFound / GroupNotFound."""
         raise NotImplementedError
 
     async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:

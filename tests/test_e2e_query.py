@@ -11,6 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from rmqproxy.cli_access import ACCESS_KEY_ENV, SECRET_ENV
 from tests.serverproc import ServerProcess, python_client
 
 
@@ -122,6 +125,9 @@ def test_states_through_in_flight_retry_dead_letter_and_resend(server: ServerPro
     wait_for(lambda: states(server, topic, message_id)[0].get(failing) == "ENTER_RETRY", 30, "the retry")
     (detail,) = server.cli_json("message", "show", topic, message_id)["messages"]
     assert {g["group"]: g["attempts"] for g in detail["groups"]}[failing] == 1
+    retry_view = server.cli_json("message", "query", topic, "--retry", failing)["messages"]
+    assert [(m["message_id"], m["attempts"]) for m in retry_view] == [(message_id, 1)]
+    assert server.cli_json("message", "query", topic, "--retry", steady)["messages"] == []
     # the second (last) delivery fails too: dead-lettered
     python_client("push_fail", server.address, topic, failing, "--expect", "1", "--linger", "3")
     wait_for(lambda: states(server, topic, message_id)[0].get(failing) == "ENTER_DLQ", 30, "the dead letter")
@@ -143,3 +149,31 @@ def test_states_through_in_flight_retry_dead_letter_and_resend(server: ServerPro
     python_client("simple_consume", server.address, topic, failing, "--expect", "1", "--ack")
     resent_now = states(server, topic, message_id)[0]
     assert resent_now[failing] == "CONSUMED"
+
+
+def test_queries_need_get_on_the_topic_with_auth(server_with: Callable[..., ServerProcess], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    root_secret, alice_secret = "root-secret-0", "alice-secret-1"
+    (tmp_path / "root.secret").write_text(root_secret + "\n")
+    (tmp_path / "alice.secret").write_text(alice_secret)
+    monkeypatch.setenv(ACCESS_KEY_ENV, "root")
+    monkeypatch.setenv(SECRET_ENV, root_secret)
+    server = server_with("--auth", "--init-user", "root", "--init-secret-file", str(tmp_path / "root.secret"),
+                         "--store", "memory")
+    topic, other = f"{name}-t", f"{name}-o"
+    server.cli("topic", "create", topic)
+    server.cli("topic", "create", other)
+    server.cli("user", "create", "alice", "--secret-file", str(tmp_path / "alice.secret"))
+    server.cli("acl", "create", "alice", "-r", f"Topic:{topic}", "-a", "Get", "-d", "allow")
+    assert server.cli_json("message", "query", topic, "--latest", "5")["messages"] == []  # root: a Super user
+
+    monkeypatch.setenv(ACCESS_KEY_ENV, "alice")
+    monkeypatch.setenv(SECRET_ENV, alice_secret)
+    assert server.cli_json("message", "query", topic, "--latest", "5")["messages"] == []
+    refused = server.cli("message", "query", other, "--latest", "5", check=False)
+    assert refused.returncode == 1 and f"no Get right on Topic {other}" in refused.stderr, refused.stderr
+    refused = server.cli("message", "show", other, "some-id", check=False)
+    assert refused.returncode == 1 and "no Get right" in refused.stderr, refused.stderr
+    # the retry view also needs Get on the group
+    refused = server.cli("message", "query", topic, "--retry", f"{name}-g", check=False)
+    assert refused.returncode == 1 and f"no Get right on Group {name}-g" in refused.stderr, refused.stderr

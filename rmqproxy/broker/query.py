@@ -12,7 +12,7 @@ from rmqproxy.broker.catalog import BrokerCatalog
 from storage.base import EntryFilter, dlq_topic_name
 from storage.errors import GroupNotFound, TopicNotFound
 from storage.model import QueueEntry, StoredMessage
-from storage.query_contract import ConsumeState, MessageQuery, QueryBy
+from storage.query_contract import ConsumeState, MessageQuery, QueryBy, RetryingMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +32,14 @@ class BrokerQuery(BrokerCatalog):
         if self.find_topic(topic) is None and await self._store.get_topic(topic) is None:
             raise TopicNotFound(topic)
         return await self._store.query_messages(topic, query, limit)
+
+    async def retry_messages(self, group: str, topic: str, limit: int) -> list[RetryingMessage]:
+        """What the group waits to deliver again in an existing topic (neither is created)."""
+        if self.find_group(group) is None and await self._store.get_group(group) is None:
+            raise GroupNotFound(group)
+        if self.find_topic(topic) is None and await self._store.get_topic(topic) is None:
+            raise TopicNotFound(topic)
+        return await self._store.retry_messages(group, topic, limit)
 
     def reading_groups(self, topic: str, stored: list[str]) -> list[str]:
         """Groups reading the topic: those with a position in it (``stored``) and those with an

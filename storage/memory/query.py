@@ -8,7 +8,7 @@ import bisect
 from storage.errors import QueueNotFound
 from storage.memory.state import MemoryState, Queue
 from storage.model import StoredMessage
-from storage.query_contract import ConsumeState, GroupState, MessageQuery, QueryBy, newest_first
+from storage.query_contract import ConsumeState, GroupState, MessageQuery, QueryBy, RetryingMessage, newest_first
 
 
 class MemoryQuery(MemoryState):
@@ -41,6 +41,24 @@ class MemoryQuery(MemoryState):
         hi = len(queue.store_times) if query.until_ms is None else bisect.bisect_left(queue.store_times,
                                                                                        query.until_ms)
         return range(queue.base + lo, queue.base + max(lo, hi))
+
+    async def retry_messages(self, group: str, topic: str, limit: int) -> list[RetryingMessage]:
+        self._check_open()
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        found: list[RetryingMessage] = []
+        for queue_id in range(topic_config.queues):
+            progress = self._group_progress(group_config, topic_config, queue_id, create=False)
+            queue = self._queues[(topic_config.topic_id, queue_id)]
+            waiting = {**progress.ready, **progress.waiting}
+            for offset in sorted(waiting):
+                attempts = waiting[offset][0]
+                slot = queue.slot(offset)
+                if attempts > 0 and slot is not None:
+                    found.append(RetryingMessage(slot.message, attempts))
+                    if len(found) >= limit:
+                        return found
+        return found
 
     async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
         self._check_open()

@@ -6,14 +6,23 @@ from __future__ import annotations
 
 from storage.errors import QueueNotFound
 from storage.model import StoredMessage
-from storage.query_contract import ConsumeState, GroupState, MessageQuery, QueryBy, newest_first
+from storage.query_contract import (
+    RETRY_SCAN_LIMIT,
+    ConsumeState,
+    GroupState,
+    MessageQuery,
+    QueryBy,
+    RetryingMessage,
+    newest_first,
+)
 from storage.redis import scripts
 from storage.redis.client import Script
 from storage.redis.core import RedisCore
 from storage.redis.layout import stored_message
-from storage.redis.query_lua import QUERY
+from storage.redis.query_lua import QUERY, RETRY_VIEW
 
 _QUERY = Script(QUERY)
+_RETRY_VIEW = Script(RETRY_VIEW)
 _CONSUME_STATE = Script(scripts.CONSUME_STATE)
 _KIND = {QueryBy.MESSAGE_ID: "i", QueryBy.KEY: "k", QueryBy.TAG: "t", QueryBy.STORE_TIME: "s"}
 _STATES = {b"f": ConsumeState.IN_FLIGHT, b"r": ConsumeState.ENTER_RETRY, b"h": ConsumeState.NOT_CONSUME,
@@ -34,6 +43,21 @@ class RedisQuery(RedisCore):
             per_queue.append([stored_message(topic, queue_id, int(items[i]), items[i + 1], items[i + 2])
                               for i in range(0, len(items), 3)])
         return newest_first(per_queue, limit)
+
+    async def retry_messages(self, group: str, topic: str, limit: int) -> list[RetryingMessage]:
+        g = await self._group(group)
+        config = await self._topic(topic)
+        self._check_open()
+        replies = await self._fan_out([
+            self._conn.run(_RETRY_VIEW, [self._keys.queue(config.topic_id, q)], (g.group_id, limit, RETRY_SCAN_LIMIT))
+            for q in range(config.queues)])
+        found: list[RetryingMessage] = []
+        for queue_id, reply in enumerate(replies):
+            items = reply or []
+            for i in range(0, len(items), 4):
+                message = stored_message(topic, queue_id, int(items[i]), items[i + 2], items[i + 3])
+                found.append(RetryingMessage(message, int(items[i + 1])))
+        return found[:limit]
 
     async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
         g = await self._group(group)

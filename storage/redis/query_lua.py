@@ -111,3 +111,32 @@ local nxt = progress(gid, ARGV[3], ARGV[4], false)
 if off >= nxt then return {'n', 0} end
 return {'c', 0}
 """
+
+RETRY_VIEW = r"""
+-- ARGV: gid, limit, scan limit: per message waiting redelivery, in offset order: offset, attempts, entry, body
+local P = string.sub(KEYS[1], 1, -5)
+local gid, limit, scan = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local waiting = {}
+for _, key in ipairs({P .. 'r:' .. gid, P .. 'w:' .. gid}) do
+  local cursor, seen = '0', 0
+  repeat
+    local page = redis.call('HSCAN', key, cursor, 'COUNT', 256)
+    cursor = page[1]
+    for i = 1, #page[2], 2 do
+      seen = seen + 1
+      if tonumber(page[2][i + 1]) > 0 then waiting[#waiting + 1] = {tonumber(page[2][i]), page[2][i + 1]} end
+    end
+  until cursor == '0' or seen >= scan
+end
+table.sort(waiting, function(a, b) return a[1] < b[1] end)
+local out = {}
+for _, w in ipairs(waiting) do
+  if #out >= 4 * limit then break end
+  local entry = redis.call('HGET', P .. 'e', w[1])
+  local body = redis.call('HGET', P .. 'b', w[1])
+  if entry and body then
+    out[#out + 1] = w[1]; out[#out + 1] = w[2]; out[#out + 1] = entry; out[#out + 1] = body
+  end
+end
+return out
+"""

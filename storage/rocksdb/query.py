@@ -12,7 +12,15 @@ import rocksdict
 
 from storage.errors import QueueNotFound
 from storage.model import StoredMessage
-from storage.query_contract import ConsumeState, GroupState, MessageQuery, QueryBy, newest_first
+from storage.query_contract import (
+    RETRY_SCAN_LIMIT,
+    ConsumeState,
+    GroupState,
+    MessageQuery,
+    QueryBy,
+    RetryingMessage,
+    newest_first,
+)
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
 from storage.rocksdb.index import KIND, suffix
@@ -57,6 +65,30 @@ class RocksDBQuery(RocksDBCore):
         high = self._end(topic_id, queue_id).next_offset if query.until_ms is None else self._offset_at_time(
             topic_id, queue_id, query.until_ms)
         return range(high - 1, max(low, high - limit) - 1, -1)
+
+    async def retry_messages(self, group: str, topic: str, limit: int) -> list[RetryingMessage]:
+        self._check_open()
+        group_config = self._group(group)
+        topic_config = self._topic(topic)
+        gid, tid = group_config.group_id, topic_config.topic_id
+        found: list[RetryingMessage] = []
+        for queue_id in range(topic_config.queues):
+            gtq = L.gtq(gid, tid, queue_id)
+            waiting: dict[int, int] = {}
+            for cf, offset_of in (("ready", L.gtqo_offset), ("fwait", L.gtqho_offset)):
+                for scanned, (key, value) in enumerate(self._scan(cf, gtq, L.next_prefix(gtq))):
+                    if scanned >= RETRY_SCAN_LIMIT:
+                        break
+                    attempts = L.parse_ready(value).attempts
+                    if attempts > 0:
+                        waiting[offset_of(key)] = attempts
+            for offset in sorted(waiting):
+                raw = self._cf["msg"].get(L.tqo(tid, queue_id, offset))
+                if raw is not None:
+                    found.append(RetryingMessage(self._message(topic_config, queue_id, offset, raw), waiting[offset]))
+                    if len(found) >= limit:
+                        return found
+        return found
 
     async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
         self._check_open()

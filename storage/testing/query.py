@@ -174,3 +174,22 @@ class QueryCases(Cases):
             assert await self.ids_of(store, "t", by(QueryBy.MESSAGE_ID, msg(1).message_id)) == [msg(1).message_id]
         finally:
             await store.close()
+
+    async def test_retry_view_lists_what_the_group_waits_to_redeliver(self, store: MessageStore) -> None:
+        await store.create_topic("t", TopicType.NORMAL, 2, T0)
+        await store.create_group("g", T0 - 1)
+        await store.create_group("h", T0 - 1)
+        await store.append([AppendBatch("t", 0, [msg(0), msg(1)]), AppendBatch("t", 1, [msg(2)])], T0)
+        assert await store.retry_messages("g", "t", 10) == []
+        popped = await store.pop("g", "t", [0, 1], 3, INVISIBLE, T0)
+        await store.ack("g", "t", popped[1].receipt, T0 + 1)
+        await store.revive_expired(T0 + INVISIBLE, 10)
+        waiting = await store.retry_messages("g", "t", 10)
+        assert [(r.message.message_id, r.attempts) for r in waiting] == [(msg(0).message_id, 1),
+                                                                          (msg(2).message_id, 1)]
+        assert len(await store.retry_messages("g", "t", 1)) == 1
+        assert await store.retry_messages("h", "t", 10) == []
+        await store.pop("g", "t", [0], 1, INVISIBLE, T0 + INVISIBLE + 1)
+        assert [r.message.message_id for r in await store.retry_messages("g", "t", 10)] == [msg(2).message_id]
+        with pytest.raises(GroupNotFound):
+            await store.retry_messages("zz", "t", 10)

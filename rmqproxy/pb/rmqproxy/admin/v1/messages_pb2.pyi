@@ -18,23 +18,25 @@ class StoreTimeRange(_message.Message):
     def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class QueryMessagesRequest(_message.Message):
-    __slots__ = ("topic", "message_id", "key", "tag", "store_time", "limit")
+    __slots__ = ("topic", "message_id", "key", "tag", "store_time", "retry_group", "limit")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
     STORE_TIME_FIELD_NUMBER: _ClassVar[int]
+    RETRY_GROUP_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
     topic: str
     message_id: str
     key: str
     tag: str
     store_time: StoreTimeRange
+    retry_group: str
     limit: int
-    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., key: _Optional[str] = ..., tag: _Optional[str] = ..., store_time: _Optional[_Union[StoreTimeRange, _Mapping]] = ..., limit: _Optional[int] = ...) -> None: ...
+    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., key: _Optional[str] = ..., tag: _Optional[str] = ..., store_time: _Optional[_Union[StoreTimeRange, _Mapping]] = ..., retry_group: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class MessageSummary(_message.Message):
-    __slots__ = ("topic", "message_id", "tag", "keys", "queue_id", "offset", "store_time", "body_size", "message_group")
+    __slots__ = ("topic", "message_id", "tag", "keys", "queue_id", "offset", "store_time", "body_size", "message_group", "attempts")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +46,7 @@ class MessageSummary(_message.Message):
     STORE_TIME_FIELD_NUMBER: _ClassVar[int]
     BODY_SIZE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_GROUP_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     topic: str
     message_id: str
     tag: str
@@ -53,7 +56,8 @@ class MessageSummary(_message.Message):
     store_time: _timestamp_pb2.Timestamp
     body_size: int
     message_group: str
-    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., tag: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., queue_id: _Optional[int] = ..., offset: _Optional[int] = ..., store_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_size: _Optional[int] = ..., message_group: _Optional[str] = ...) -> None: ...
+    attempts: int
+    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., tag: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., queue_id: _Optional[int] = ..., offset: _Optional[int] = ..., store_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_size: _Optional[int] = ..., message_group: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
 
 class QueryMessagesResponse(_message.Message):
     __slots__ = ("messages", "limit")
