@@ -8,6 +8,9 @@ it removes (small, no payloads) to delete their qidx keys, in the write that rem
 
 from __future__ import annotations
 
+import heapq
+from collections.abc import Iterator
+
 import rocksdict
 
 from storage.errors import QueueNotFound
@@ -19,7 +22,6 @@ from storage.query_contract import (
     MessageQuery,
     QueryBy,
     RetryingMessage,
-    newest_first,
 )
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
@@ -30,17 +32,30 @@ class RocksDBQuery(RocksDBCore):
     async def query_messages(self, topic: str, query: MessageQuery, limit: int) -> list[StoredMessage]:
         self._check_open()
         config = self._topic(topic)
-        per_queue = []
-        for queue_id in range(config.queues):
-            offsets = (self._time_range(config.topic_id, queue_id, query, limit) if query.by is QueryBy.STORE_TIME
-                       else self._indexed(config.topic_id, queue_id, query, limit))
-            found = []
-            for offset in offsets:
-                raw = self._cf["msg"].get(L.tqo(config.topic_id, queue_id, offset))
-                if raw is not None:
-                    found.append(self._message(config, queue_id, offset, raw))
-            per_queue.append(found)
-        return newest_first(per_queue, limit)
+        tid = config.topic_id
+        # Merge the queues' candidates by store time (read from the small queue entries, lazily),
+        # and read only the messages that make the cut.
+        merged = heapq.merge(*(self._candidates(tid, q, query, limit) for q in range(config.queues)),
+                             key=lambda c: (-c[0], c[1], -c[2]))
+        found: list[StoredMessage] = []
+        for _, queue_id, offset in merged:
+            raw = self._cf["msg"].get(L.tqo(tid, queue_id, offset))
+            if raw is not None:
+                found.append(self._message(config, queue_id, offset, raw))
+                if len(found) >= limit:
+                    break
+        return found
+
+    def _candidates(self, topic_id: int, queue_id: int, query: MessageQuery,
+                    limit: int) -> Iterator[tuple[int, int, int]]:
+        """(store time, queue, offset) of one queue's matches, newest first."""
+        offsets = (self._time_range(topic_id, queue_id, query, limit) if query.by is QueryBy.STORE_TIME
+                   else self._indexed(topic_id, queue_id, query, limit))
+        cq = self._cf["cq"]
+        for offset in offsets:
+            entry = cq.get(L.tqo(topic_id, queue_id, offset))
+            if entry is not None:
+                yield L.entry_store_ms(entry), queue_id, offset
 
     def _indexed(self, topic_id: int, queue_id: int, query: MessageQuery, limit: int) -> list[int]:
         """Offsets of one index prefix, newest first, at most ``limit``."""
