@@ -105,6 +105,7 @@ from storage.model import (
     TransactionEnd,
 )
 from storage.query_contract import QueryContract
+from storage.trace_contract import TraceContract
 
 DLQ_PREFIX = "%DLQ%"
 
@@ -156,7 +157,7 @@ _GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
 """A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
 
 
-class MessageStore(AuthContract, QueryContract, abc.ABC):
+class MessageStore(AuthContract, QueryContract, TraceContract, abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
     capabilities: Capabilities

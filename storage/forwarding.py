@@ -149,6 +149,8 @@ class ForwardingStore(MessageStore):
     query_messages = _forwarded("query_messages")
     consume_state = _forwarded("consume_state")
     retry_messages = _forwarded("retry_messages")
+    add_traces = _forwarded("add_traces")
+    message_trace = _forwarded("message_trace")
     group_topics = _forwarded("group_topics")
     topic_groups = _forwarded("topic_groups")
     progress = _forwarded("progress")

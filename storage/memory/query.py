@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import bisect
+from collections.abc import Sequence
 
 from storage.errors import QueueNotFound
 from storage.memory.state import MemoryState, Queue
 from storage.model import StoredMessage
 from storage.query_contract import ConsumeState, GroupState, MessageQuery, QueryBy, RetryingMessage, newest_first
+from storage.trace_contract import TraceEntry
 
 
 class MemoryQuery(MemoryState):
@@ -59,6 +61,23 @@ class MemoryQuery(MemoryState):
                     if len(found) >= limit:
                         return found
         return found
+
+    async def add_traces(self, entries: Sequence[TraceEntry]) -> None:
+        self._check_open()
+        for topic, queue_id, offset, record in entries:
+            config = self._topics.get(topic)
+            if config is None or not 0 <= queue_id < config.queues:
+                continue
+            queue = self._queues[(config.topic_id, queue_id)]
+            if queue.slot(offset) is not None:
+                queue.traces.setdefault(offset, []).append(record)
+
+    async def message_trace(self, topic: str, queue_id: int, offset: int) -> list[bytes]:
+        self._check_open()
+        config = self._topics.get(topic)
+        if config is None or not 0 <= queue_id < config.queues:
+            return []
+        return list(self._queues[(config.topic_id, queue_id)].traces.get(offset, []))
 
     async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
         self._check_open()

@@ -37,6 +37,8 @@ class Queue:
     slots: list[Slot] = field(default_factory=list)
     store_times: list[int] = field(default_factory=list)
     index: QueueIndex = field(default_factory=QueueIndex)
+    traces: dict[int, list[bytes]] = field(default_factory=dict)
+    """offset -> trace records (storage/trace_contract.py)."""
     """Message id, key and tag -> offsets (storage/query_contract.py)."""
 
     @property

@@ -4,6 +4,8 @@ newest first; the queues are asked at once and their answers merged."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from storage.errors import QueueNotFound
 from storage.model import StoredMessage
 from storage.query_contract import (
@@ -19,10 +21,12 @@ from storage.redis import scripts
 from storage.redis.client import Script
 from storage.redis.core import RedisCore
 from storage.redis.layout import stored_message
-from storage.redis.query_lua import QUERY, RETRY_VIEW
+from storage.redis.query_lua import QUERY, RETRY_VIEW, TRACE_ADD
+from storage.trace_contract import TraceEntry
 
 _QUERY = Script(QUERY)
 _RETRY_VIEW = Script(RETRY_VIEW)
+_TRACE_ADD = Script(TRACE_ADD)
 _CONSUME_STATE = Script(scripts.CONSUME_STATE)
 _KIND = {QueryBy.MESSAGE_ID: "i", QueryBy.KEY: "k", QueryBy.TAG: "t", QueryBy.STORE_TIME: "s"}
 _STATES = {b"f": ConsumeState.IN_FLIGHT, b"r": ConsumeState.ENTER_RETRY, b"h": ConsumeState.NOT_CONSUME,
@@ -58,6 +62,31 @@ class RedisQuery(RedisCore):
                 message = stored_message(topic, queue_id, int(items[i]), items[i + 2], items[i + 3])
                 found.append(RetryingMessage(message, int(items[i + 1])))
         return found[:limit]
+
+    async def add_traces(self, entries: Sequence[TraceEntry]) -> None:
+        by_queue: dict[str, list[object]] = {}
+        for topic, queue_id, offset, record in entries:
+            config = await self.get_topic(topic)
+            if config is None or not 0 <= queue_id < config.queues:
+                continue
+            by_queue.setdefault(self._keys.queue(config.topic_id, queue_id), []).extend((offset, record))
+        self._check_open()
+        await self._fan_out([self._conn.run(_TRACE_ADD, [key], args) for key, args in by_queue.items()])
+
+    async def message_trace(self, topic: str, queue_id: int, offset: int) -> list[bytes]:
+        config = await self.get_topic(topic)
+        if config is None or not 0 <= queue_id < config.queues:
+            return []
+        key = self._keys.queue_key(config.topic_id, queue_id, "tr")
+        raw = await self._conn.retrying(lambda: self._conn.cluster.hget(key, str(offset)))
+        records: list[bytes] = []
+        pos = 0
+        data = raw if isinstance(raw, bytes) else b""
+        while pos < len(data):
+            length = int.from_bytes(data[pos:pos + 4], "big")
+            records.append(data[pos + 4:pos + 4 + length])
+            pos += 4 + length
+        return records
 
     async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
         g = await self._group(group)

@@ -140,3 +140,15 @@ for _, w in ipairs(waiting) do
 end
 return out
 """
+
+TRACE_ADD = r"""
+-- ARGV: offset, record, ...: append each record to its message's trace (messages gone: skipped)
+local P = string.sub(KEYS[1], 1, -5)
+for i = 1, #ARGV, 2 do
+  if redis.call('HEXISTS', P .. 'e', ARGV[i]) == 1 then
+    local old = redis.call('HGET', P .. 'tr', ARGV[i]) or ''
+    redis.call('HSET', P .. 'tr', ARGV[i], old .. struct.pack('>I4', #ARGV[i + 1]) .. ARGV[i + 1])
+  end
+end
+return {'OK'}
+"""

@@ -388,6 +388,7 @@ local upto = offset_at(base, e, tonumber(ARGV[1]))
 for off = base, upto - 1 do
   local entry, body = redis.call('HGET', P .. 'e', off), redis.call('HGET', P .. 'b', off)
   if entry and body then index_drop(off, entry, body) end
+  redis.call('HDEL', P .. 'tr', off)
   redis.call('HDEL', P .. 'e', off)
   redis.call('HDEL', P .. 'b', off)
 end
@@ -461,7 +462,7 @@ for _, gid in ipairs(redis.call('SMEMBERS', P .. 'grp')) do
   redis.call('DEL', P .. 'p:' .. gid, P .. 'f:' .. gid, P .. 'r:' .. gid, P .. 'w:' .. gid)
 end
 redis.call('DEL', KEYS[1], P .. 'e', P .. 'b', P .. 'grp', P .. 'inv', P .. 'tm', P .. 'hx', P .. 'hd', P .. 'hc')
-redis.call('DEL', P .. 'xi', P .. 'xk', P .. 'xt')
+redis.call('DEL', P .. 'xi', P .. 'xk', P .. 'xt', P .. 'tr')
 return {'OK'}
 """
 

@@ -52,7 +52,7 @@ class RocksDBProgress(RocksDBCore):
                     removed = (L.tqo(topic.topic_id, queue_id, start), L.tqo(topic.topic_id, queue_id, cut))
                     drop_indexes(self._scan("qrev", *removed), write.delete, topic.topic_id, queue_id)
                     write.delete_range("qrev", *removed)
-                    for cf in ("cq", "msg"):
+                    for cf in ("cq", "msg", "trace"):
                         write.delete_range(cf, L.tqo(topic.topic_id, queue_id, start),
                                            L.tqo(topic.topic_id, queue_id, cut))
                     starts[(topic.topic_id, queue_id)] = cut

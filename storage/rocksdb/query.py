@@ -9,7 +9,7 @@ it removes (small, no payloads) to delete their qidx keys, in the write that rem
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import rocksdict
 
@@ -26,6 +26,8 @@ from storage.query_contract import (
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
 from storage.rocksdb.index import KIND, suffix
+from storage.rocksdb.write import Write
+from storage.trace_contract import TraceEntry
 
 
 class RocksDBQuery(RocksDBCore):
@@ -104,6 +106,24 @@ class RocksDBQuery(RocksDBCore):
                     if len(found) >= limit:
                         return found
         return found
+
+    async def add_traces(self, entries: Sequence[TraceEntry]) -> None:
+        self._check_open()
+        write = Write(self)
+        for topic, queue_id, offset, record in entries:
+            config = self._topics.get(topic)
+            if config is None or self._cf["cq"].get(L.tqo(config.topic_id, queue_id, offset)) is None:
+                continue  # no such message (any more)
+            write.put("trace", L.tqo(config.topic_id, queue_id, offset) + L.u64(write.generation()), record)
+        write.commit()
+
+    async def message_trace(self, topic: str, queue_id: int, offset: int) -> list[bytes]:
+        self._check_open()
+        config = self._topics.get(topic)
+        if config is None:
+            return []
+        prefix = L.tqo(config.topic_id, queue_id, offset)
+        return [value for _, value in self._scan("trace", prefix, L.next_prefix(prefix))]
 
     async def consume_state(self, group: str, topic: str, queue_id: int, offset: int) -> GroupState:
         self._check_open()

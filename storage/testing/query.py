@@ -18,6 +18,7 @@ from storage.query_contract import (
     properties_with_keys,
 )
 from storage.testing.support import INVISIBLE, T0, Cases, msg
+from storage.trace_contract import TraceEntry
 
 
 def keyed(i: int, keys: tuple[str, ...], tag: str | None = None) -> NewMessage:
@@ -193,3 +194,24 @@ class QueryCases(Cases):
         assert [r.message.message_id for r in await store.retry_messages("g", "t", 10)] == [msg(2).message_id]
         with pytest.raises(GroupNotFound):
             await store.retry_messages("zz", "t", 10)
+
+    async def test_trace_records_stay_with_the_message_and_go_with_it(self, store: MessageStore) -> None:
+        await store.create_topic("t", TopicType.NORMAL, 2, T0)
+        await store.append([AppendBatch("t", 0, [msg(0)]), AppendBatch("t", 1, [msg(1)])], T0)
+        await store.append([AppendBatch("t", 0, [msg(2)])], T0 + 50)
+        await store.add_traces([TraceEntry("t", 0, 0, b"produced"), TraceEntry("t", 1, 0, b"other"),
+                                TraceEntry("t", 0, 0, b"\x00delivered\n"), TraceEntry("t", 0, 1, b"late"),
+                                TraceEntry("t", 0, 9, b"no such message"), TraceEntry("zz", 0, 0, b"no topic")])
+        assert await store.message_trace("t", 0, 0) == [b"produced", b"\x00delivered\n"]
+        assert await store.message_trace("t", 1, 0) == [b"other"]
+        assert await store.message_trace("t", 0, 1) == [b"late"]
+        assert await store.message_trace("t", 0, 9) == []
+        assert await store.message_trace("zz", 0, 0) == []
+        assert await store.delete_expired(T0 + 125, 100) == 2  # stored before T0 + 25
+        assert await store.message_trace("t", 0, 0) == []
+        assert await store.message_trace("t", 1, 0) == []
+        assert await store.message_trace("t", 0, 1) == [b"late"]
+        await store.delete_topic("t")
+        await store.create_topic("t", TopicType.NORMAL, 2, T0 + 200)
+        await store.append([AppendBatch("t", 0, [msg(0), msg(1)])], T0 + 200)
+        assert await store.message_trace("t", 0, 1) == []
