@@ -16,6 +16,7 @@ from grpc_reflection.v1alpha import reflection
 
 from rmqproxy.admin import AdminService
 from rmqproxy.admin_clients import ClientsAdminService
+from rmqproxy.admin_messages import MessagesAdminService
 from rmqproxy.auth.access import AccessControl
 from rmqproxy.auth.service import AccessAdminService
 from rmqproxy.broker.broker import Broker, BrokerSettings
@@ -49,6 +50,8 @@ from rmqproxy.pb.rmqproxy.admin.v1 import (
     admin_pb2_grpc,
     clients_pb2,
     clients_pb2_grpc,
+    messages_pb2,
+    messages_pb2_grpc,
 )
 from rmqproxy.pipeline import Pipeline
 from rmqproxy.service import MessagingService
@@ -64,6 +67,7 @@ MESSAGING_SERVICE = service_pb2.DESCRIPTOR.services_by_name["MessagingService"].
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name
 ACCESS_SERVICE = access_pb2.DESCRIPTOR.services_by_name["Access"].full_name
 CLIENTS_SERVICE = clients_pb2.DESCRIPTOR.services_by_name["Clients"].full_name
+MESSAGES_SERVICE = messages_pb2.DESCRIPTOR.services_by_name["Messages"].full_name
 
 GRPC_OPTIONS = [
     # Large enough to receive an over-limit body and answer MESSAGE_BODY_TOO_LARGE ourselves.
@@ -207,14 +211,16 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         ClientsAdminService(broker, pipeline), server)
     access_pb2_grpc.add_AccessServicer_to_server(  # type: ignore[no-untyped-call]
         AccessAdminService(store, clock, pipeline, access.changed if access is not None else None), server)
+    messages_pb2_grpc.add_MessagesServicer_to_server(  # type: ignore[no-untyped-call]
+        MessagesAdminService(broker, pipeline), server)
     client_view = ClientMetricsView()
     add_client_metrics_to_server(ClientMetricsReceiver(
         clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        [MESSAGING_SERVICE, ADMIN_SERVICE, ACCESS_SERVICE, CLIENTS_SERVICE, CLIENT_METRICS_SERVICE, health.SERVICE_NAME,
-         reflection.SERVICE_NAME], server)
+        [MESSAGING_SERVICE, ADMIN_SERVICE, ACCESS_SERVICE, CLIENTS_SERVICE, MESSAGES_SERVICE, CLIENT_METRICS_SERVICE,
+         health.SERVICE_NAME, reflection.SERVICE_NAME], server)
     try:
         front = open_front(server, settings, peers)
     except Exception:

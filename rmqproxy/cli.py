@@ -20,7 +20,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from rmqproxy import __version__, cli_access, cli_client
+from rmqproxy import __version__, cli_access, cli_client, cli_message
 from rmqproxy.config import DEFAULT_DATA_DIR, MiB, ServerConfig
 from rmqproxy.durations import format_duration, parse_duration
 from rmqproxy.listen import TLS_MODES
@@ -263,7 +263,8 @@ def _parser() -> argparse.ArgumentParser:
     resend.add_argument("name", metavar="GROUP")
     resend.add_argument("message_ids", nargs="+", metavar="MSG_ID")
 
-    for sub in (topic, group, dlq, *cli_access.add_commands(commands), *cli_client.add_commands(commands)):
+    for sub in (topic, group, dlq, *cli_access.add_commands(commands), *cli_message.add_commands(commands),
+                *cli_client.add_commands(commands)):
         for action in sub.choices.values():
             action.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parser
@@ -478,7 +479,9 @@ def _admin_call(args: argparse.Namespace) -> int:
     from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
     from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
 
-    module: Any = {"user": cli_access, "acl": cli_access, "client": cli_client}.get(args.command)
+    module: Any = {"user": cli_access, "acl": cli_access, "client": cli_client, "message": cli_message}.get(
+        args.command)
+    messages = args.command == "message"
     try:
         call = module.request(args) if module is not None else _requests(args, api)
         raw_channel = _channel(args)
@@ -512,6 +515,8 @@ def _admin_call(args: argparse.Namespace) -> int:
                     print("rmqproxy: the server runs with --auth: give --access-key NAME and the secret in "
                           f"${cli_access.SECRET_ENV}", file=sys.stderr)
             return 1
+    if messages:
+        return cli_message.output(args, response, _to_dict(response), _table)
     if args.json:
         print(json.dumps(_to_dict(response), indent=2, sort_keys=True))
     elif module is None or not module.show(args.command, args.action, _to_dict(response), _table):

@@ -10,6 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from rmqproxy import receipt as receipt_codec
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, MessageType, Resource
 from storage.model import HalfMessage, NewMessage, Popped, StoredMessage
+from storage.query_contract import properties_with_keys
 
 # System properties only the server sets; whatever a producer put there is dropped.
 _SERVER_ONLY = ("store_timestamp", "receipt_handle", "queue_offset", "invisible_duration", "delivery_attempt",
@@ -41,7 +42,7 @@ def to_new_message(message: Message, message_type: MessageType, store_host: str,
         payload=message.SerializeToString(),
         tag=sp.tag if sp.HasField("tag") else None,
         message_group=sp.message_group if sp.HasField("message_group") else None,
-        properties=dict(message.user_properties),
+        properties=properties_with_keys(message.user_properties, sp.keys),
         deliver_at_ms=deliver_at_ms,
         priority=(sp.priority if sp.HasField("priority") else 0) if message_type == MessageType.PRIORITY else None,
         first_check_ms=first_check_ms,

@@ -105,6 +105,8 @@ from storage.model import (
     TransactionEnd,
 )
 from storage.offsets import OffsetsContract
+from storage.query_contract import QueryContract
+from storage.trace_contract import TraceContract
 
 DLQ_PREFIX = "%DLQ%"
 
@@ -156,7 +158,7 @@ _GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
 """A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
 
 
-class MessageStore(AuthContract, OffsetsContract, abc.ABC):
+class MessageStore(AuthContract, OffsetsContract, QueryContract, TraceContract, abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
     capabilities: Capabilities

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2
-from rmqproxy.pb.rmqproxy.admin.v1 import access_pb2, admin_pb2, clients_pb2
+from rmqproxy.pb.rmqproxy.admin.v1 import access_pb2, admin_pb2, clients_pb2, messages_pb2
 from tests.e2e_support import shared_server
 from tests.fuzz_messages import is_repeated, message_class, messages, metadata
 from tests.serverproc import ServerProcess
@@ -43,7 +43,8 @@ MESSAGING = service_pb2.DESCRIPTOR.services_by_name["MessagingService"]
 ADMIN = admin_pb2.DESCRIPTOR.services_by_name["Admin"]
 ACCESS = access_pb2.DESCRIPTOR.services_by_name["Access"]
 CLIENTS = clients_pb2.DESCRIPTOR.services_by_name["Clients"]
-METHODS = [*MESSAGING.methods, *CLIENTS.methods, *ACCESS.methods, *ADMIN.methods]
+MESSAGES = messages_pb2.DESCRIPTOR.services_by_name["Messages"]
+METHODS = [*MESSAGING.methods, *MESSAGES.methods, *CLIENTS.methods, *ACCESS.methods, *ADMIN.methods]
 """Admin last: it deletes what the others use."""
 
 BAD_CODES = {pb.Code.INTERNAL_SERVER_ERROR, pb.Code.INTERNAL_ERROR}

@@ -29,6 +29,7 @@ from collections.abc import Collection, Mapping, Sequence
 from rmqproxy.broker.core import BrokerSettings
 from rmqproxy.broker.notices import BrokerNotices
 from rmqproxy.broker.priority import priority_queue
+from rmqproxy.broker.query import BrokerQuery
 from storage.base import EntryFilter
 from storage.errors import TimerNotFound
 from storage.model import (
@@ -48,7 +49,7 @@ from storage.model import (
 __all__ = ["Broker", "BrokerSettings"]
 
 
-class Broker(BrokerNotices):
+class Broker(BrokerQuery, BrokerNotices):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -20,10 +20,11 @@ from storage.memory.consume import MemoryConsume
 from storage.memory.messages import MemoryMessages
 from storage.memory.offsets import MemoryOffsets
 from storage.memory.progress import MemoryProgress
+from storage.memory.query import MemoryQuery
 
 
-class MemoryStore(MemoryAuth, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryOffsets, MemoryProgress, LeaseMixin,
-                  MessageStore):
+class MemoryStore(MemoryAuth, MemoryQuery, MemoryCatalog, MemoryMessages, MemoryConsume, MemoryOffsets, MemoryProgress,
+                  LeaseMixin, MessageStore):
     capabilities = Capabilities(persistent=False)
 
 

@@ -35,6 +35,9 @@ class MemoryProgress(MemoryState):
                 queue = self._queues[(topic.topic_id, queue_id)]
                 count = queue.offset_at(cutoff) - queue.base
                 if count > 0:
+                    queue.index.remove((s.message.message_id, s.entry) for s in queue.slots[:count])
+                    for offset in range(queue.base, queue.base + count) if queue.traces else ():
+                        queue.traces.pop(offset, None)
                     del queue.slots[:count]
                     del queue.store_times[:count]
                     queue.base += count

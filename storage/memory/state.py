@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from storage.base import dlq_topic_name
 from storage.catalog import CatalogMixin
 from storage.errors import InvalidReceipt, QueueNotFound, TopicExists
+from storage.memory.index import QueueIndex
 from storage.model import (
     DeadLetter,
     DeadLettered,
@@ -35,6 +36,10 @@ class Queue:
     """Offset of slots[0]."""
     slots: list[Slot] = field(default_factory=list)
     store_times: list[int] = field(default_factory=list)
+    index: QueueIndex = field(default_factory=QueueIndex)
+    traces: dict[int, list[bytes]] = field(default_factory=dict)
+    """offset -> trace records (storage/trace_contract.py)."""
+    """Message id, key and tag -> offsets (storage/query_contract.py)."""
 
     @property
     def end(self) -> int:
@@ -162,6 +167,7 @@ class MemoryState(CatalogMixin):
         entry = dataclasses.replace(entry, offset=offset, store_ms=store_ms)
         queue.slots.append(Slot(entry, stored, only_group))
         queue.store_times.append(store_ms)
+        queue.index.add(message_id, entry, offset)
         return offset
 
     def _move_to_dlq(self, group: GroupConfig, topic: TopicConfig, queue_id: int, offset: int, attempts: int,

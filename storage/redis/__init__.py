@@ -17,11 +17,12 @@ from storage.redis.auth import RedisAuth
 from storage.redis.bus import RedisBus
 from storage.redis.client import ClusterConnection
 from storage.redis.offsets import RedisOffsets
+from storage.redis.query import RedisQuery
 
 DEFAULT_NAMESPACE = "rmq"
 
 
-class RedisStore(RedisAuth, RedisOffsets, MessageStore):
+class RedisStore(RedisAuth, RedisQuery, RedisOffsets, MessageStore):
     capabilities = Capabilities(persistent=True)
 
     def __init__(self, connection: ClusterConnection, namespace: str = DEFAULT_NAMESPACE) -> None:

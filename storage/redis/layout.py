@@ -22,6 +22,8 @@ atomically; the catalog (topics, groups, id counters, leases) has a hash tag of 
     Q hx          zset   held id by next check time: transactional half messages
     Q hd          hash   held id -> "<created ms>|<len(entry)>|<entry JSON><body>"
     Q hc          hash   held id -> checks so far (half messages)
+    Q xi, xk, xt  zset   message query indexes by id, key, tag (storage/redis/query_lua.py)
+    Q tr          hash   offset -> the message's trace records, each u32-length-prefixed
 
 Entries are what the scripts read to decide (store time, the group a resent dead letter is
 addressed to, tag and message group); bodies are opaque to them. Timer and transaction ids are

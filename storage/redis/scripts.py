@@ -9,6 +9,9 @@ first item says what happened (``OK`` or the name of the refusal), so no reply i
 
 from __future__ import annotations
 
+from storage.redis.query_lua import CONSUME_STATE as _CONSUME_STATE
+from storage.redis.query_lua import INDEX_LUA
+
 _PRELUDE = r"""
 local P = string.sub(KEYS[1], 1, -5)
 local function num(x) return tonumber(x) or 0 end
@@ -58,12 +61,14 @@ local function put_inflight(gid, off, v, a, g, d, x)
   redis.call('HSET', P .. 'f:' .. gid, off, v .. '|' .. a .. '|' .. g .. '|' .. d .. '|' .. (x and '1' or '0'))
   redis.call('ZADD', P .. 'inv', v, gid .. ':' .. off)
 end
--- append one message to the queue: its offset
+""" + INDEX_LUA + r"""
+-- append one message to the queue (and index it): its offset
 local function put(now, og, rest, body)
   local base, e, last = meta()
   local t = math.max(now, last)
   redis.call('HSET', P .. 'e', e, t .. '|' .. og .. '|' .. rest)
   redis.call('HSET', P .. 'b', e, body)
+  index_put(e, rest, body)
   redis.call('HSET', KEYS[1], 'base', base, 'end', e + 1, 'last', t)
   return e
 end
@@ -383,6 +388,9 @@ DELETE_EXPIRED = _PRELUDE + r"""
 local base, e = meta()
 local upto = offset_at(base, e, tonumber(ARGV[1]))
 for off = base, upto - 1 do
+  local entry, body = redis.call('HGET', P .. 'e', off), redis.call('HGET', P .. 'b', off)
+  if entry and body then index_drop(off, entry, body) end
+  redis.call('HDEL', P .. 'tr', off)
   redis.call('HDEL', P .. 'e', off)
   redis.call('HDEL', P .. 'b', off)
 end
@@ -456,6 +464,7 @@ for _, gid in ipairs(redis.call('SMEMBERS', P .. 'grp')) do
   redis.call('DEL', P .. 'p:' .. gid, P .. 'f:' .. gid, P .. 'r:' .. gid, P .. 'w:' .. gid)
 end
 redis.call('DEL', KEYS[1], P .. 'e', P .. 'b', P .. 'grp', P .. 'inv', P .. 'tm', P .. 'hx', P .. 'hd', P .. 'hc')
+redis.call('DEL', P .. 'xi', P .. 'xk', P .. 'xt', P .. 'tr')
 return {'OK'}
 """
 
@@ -496,3 +505,5 @@ local value = redis.call('GET', KEYS[1])
 if value and string.match(value, '^%d+|(.*)$') == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
 """
+
+CONSUME_STATE = _PRELUDE + _CONSUME_STATE

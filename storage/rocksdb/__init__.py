@@ -27,10 +27,11 @@ from storage.rocksdb.messages import RocksDBMessages
 from storage.rocksdb.offsets import RocksDBOffsets
 from storage.rocksdb.pop import RocksDBPop
 from storage.rocksdb.progress import RocksDBProgress
+from storage.rocksdb.query import RocksDBQuery
 
 
-class RocksDBStore(RocksDBAuth, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume, RocksDBOffsets,
-                   RocksDBProgress, LeaseMixin, MessageStore):
+class RocksDBStore(RocksDBAuth, RocksDBQuery, RocksDBCatalog, RocksDBMessages, RocksDBPop, RocksDBConsume,
+                   RocksDBOffsets, RocksDBProgress, LeaseMixin, MessageStore):
     capabilities = Capabilities(persistent=True)
 
 

@@ -36,7 +36,7 @@ class RocksDBCatalog(RocksDBCore):
         tid = topic.topic_id
         write = Write(self)
         write.delete("meta", L.META_TOPIC + name.encode())
-        for cf in ("cq", "msg", "ttimer", "half"):
+        for cf in ("cq", "msg", "ttimer", "half", "qidx", "qrev", "trace"):
             write.delete_range(cf, L.u32(tid), L.u32(tid + 1))
         write.delete("meta", L.META_TIMERS + L.u32(tid))
         # Keys of timer and hcheck start with a time: they are left behind, and firing or checking

@@ -32,6 +32,8 @@ Column families::
     ttimer    T due_ms id                 -> ""        (per-topic order, for describe)
     half      T id                        -> half message: queue, checks, next check, entry, record
     hcheck    next_check_ms T id          -> ""        (half messages by when to ask the producer)
+    qidx, qrev                            -> message query indexes (storage/rocksdb/query.py)
+    trace     T Q O id                    -> a trace record of the message (storage/trace_contract.py)
     fhead     G T Q H                     -> u64 lowest offset waiting in fwait for that message group
               (one key per waiting message group: reads seek straight to a group's head instead
               of walking the tombstones its earlier, delivered entries left)
@@ -57,7 +59,8 @@ from typing import NamedTuple
 FORMAT_VERSION = 1
 
 COLUMN_FAMILIES = ("meta", "cq", "msg", "cursor", "inflight", "invis", "ready", "fwait", "fhead",
-                   "timer", "ttimer", "half", "hcheck")
+                   "timer", "ttimer", "half", "hcheck", "qidx", "qrev",
+                   "trace")
 
 _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")

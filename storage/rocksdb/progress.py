@@ -8,6 +8,7 @@ from storage.base import EntryFilter
 from storage.model import GroupConfig, GroupQueueProgress, OffsetTarget, QueueEntry, TopicConfig
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
+from storage.rocksdb.index import drop_indexes
 from storage.rocksdb.write import Write
 
 
@@ -54,7 +55,10 @@ class RocksDBProgress(RocksDBCore):
                 start = self._start(topic.topic_id, queue_id)
                 cut = self._offset_at_time(topic.topic_id, queue_id, now_ms - retention)
                 if cut > start:
-                    for cf in ("cq", "msg"):
+                    removed = (L.tqo(topic.topic_id, queue_id, start), L.tqo(topic.topic_id, queue_id, cut))
+                    drop_indexes(self._scan("qrev", *removed), write.delete, topic.topic_id, queue_id)
+                    write.delete_range("qrev", *removed)
+                    for cf in ("cq", "msg", "trace"):
                         write.delete_range(cf, L.tqo(topic.topic_id, queue_id, start),
                                            L.tqo(topic.topic_id, queue_id, cut))
                     starts[(topic.topic_id, queue_id)] = cut

@@ -13,6 +13,7 @@ import rocksdict
 
 from storage.model import TopicConfig
 from storage.rocksdb import layout as L
+from storage.rocksdb.index import index_message
 
 if TYPE_CHECKING:
     from storage.rocksdb.core import RocksDBCore
@@ -111,6 +112,7 @@ class Write:
         position = L.tqo(topic.topic_id, queue_id, next_offset)
         self.put("cq", position, L.with_only_group(entry, store_ms, L.entry_only_group(entry)))
         self.put("msg", position, L.encode_message(store_ms, message_id, payload, dead_letter))
+        index_message(self.put, topic.topic_id, queue_id, next_offset, message_id, entry)
         self.ends[(topic.topic_id, queue_id)] = QueueEnd(next_offset + 1, store_ms)
         return next_offset
 

@@ -10,8 +10,8 @@ against a store in another process.
 The cases are grouped by area of the contract, one module each: catalog, append, consume,
 redelivery (invisibility, revive, dead letters), suspend (a change of invisibility that is no
 attempt), progress, fifo, held (timers and half messages), offsets (pull reads and explicit
-offsets), persistence, concurrency (several consumers at once), leases, gauges (what metrics read)
-and auth (users and ACL entries).
+offsets), persistence, concurrency (several consumers at once), leases, gauges (what metrics read),
+auth (users and ACL entries) and query (message indexes and consume states).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from storage.testing.leases import LeaseCases
 from storage.testing.offsets import OffsetCases
 from storage.testing.persistence import PersistenceCases
 from storage.testing.progress import ProgressCases
+from storage.testing.query import QueryCases
 from storage.testing.redelivery import RedeliveryCases
 from storage.testing.support import INVISIBLE, T0, Cases, EntryIs, TagIs, msg, numbers, offsets
 from storage.testing.suspend import SuspendCases
@@ -35,7 +36,7 @@ from storage.testing.suspend import SuspendCases
 
 class StoreConformance(CatalogCases, AppendCases, ConsumeCases, RedeliveryCases, ProgressCases, FifoCases,
                        HeldCases, PersistenceCases, ConcurrencyCases, LeaseCases, GaugeCases, AuthCases,
-                       OffsetCases, SuspendCases):
+                       OffsetCases, SuspendCases, QueryCases):
     """Every case of the contract; a backend's test class subclasses this."""
 
 
