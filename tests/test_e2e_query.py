@@ -114,8 +114,8 @@ def test_states_through_in_flight_retry_dead_letter_and_resend(server: ServerPro
     (sent,) = python_client("produce", server.address, topic, "1", "--mode", "sync")["sent"]
     message_id = sent["message_id"]
 
-    # steady receives it and does not ack: in flight for 20 s
-    python_client("simple_consume", server.address, topic, steady, "--expect", "1", "--invisible", "20")
+    # steady receives it and does not ack: in flight for 5 minutes (the rest of the test, however slow)
+    python_client("simple_consume", server.address, topic, steady, "--expect", "1", "--invisible", "300")
     assert states(server, topic, message_id) == [{steady: "IN_FLIGHT"}]
     # filtered's consumer asks only for tag-9: the message is consumed for it, filtered out
     python_client("simple_consume", server.address, topic, filtered, "--expect", "1", "--tag", "tag-9",
