@@ -573,14 +573,6 @@ def _serve(args: argparse.Namespace) -> int:
         print("rmqproxy: --workers must be at least 1", file=sys.stderr)
         return 2
     workers = default_workers() if args.workers is None else args.workers
-    if spec.backend == "redis":
-        # Nodes on Redis Cluster scale by running more nodes; workers there would each need their
-        # own cluster connection instead of the store process (not done yet).
-        if args.workers is not None and args.workers > 1:
-            print("rmqproxy: --store redis://... runs one worker per node (--workers 1): run more nodes on the "
-                  "same cluster instead", file=sys.stderr)
-            return 2
-        workers = 1
     if args.store_thread:
         if args.workers is not None and args.workers > 1:
             print("rmqproxy: --store-thread keeps the store in the server process: it goes with --workers 1",
