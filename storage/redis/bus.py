@@ -69,6 +69,10 @@ class RedisBus(Bus):
     def on_resume(self, callback: Callable[[], None]) -> None:
         self._on_resume.append(callback)
 
+    async def _reconnected(self, connection: object) -> None:
+        log.info("bus: the subscription reconnected; re-checking what notices may have said")
+        self._resume()
+
     def _resume(self) -> None:
         self.resumed += 1
         for callback in list(self._on_resume):
@@ -103,6 +107,10 @@ class RedisBus(Bus):
                         log.info("bus: listening again on %s:%d; re-checking what notices may have said", host, port)
                         self._resume()
                     lost = True  # from now on, a broken subscription may have lost notices
+                    # redis-py reconnects a broken pubsub connection by itself and subscribes again,
+                    # silently: every later connect of this connection is such a reconnection.
+                    if pubsub.connection is not None:
+                        pubsub.connection.register_connect_callback(self._reconnected)
                     async for message in pubsub.listen():
                         if message["type"] == "pmessage":
                             self._dispatch(message["channel"], message["data"])
