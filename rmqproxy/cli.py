@@ -203,7 +203,8 @@ def _parser() -> argparse.ArgumentParser:
         "turn, which bounds the server's memory under bursts of large batches (default 64; 0: no limit)"))
     serve.add_argument("--workers", type=int, default=None, metavar="N", help=(
         "gRPC worker processes sharing the port, in front of one store process (on Redis Cluster each "
-        "connects to the cluster itself) (default: the number of cores, at most 8; 1: one process). Any worker serves any client: long polls, "
+        "connects to the cluster itself) (default: the number of cores, at most 8; 1: one process). "
+        "Any worker serves any client: long polls, "
         "transaction checks and FIFO assignment work across them, and background jobs run once"))
     serve.add_argument("--metrics-port", type=int, default=5557, metavar="PORT", help=(
         "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
