@@ -45,7 +45,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis",
-           "rmqproxy-redis2", "rmqproxy-redis3", "rmqproxy-redis-w2",
+           "rmqproxy-redis2", "rmqproxy-redis3", "rmqproxy-redis-w2", "rmqproxy-redis-all",
            "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics",
            "rmqproxy-auth", "echo", "nats", "rabbitmq", "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
@@ -62,6 +62,8 @@ DESCRIPTIONS = {
     "rmqproxy-redis3": "three rmqproxy nodes on one private Redis Cluster, as rmqproxy-redis2",
     "rmqproxy-redis-w2": "one rmqproxy node with --workers 2 on a private Redis Cluster (each worker its own "
                          "cluster connection)",
+    "rmqproxy-redis-all": "rmqproxy-redis, its CPU and memory counting the six Redis servers too (minus "
+                          "rmqproxy-redis: what Redis spends per message)",
     "rmqproxy-disabled": "rmqproxy as above with --tls-mode disabled: plaintext straight into gRPC",
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
@@ -78,7 +80,8 @@ DESCRIPTIONS = {
 }
 
 
-REDIS_NODES = {"rmqproxy-redis": 1, "rmqproxy-redis2": 2, "rmqproxy-redis3": 3, "rmqproxy-redis-w2": 1}
+REDIS_NODES = {"rmqproxy-redis": 1, "rmqproxy-redis2": 2, "rmqproxy-redis3": 3, "rmqproxy-redis-w2": 1,
+               "rmqproxy-redis-all": 1}
 """The targets on a private Redis Cluster, and how many rmqproxy nodes each runs on it."""
 
 
@@ -224,10 +227,12 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
                 server.stop()
             cluster.stop()
 
+        redis_pids = tuple(n.process.pid for n in cluster.nodes if n.process is not None)
         # Several nodes: one gRPC target naming them all, spread by round robin (benchmarks/drivers.py).
         address = servers[0].address if len(servers) == 1 else "ipv4:" + ",".join(s.address for s in servers)
+        others = tuple(s.pid() for s in servers[1:]) + (redis_pids if name == "rmqproxy-redis-all" else ())
         return Running(name, "rmqproxy", address, servers[0].pid(), stop_both, rmqproxy_prepare(servers[0].address),
-                       others=tuple(s.pid() for s in servers[1:]))
+                       others=others)
     if name.startswith("rmqproxy"):
         flush = "async" if name == "rmqproxy-async" else "sync"
         extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-workers2": ("--workers", "2"),

@@ -11,6 +11,7 @@ tests/test_e2e_redis_workers_faults.py."""
 from __future__ import annotations
 
 import itertools
+import statistics
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +20,9 @@ import pytest
 from tests.clientchecks import Client, check_sent
 from tests.redis_cluster import RedisCluster
 from tests.serverproc import ServerProcess, python_client
+from tests.test_e2e_redis import _wake_latencies
 from tests.test_e2e_scheduled import SPACED_CHECKS
+from tests.workers_support import pinned_channel
 
 NODES, WORKERS = 3, 2
 
@@ -126,3 +129,18 @@ def test_transactions_retries_and_dead_letters_across_nodes(nodes: list[ServerPr
     (letter,) = letters["received"]
     assert letter["message_id"] == sent["message_id"]
     assert letter["properties"]["DLQ_DELIVERY_ATTEMPTS"] == "3"
+
+
+def test_a_send_on_one_worker_wakes_a_long_poll_on_the_other_worker_of_the_node(
+        server_with: Callable[..., ServerProcess], redis_cluster: RedisCluster, name: str) -> None:
+    (server,) = start_nodes(server_with, redis_cluster, nodes=1)
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic, "--queues", "4")
+    server.cli("group", "create", group)
+    with pinned_channel(server, 1) as one, pinned_channel(server, 2) as two:
+        latencies = _wake_latencies(two, one, topic, group)
+    print(f"wake latency across the workers of one node on Redis, median of 5: "
+          f"{statistics.median(latencies) * 1000:.1f} ms")
+    # Without the bus the poll on worker 2 would run its whole 15 s (or to the 5 s re-check).
+    assert max(latencies) < 1.0, latencies
+    assert statistics.median(latencies) < 0.2, latencies
