@@ -14,6 +14,7 @@ directory. See benchmarks/README.md for what each figure means and the latest re
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -49,6 +50,8 @@ def run_command(args: argparse.Namespace) -> int:
         "size": f"{args.size} B", "batch": args.batch, "duration": f"{args.duration:g} s",
         "warm-up": f"{args.warmup:g} s", "load processes": args.processes, "topics": args.topics,
         "queues per topic": args.queues, "repeats": args.repeat, "receive backlog": args.backlog,
+        # Other work on the machine weighs on every figure: the load average says how much there was.
+        "load average at start (1, 5, 15 min)": ", ".join(f"{v:.2f}" for v in os.getloadavg()),
     }
     if any(t.startswith("rocketmq") for t in targets):
         settings["JVM warm-up"] = f"{args.jvm_warmup:g} s"
@@ -62,7 +65,8 @@ def run_command(args: argparse.Namespace) -> int:
     def save(repeats_done: int) -> list[Path]:
         # Written after every repeat (or level): a long run cut short still leaves what it measured.
         return write(args.out, stem, "rmqproxy side by side", settings, rows, OURS, DESCRIPTIONS,
-                     {"elapsed_s": round(time.time() - started, 1), "repeats_done": repeats_done})
+                     {"elapsed_s": round(time.time() - started, 1), "repeats_done": repeats_done,
+                      "load_average_at_end": [round(v, 2) for v in os.getloadavg()]})
 
     with tempfile.TemporaryDirectory(prefix="rmqproxy-bench-") as scratch:
         if args.interleave:
@@ -87,7 +91,7 @@ def _measure(target: str, workload_kind: str, repeat: int, args: argparse.Namesp
     server = start(target, workdir, jvm_warmup=args.jvm_warmup)
     rows = []
     try:
-        sampler = Sampler(server.pid).start()
+        sampler = Sampler(server.pid, server.others).start()
         for concurrency in args.concurrency:
             rows.append(_measure_one(server, sampler, workload_kind, concurrency, repeat, args))
         sampler.stop()
@@ -107,7 +111,7 @@ def _measure_interleaved(targets: Sequence[str], workload_kind: str, args: argpa
     try:
         for target in targets:
             servers[target] = start(target, workdir / target, jvm_warmup=args.jvm_warmup)
-            samplers[target] = Sampler(servers[target].pid).start()
+            samplers[target] = Sampler(servers[target].pid, servers[target].others).start()
         for concurrency in args.concurrency:
             for repeat in range(1, args.repeat + 1):
                 turn = (repeat - 1) % len(targets)

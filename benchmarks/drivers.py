@@ -85,8 +85,11 @@ class RocketMQDriver(Driver):
     """Raw gRPC stubs of apache.rocketmq.v2 (not a client library: the client is not measured)."""
 
     async def connect(self) -> None:
-        self._channel = aio_channel(self.target.address, self.target.tls_ca, options=[
-            ("grpc.max_receive_message_length", -1), ("grpc.max_send_message_length", -1)])
+        options: list[tuple[str, int | str]] = [("grpc.max_receive_message_length", -1),
+                                                ("grpc.max_send_message_length", -1)]
+        if "," in self.target.address:  # several nodes: spread the calls over them
+            options.append(("grpc.lb_policy_name", "round_robin"))
+        self._channel = aio_channel(self.target.address, self.target.tls_ca, options=options)
         self._stub = rpc_grpc.MessagingServiceStub(self._channel)  # type: ignore[no-untyped-call]
         client_id = f"bench-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._metadata: tuple[tuple[str, str], ...] = (("x-mq-client-id", client_id), ("x-mq-language", "PYTHON"))

@@ -105,7 +105,7 @@ def send_request(topic: str, body: bytes, count: int, start: int = 0) -> rpc.Sen
     return rpc.SendMessageRequest(messages=[message(topic, body, start + i) for i in range(count)])
 
 
-def aio_channel(address: str, tls_ca: str | None, options: Sequence[tuple[str, int]] = ()) -> grpc.aio.Channel:
+def aio_channel(address: str, tls_ca: str | None, options: Sequence[tuple[str, int | str]] = ()) -> grpc.aio.Channel:
     """A grpc.aio channel to ``address``: plaintext, or TLS trusting the PEM file ``tls_ca``."""
     if tls_ca is None:
         return grpc.aio.insecure_channel(address, options=options)

@@ -45,6 +45,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis",
+           "rmqproxy-redis2", "rmqproxy-redis3", "rmqproxy-redis-w2", "rmqproxy-redis-all",
            "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics",
            "rmqproxy-auth", "echo", "nats", "rabbitmq", "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
@@ -56,6 +57,13 @@ DESCRIPTIONS = {
     "rmqproxy-workers2": "rmqproxy, RocksDB, --flush sync, --workers 2 (two gRPC worker processes, one store process)",
     "rmqproxy-redis": "rmqproxy on a private Redis Cluster on loopback (3 primaries, 3 replicas, appendfsync "
                       "always), one node; the server's CPU and memory only, not Redis's",
+    "rmqproxy-redis2": "two rmqproxy nodes (one worker each) on one private Redis Cluster as above; the load spread "
+                       "over them (gRPC round robin); CPU: both nodes, not Redis",
+    "rmqproxy-redis3": "three rmqproxy nodes on one private Redis Cluster, as rmqproxy-redis2",
+    "rmqproxy-redis-w2": "one rmqproxy node with --workers 2 on a private Redis Cluster (each worker its own "
+                         "cluster connection)",
+    "rmqproxy-redis-all": "rmqproxy-redis, its CPU and memory counting the six Redis servers too (minus "
+                          "rmqproxy-redis: what Redis spends per message)",
     "rmqproxy-disabled": "rmqproxy as above with --tls-mode disabled: plaintext straight into gRPC",
     "rmqproxy-tls": "rmqproxy as above (permissive), the load over TLS through the relay",
     "rmqproxy-enforcing": "rmqproxy as above with --tls-mode enforcing: TLS straight into gRPC",
@@ -72,11 +80,16 @@ DESCRIPTIONS = {
 }
 
 
+REDIS_NODES = {"rmqproxy-redis": 1, "rmqproxy-redis2": 2, "rmqproxy-redis3": 3, "rmqproxy-redis-w2": 1,
+               "rmqproxy-redis-all": 1}
+"""The targets on a private Redis Cluster, and how many rmqproxy nodes each runs on it."""
+
+
 def missing(target: str) -> str | None:
     """Why ``target`` cannot run on this machine, or None."""
     if target == "nats" and shutil.which("nats-server") is None:
         return "nats-server is not installed (make bench-deps)"
-    if target == "rmqproxy-redis" and shutil.which("redis-server") is None:
+    if target.startswith("rmqproxy-redis") and shutil.which("redis-server") is None:
         return "redis-server is not installed (make redis)"
     if target == "rabbitmq":
         from benchmarks.peers import RABBIT_BIN
@@ -104,6 +117,8 @@ class Running:
     """Connect over TLS, trusting this PEM file (rmqproxy's self-signed certificate)."""
     credentials: tuple[str, str] | None = None
     """Sign every call as this (access key, secret key) (rmqproxy-auth)."""
+    others: tuple[int, ...] = ()
+    """More server processes measured with ``pid`` (the other nodes of a cluster)."""
 
 
 class EchoServer:
@@ -196,19 +211,28 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
     a JVM target (Apache RocketMQ) gets before it is measured, so that the figures are those of its
     just-in-time compiled code, as in a broker that has been up for a while."""
     workdir.mkdir(parents=True, exist_ok=True)
-    if name == "rmqproxy-redis":
+    if name in REDIS_NODES:
         from tests.redis_cluster import start_cluster
 
         cluster = start_cluster(workdir / "redis")
-        data = workdir / "data"
-        data.mkdir(exist_ok=True)
-        server = Server(data, ("--store", cluster.url, *server_args)).start()
+        workers = ("--workers", "2") if name == "rmqproxy-redis-w2" else ()
+        servers = []
+        for index in range(REDIS_NODES[name]):
+            data = workdir / f"data{index}"
+            data.mkdir(exist_ok=True)
+            servers.append(Server(data, ("--store", cluster.url, *workers, *server_args)).start())
 
         def stop_both() -> None:
-            server.stop()
+            for server in servers:
+                server.stop()
             cluster.stop()
 
-        return Running(name, "rmqproxy", server.address, server.pid(), stop_both, rmqproxy_prepare(server.address))
+        redis_pids = tuple(n.process.pid for n in cluster.nodes if n.process is not None)
+        # Several nodes: one gRPC target naming them all, spread by round robin (benchmarks/drivers.py).
+        address = servers[0].address if len(servers) == 1 else "ipv4:" + ",".join(s.address for s in servers)
+        others = tuple(s.pid() for s in servers[1:]) + (redis_pids if name == "rmqproxy-redis-all" else ())
+        return Running(name, "rmqproxy", address, servers[0].pid(), stop_both, rmqproxy_prepare(servers[0].address),
+                       others=others)
     if name.startswith("rmqproxy"):
         flush = "async" if name == "rmqproxy-async" else "sync"
         extra = {"rmqproxy-thread": ("--store-thread",), "rmqproxy-workers2": ("--workers", "2"),
@@ -301,6 +325,8 @@ class Sampler:
     seconds in a thread; ``usage(a, b)`` reads the span between two wall-clock times afterwards."""
 
     pid: int
+    others: tuple[int, ...] = ()
+    """More process trees counted with ``pid``'s (the other nodes of a cluster)."""
     interval: float = 0.2
     samples: list[tuple[float, float, int]] = field(default_factory=list)
     """(wall-clock time, CPU seconds used so far, RSS bytes)."""
@@ -311,11 +337,13 @@ class Sampler:
     _cpu_seen: dict[int, float] = field(default_factory=dict)
 
     def _tree(self) -> list[psutil.Process]:
-        try:
-            root = self._known.setdefault(self.pid, psutil.Process(self.pid))
-            found = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return []
+        found = []
+        for pid in (self.pid, *self.others):
+            try:
+                root = self._known.setdefault(pid, psutil.Process(pid))
+                found += [root, *root.children(recursive=True)]
+            except psutil.Error:
+                continue
         # The same Process objects each time: psutil checks a pid was not reused through them.
         return [self._known.setdefault(p.pid, p) for p in found]
 

@@ -206,8 +206,9 @@ def _parser() -> argparse.ArgumentParser:
         "message bodies a server process works on for sends at once, in MiB; further sends wait their "
         "turn, which bounds the server's memory under bursts of large batches (default 64; 0: no limit)"))
     serve.add_argument("--workers", type=int, default=None, metavar="N", help=(
-        "gRPC worker processes sharing the port, in front of one store process (default: the number of "
-        "cores, at most 8; 1: one process, as before). Any worker serves any client: long polls, "
+        "gRPC worker processes sharing the port, in front of one store process (on Redis Cluster each "
+        "connects to the cluster itself) (default: the number of cores, at most 8; 1: one process). "
+        "Any worker serves any client: long polls, "
         "transaction checks and FIFO assignment work across them, and background jobs run once"))
     serve.add_argument("--metrics-port", type=int, default=5557, metavar="PORT", help=(
         "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
@@ -588,14 +589,6 @@ def _serve(args: argparse.Namespace) -> int:
         print("rmqproxy: --workers must be at least 1", file=sys.stderr)
         return 2
     workers = default_workers() if args.workers is None else args.workers
-    if spec.backend == "redis":
-        # Nodes on Redis Cluster scale by running more nodes; workers there would each need their
-        # own cluster connection instead of the store process (not done yet).
-        if args.workers is not None and args.workers > 1:
-            print("rmqproxy: --store redis://... runs one worker per node (--workers 1): run more nodes on the "
-                  "same cluster instead", file=sys.stderr)
-            return 2
-        workers = 1
     if args.store_thread:
         if args.workers is not None and args.workers > 1:
             print("rmqproxy: --store-thread keeps the store in the server process: it goes with --workers 1",

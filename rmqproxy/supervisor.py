@@ -8,6 +8,11 @@
       |- worker 1..N     rmqproxy/app.py with ``store_socket`` set: the whole server (TLS front,
                          gRPC, broker) on the shared port, its store a StoreClient
 
+A networked store (Redis Cluster) needs no store process: it is already shared by processes on
+other machines, so each worker opens its own connection to it and is one more node of the
+cluster, as far as the store, its bus (pub/sub) and its leases can tell; the supervisor then only
+runs the workers.
+
 The port is the server's alone: the supervisor checks it is free (storage/listen/ports.py) and
 keeps a socket bound to it with SO_REUSEPORT, not listening, for its whole life. Workers bind
 with SO_REUSEPORT beside it (the kernel spreads connections over the listening ones); a stranger's
@@ -68,6 +73,11 @@ def _die_with_parent() -> None:
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
+def networked(config: ServerConfig) -> bool:
+    """Whether the store is shared over the network (each worker connects to it: no store process)."""
+    return parse_store(config.store).backend == "redis"
+
+
 def _opener(config: ServerConfig) -> Callable[[], MessageStore]:
     spec = parse_store(config.store)
     if spec.backend == "rocksdb":
@@ -124,6 +134,8 @@ class Supervisor:
         self.store: _Child | None = None
         self.workers: dict[int, _Child] = {}
         self.stopping = False
+        self.started = False
+        """Set once the port is claimed and the store is open (or, networked, needs no process)."""
 
     # -- starting -------------------------------------------------------------------------------
 
@@ -170,7 +182,8 @@ class Supervisor:
     def _start_worker(self, index: int) -> tuple[_Child, Any]:
         """Start worker ``index``; the child and the pipe end on which it says it is ready."""
         parent, child = self.context.Pipe(duplex=False)
-        config = dataclasses.replace(self.config, store_socket=self.socket_path, worker_index=index)
+        socket_path = None if networked(self.config) else self.socket_path  # networked: its own connection
+        config = dataclasses.replace(self.config, store_socket=socket_path, worker_index=index)
         process = self.context.Process(target=_worker_main, name=f"rmqproxy-worker-{index}", daemon=False,
                                        args=(config, self.event_loop, logging.getLogger().level, child))
         process.start()
@@ -207,15 +220,18 @@ class Supervisor:
         try:
             port = self._claim_port()
             self.config = dataclasses.replace(self.config, port=port)
-            self.store = self._start_store()
+            if not networked(self.config):
+                self.store = self._start_store()
+            self.started = True
             if self.config.tls_mode != "disabled":
                 # Made or checked once here, so a bad certificate is one line and workers never race
                 # to make the self-signed one.
                 from rmqproxy.app import listen_settings
                 from rmqproxy.listen.front import _certificates
                 _certificates(listen_settings(self.config))
-            log.info("store process %d opened %s", self.store.process.pid,
-                     describe(parse_store(self.config.store), _options(self.config)))
+            if self.store is not None:
+                log.info("store process %d opened %s", self.store.process.pid,
+                         describe(parse_store(self.config.store), _options(self.config)))
             # All at once: each takes seconds to import and start, and they need nothing of each other.
             readiness = {}
             for index in range(1, self.config.workers + 1):
@@ -223,8 +239,10 @@ class Supervisor:
             for index, ready in readiness.items():
                 self._await_ready(index, ready)
             if not self.stopping:
-                log.info("rmqproxy listening on %s:%d (%d workers sharing the port, store process %d, supervisor %d)",
-                         self.config.host, port, len(self.workers), self.store.process.pid, os.getpid())
+                store = (f"store process {self.store.process.pid}" if self.store is not None
+                         else f"each connected to {describe(parse_store(self.config.store), _options(self.config))}")
+                log.info("rmqproxy listening on %s:%d (%d workers sharing the port, %s, supervisor %d)",
+                         self.config.host, port, len(self.workers), store, os.getpid())
             code = self._watch(wake_read)
         finally:
             self._shutdown()
@@ -242,8 +260,9 @@ class Supervisor:
 
     def _watch(self, wakeup: socket.socket) -> int:
         while not self.stopping:
-            assert self.store is not None
-            sentinels = {self.store.process.sentinel: 0, **{w.process.sentinel: i for i, w in self.workers.items()}}
+            sentinels = {w.process.sentinel: i for i, w in self.workers.items()}
+            if self.store is not None:
+                sentinels[self.store.process.sentinel] = 0
             ready = multiprocessing.connection.wait([*sentinels, wakeup])
             if wakeup in ready:
                 with contextlib.suppress(OSError):
@@ -251,7 +270,7 @@ class Supervisor:
             if self.stopping:
                 break
             now = time.monotonic()
-            if not self.store.process.is_alive():
+            if self.store is not None and not self.store.process.is_alive():
                 self.store.process.join()
                 log.error("the store process died (exit code %s)", self.store.process.exitcode)
                 if not self.store.may_restart(now):
@@ -281,7 +300,7 @@ class Supervisor:
 
     def _shutdown(self) -> None:
         """Drain the workers (SIGTERM: each finishes its calls in flight), then close the store."""
-        if self.store is None:
+        if not self.started:
             return  # nothing started (the port was taken, the store would not open): the error says it all
         if self.workers:  # otherwise starting failed, and the error says it all
             log.info("stopping %d workers", len(self.workers))

@@ -17,6 +17,13 @@ that exists nowhere else, so a lost notice costs latency (the receiver's periodi
 the change), never correctness. A publisher does not receive its own notices: the publishing
 process has already acted on the change itself. Handlers run on the subscriber's event loop and
 must not block.
+
+**Lost notices are re-checked, within a bound.** A bus whose subscription can break (Redis pub/sub
+when its node goes away, the store process's socket when it restarts) calls its ``on_resume``
+callbacks once the subscription is live again: everything published in between may be lost, so
+the receiver looks again at once (the broker wakes every long poll and background alarm). A loss
+no transport notices (a notice dropped by a failing-over node) is bounded by the broker's periodic
+re-check of long polls over a shared store (``BrokerSettings.shared_recheck_ms``).
 """
 
 from __future__ import annotations
@@ -44,6 +51,12 @@ class Bus(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Stop delivering and release the transport. Idempotent."""
+
+    def on_resume(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the subscriber's loop) each time the subscription is live again
+        after being lost, so the receiver re-checks what notices may have been lost meanwhile. A
+        bus that cannot lose its subscription never calls it."""
+        return None
 
 
 class LocalBus(Bus):

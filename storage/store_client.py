@@ -68,6 +68,7 @@ class SocketBus(Bus):
     def __init__(self, client: StoreClient) -> None:
         self._client = client
         self._handlers: dict[str, list[BusHandler]] = {}
+        self._on_resume: list[Callable[[], None]] = []
 
     async def publish(self, channel: str, payload: bytes) -> None:
         self.post(channel, payload)
@@ -83,6 +84,17 @@ class SocketBus(Bus):
             with contextlib.suppress(ValueError):
                 self._handlers.get(channel, []).remove(handler)
         return unsubscribe
+
+    def on_resume(self, callback: Callable[[], None]) -> None:
+        self._on_resume.append(callback)
+
+    def resume(self) -> None:
+        """Connected to a new store process: notices relayed meanwhile are lost, so look again."""
+        for callback in list(self._on_resume):
+            try:
+                callback()
+            except Exception:
+                log.exception("bus: a resume callback failed")
 
     def deliver(self, body: bytes) -> None:
         channel, payload = pickle.loads(body)
@@ -241,6 +253,7 @@ class StoreClient(ForwardingStore):
         self._attach()
         if self._pending and self._in_flight is None:
             self._send_round()
+        self._bus.resume()
 
     # -- shutting down --------------------------------------------------------------------------
 

@@ -92,11 +92,15 @@ class BrokerConsuming(BrokerCatalog):
                 return popped
             if self._clock.now_ms() >= give_up_at:
                 return []
+            wait_until = give_up_at
+            if self.sharing.shared:  # a lost wake notice delays a message by this much at most
+                wait_until = min(give_up_at, self._clock.now_ms() + self.settings.shared_recheck_ms)
             try:
-                async with self._clock.deadline(give_up_at):
+                async with self._clock.deadline(wait_until):
                     await self.waiters.wait(topic.name, group.name, seen)
             except TimeoutError:
-                return []
+                if wait_until >= give_up_at:
+                    return []
 
     def _remember_attempt(self, key: AttemptKey, popped: list[Popped], invisible_ms: int) -> None:
         """Keep what a receive with an attempt id delivered, until it would have expired anyway."""

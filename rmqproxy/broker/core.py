@@ -47,6 +47,9 @@ class BrokerSettings:
     transaction_max_checks: int = 15
     durable: bool = True
     """Sends are acknowledged once on stable storage (``--flush sync``)."""
+    shared_recheck_ms: int = 5_000
+    """Over a shared store, a long poll looks in the store again at least this often: the bound on
+    how long a wake notice lost without the bus noticing can delay a message (storage/bus.py)."""
 
 
 @dataclass

@@ -47,6 +47,11 @@ class Waiters:
                     future.set_result(None)
                     woken += 1
 
+    def notify_everyone(self) -> None:
+        """Wake every waiter of every topic (notices from other processes may have been lost)."""
+        for topic in {t for (t, _) in self._versions}:
+            self.notify(topic)
+
     async def wait(self, topic: str, group: str, seen_version: int) -> None:
         """Return once ``group``'s view of ``topic`` has changed after ``seen_version`` (at once if
         it already has). Cancel it to stop waiting."""

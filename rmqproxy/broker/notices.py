@@ -26,8 +26,18 @@ class BrokerNotices(BrokerBackground):
         sharing.on("attempt", self._on_attempt)
         sharing.on("check", self._on_check)
         self.questions.listen()
+        sharing.on_resume(self._on_bus_resumed)
         self.clients.on_change = self._tell_others
         sharing.start()
+
+    def _on_bus_resumed(self) -> None:
+        """Notices sent while the bus was down are lost: look again at everything they could have
+        said (long polls, and the background jobs this process runs)."""
+        self.waiters.notify_everyone()
+        now = self._clock.now_ms()
+        for alarm in (self._revive_alarm, self._timer_alarm, self._check_alarm):
+            if alarm.held:
+                Alarm.wake_at(alarm, now)
 
     def _on_wake(self, sender: str, items: list[tuple[tuple[str, str | None], int | None]]) -> None:
         for (topic, group), count in items:

@@ -73,6 +73,11 @@ class Sharing:
             self._unsubscribe()
             self._unsubscribe = None
 
+    def on_resume(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` when the bus listens again after losing notices (storage/bus.py)."""
+        if self.shared:
+            self.bus.on_resume(callback)
+
     def on(self, kind: str, handler: Handler) -> None:
         """Call ``handler(sender, data)`` for each notice of ``kind`` from another process."""
         self._handlers[kind] = handler

@@ -3,9 +3,9 @@
 A PUBLISH on any node of a Redis Cluster reaches the subscribers of every node, so a node publishes
 through the cluster client and listens on one connection to one node, with one pattern
 subscription to its namespace's channels; it dispatches to its own handlers by channel. When that
-node goes away, the listener moves to the next address (notices sent meanwhile are lost: the
-bus's receivers re-check periodically anyway). Each notice carries its sender's id, so a process
-does not hear itself.
+node goes away, the listener moves to the next address; notices sent meanwhile are lost, so once
+it listens again it calls the ``on_resume`` callbacks and the receivers look again at once.
+Each notice carries its sender's id, so a process does not hear itself.
 """
 
 from __future__ import annotations
@@ -38,6 +38,9 @@ class RedisBus(Bus):
         self._listener: asyncio.Task[None] | None = None
         self._closed = False
         self._prefix = keys.channel("")
+        self._on_resume: list[Callable[[], None]] = []
+        self.resumed = 0
+        """Times the subscription came back after being lost (tests)."""
         self.listening = asyncio.Event()
         """Set while the subscription is live (tests wait for it)."""
 
@@ -63,6 +66,21 @@ class RedisBus(Bus):
 
         return unsubscribe
 
+    def on_resume(self, callback: Callable[[], None]) -> None:
+        self._on_resume.append(callback)
+
+    async def _reconnected(self, connection: object) -> None:
+        log.info("bus: the subscription reconnected; re-checking what notices may have said")
+        self._resume()
+
+    def _resume(self) -> None:
+        self.resumed += 1
+        for callback in list(self._on_resume):
+            try:
+                callback()
+            except Exception:
+                log.exception("bus: a resume callback failed")
+
     async def close(self) -> None:
         self._closed = True
         listener, self._listener = self._listener, None
@@ -76,6 +94,7 @@ class RedisBus(Bus):
 
     async def _listen(self) -> None:
         turn = 0
+        lost = False
         while not self._closed:
             host, port = self._conn.addresses[turn % len(self._conn.addresses)]
             turn += 1
@@ -84,6 +103,14 @@ class RedisBus(Bus):
                 async with client.pubsub() as pubsub:
                     await pubsub.psubscribe(self._prefix + "*")
                     self.listening.set()
+                    if lost:
+                        log.info("bus: listening again on %s:%d; re-checking what notices may have said", host, port)
+                        self._resume()
+                    lost = True  # from now on, a broken subscription may have lost notices
+                    # redis-py reconnects a broken pubsub connection by itself and subscribes again,
+                    # silently: every later connect of this connection is such a reconnection.
+                    if pubsub.connection is not None:
+                        pubsub.connection.register_connect_callback(self._reconnected)
                     async for message in pubsub.listen():
                         if message["type"] == "pmessage":
                             self._dispatch(message["channel"], message["data"])
