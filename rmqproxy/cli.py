@@ -195,6 +195,10 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--handshake-timeout", type=_duration_arg, default=10_000, metavar="DURATION", help=(
         "a new connection must show whether it speaks TLS or HTTP/2 (and finish a TLS handshake) within "
         "this, or it is closed (default 10s)"))
+    serve.add_argument("--receive-gather", type=_duration_arg, default=5, metavar="DURATION", help=(
+        "a long-polling receive woken on a busy topic (messages arriving less than half this apart) waits up "
+        "to this long for more, so a caught-up consumer gets several messages per receive and ack; a quiet "
+        "topic's messages go out at once (default 5ms; 0ms: never wait)"))
     serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
         "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
         "library's loop (figures in benchmarks/README.md)"))
@@ -566,6 +570,7 @@ def _serve(args: argparse.Namespace) -> int:
                           transaction_max_checks=args.transaction_max_checks,
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
                           tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
+                          receive_gather_ms=args.receive_gather,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
                           metrics_port=args.metrics_port, cluster=args.cluster,
                           auth=args.auth, init_user=args.init_user, init_secret=init_secret)

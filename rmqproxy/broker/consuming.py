@@ -90,6 +90,26 @@ class BrokerConsuming(BrokerCatalog):
                     await self.waiters.wait(topic.name, group.name, seen)
             except TimeoutError:
                 return []
+            await self._gather(topic.name, group.name, max_messages - 1, give_up_at)
+
+    async def _gather(self, topic: str, group: str, room: int, give_up_at: int) -> None:
+        """Woken by an arrival: on a busy topic, hold on up to ``receive_gather_ms`` (or until
+        ``room`` more messages arrived) so they go out in this answer (see broker/longpoll.py)."""
+        window = self.settings.receive_gather_ms
+        if room <= 0 or not self.waiters.busy(topic, window):
+            return
+        gathering = self.waiters.gather(topic, group, room)
+        if gathering is None:
+            return
+        answered = False
+        try:
+            async with self._clock.deadline(min(self._clock.now_ms() + window, give_up_at)):
+                await gathering.future
+            answered = True
+        except TimeoutError:
+            answered = True
+        finally:
+            self.waiters.end_gather(gathering, answered=answered)
 
     def _remember_attempt(self, key: AttemptKey, popped: list[Popped], invisible_ms: int) -> None:
         """Keep what a receive with an attempt id delivered, until it would have expired anyway."""
