@@ -195,10 +195,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--handshake-timeout", type=_duration_arg, default=10_000, metavar="DURATION", help=(
         "a new connection must show whether it speaks TLS or HTTP/2 (and finish a TLS handshake) within "
         "this, or it is closed (default 10s)"))
-    serve.add_argument("--receive-gather", type=_duration_arg, default=5, metavar="DURATION", help=(
-        "a long-polling receive woken on a busy topic (messages arriving less than half this apart) waits up "
-        "to this long for more, so a caught-up consumer gets several messages per receive and ack; a quiet "
-        "topic's messages go out at once (default 5ms; 0ms: never wait)"))
+    serve.add_argument("--receive-gather", type=_duration_arg, default=20, metavar="DURATION", help=(
+        "a long-polling receive woken on a busy topic (messages arriving less than half this apart), while "
+        "other receives of its group wait too, waits up to this long for more, so caught-up consumers get "
+        "several messages per receive and ack; a quiet topic's messages, and a lone consumer's, go out at "
+        "once (default 20ms; 0ms: never wait)"))
     serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
         "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
         "library's loop (figures in benchmarks/README.md)"))

@@ -1,6 +1,7 @@
-"""Gathering (rmqproxy/broker/longpoll.py): a long poll woken on a busy topic holds on a few
-milliseconds for more, so a caught-up consumer gets several messages per receive; on a quiet topic
-it answers at once. In process on the in-memory store, on a fake clock: every wait is exact."""
+"""Gathering (rmqproxy/broker/longpoll.py): a long poll woken on a busy topic, while other receives
+of its group wait too, holds on a few milliseconds for more, so caught-up consumers get several
+messages per receive; on a quiet topic, or for a lone consumer, it answers at once. In process on
+the in-memory store, on a fake clock: every wait is exact."""
 
 from __future__ import annotations
 
@@ -79,10 +80,19 @@ async def test_a_quiet_topic_is_answered_at_once(broker: Broker, clock: FakeCloc
     assert ids(waiting.result()) == ["m1"] and clock.now_ms() == T0 + 1000
 
 
+async def test_a_lone_consumer_is_answered_at_once_on_a_busy_topic(broker: Broker, clock: FakeClock) -> None:
+    topic, group = await setup(broker)
+    await make_busy(broker, clock, topic, group)
+    waiting = await receive(broker, topic, group)
+    await send(broker, clock, topic, "m1")
+    assert ids(waiting.result()) == ["m1"]
+
+
 async def test_a_busy_topic_gathers_what_arrives_within_the_window(broker: Broker, clock: FakeClock) -> None:
     topic, group = await setup(broker)
     await make_busy(broker, clock, topic, group)
     waiting = await receive(broker, topic, group)
+    await receive(broker, topic, group, client_id="other")  # a second consumer of the group
     await send(broker, clock, topic, "m1")
     await clock.advance(2)
     await send(broker, clock, topic, "m2", "m3")
@@ -97,45 +107,57 @@ async def test_a_gatherer_answers_as_soon_as_its_batch_is_full(broker: Broker, c
     topic, group = await setup(broker)
     await make_busy(broker, clock, topic, group)
     waiting = await receive(broker, topic, group, max_messages=3)
+    await receive(broker, topic, group, client_id="other")
     await send(broker, clock, topic, "m1", "m2")
     assert not waiting.done()
     await send(broker, clock, topic, "m3")
     assert sorted(ids(waiting.result())) == ["m1", "m2", "m3"]
 
 
-async def test_arrivals_go_to_the_gatherer_without_waking_other_receivers(broker: Broker, clock: FakeClock) -> None:
+async def test_other_receives_of_the_group_leave_it_to_the_gatherer(broker: Broker, clock: FakeClock) -> None:
     topic, group = await setup(broker)
     await make_busy(broker, clock, topic, group)
     gatherer = await receive(broker, topic, group, client_id="a")
-    await send(broker, clock, topic, "m1")
-    # What is in the store is anyone's: a receive that comes along takes it at once ...
-    assert ids((await receive(broker, topic, group, client_id="b")).result()) == ["m1"]
-    # ... but what arrives later while "a" gathers goes to "a" and wakes no one.
-    other = await receive(broker, topic, group, client_id="b")
+    woken = await receive(broker, topic, group, client_id="b")
+    await send(broker, clock, topic, "m1")  # wakes both: "a" gathers, "b" waits again
+    # A receive that comes along while "a" gathers waits, even for what is in the store already,
+    late = await receive(broker, topic, group, client_id="c")
+    # and what arrives meanwhile is counted towards "a" and wakes no one.
     await send(broker, clock, topic, "m2", "m3")
-    assert not other.done() and not gatherer.done()
+    assert not gatherer.done() and not woken.done() and not late.done()
     await clock.advance(GATHER_MS)
-    assert sorted(ids(gatherer.result())) == ["m2", "m3"]
-    assert not other.done()
-    other.cancel()
+    assert sorted(ids(gatherer.result())) == ["m1", "m2", "m3"]
+    assert not woken.done() and not late.done()
+    woken.cancel()
+    late.cancel()
 
 
-async def test_a_cancelled_gatherer_hands_what_it_was_told_of_to_another_receiver(broker: Broker,
+async def test_a_gatherer_that_took_a_full_batch_wakes_the_receives_that_waited(broker: Broker,
                                                                                 clock: FakeClock) -> None:
     topic, group = await setup(broker)
     await make_busy(broker, clock, topic, group)
-    gatherer = await receive(broker, topic, group, client_id="a")
-    await send(broker, clock, topic, "m1")
-    assert ids((await receive(broker, topic, group, client_id="b")).result()) == ["m1"]
+    gatherer = await receive(broker, topic, group, client_id="a", max_messages=2)
     other = await receive(broker, topic, group, client_id="b")
-    await send(broker, clock, topic, "m2", "m3")
+    await send(broker, clock, topic, "m1")
+    await send(broker, clock, topic, "m2")  # "a" is full: it answers with two, and wakes "b"
+    assert sorted(ids(gatherer.result())) == ["m1", "m2"]
+    await send(broker, clock, topic, "m3")
+    await clock.advance(GATHER_MS)
+    assert ids(other.result()) == ["m3"]
+
+
+async def test_a_cancelled_gatherer_hands_over_to_another_receiver(broker: Broker, clock: FakeClock) -> None:
+    topic, group = await setup(broker)
+    await make_busy(broker, clock, topic, group)
+    gatherer = await receive(broker, topic, group, client_id="a")
+    other = await receive(broker, topic, group, client_id="b")
+    await send(broker, clock, topic, "m1")
+    await send(broker, clock, topic, "m2")
     assert not other.done()
     gatherer.cancel()  # the client went away while its receive gathered
     await clock.settle()
-    assert gatherer.cancelled()
-    # "b" was woken by what "a" had been told of; the topic is busy, so it gathers in turn.
-    await clock.advance(GATHER_MS)
-    assert sorted(ids(other.result())) == ["m2", "m3"]
+    # "b" was woken and, the group's only receive now, takes everything at once.
+    assert gatherer.cancelled() and sorted(ids(other.result())) == ["m1", "m2"]
 
 
 async def test_gathering_off_answers_at_once(clock: FakeClock) -> None:

@@ -46,7 +46,7 @@ class BrokerSettings:
     transaction_max_checks: int = 15
     durable: bool = True
     """Sends are acknowledged once on stable storage (``--flush sync``)."""
-    receive_gather_ms: int = 5
+    receive_gather_ms: int = 20
     """A receiver woken on a busy topic waits up to this long for more (broker/longpoll.py); 0: never."""
 
 

@@ -16,7 +16,8 @@ same answer: one ReceiveMessage and one AckMessage for several messages instead 
 is what a caught-up consumer otherwise pays per message. While a receiver gathers, the arrivals for
 its group are counted towards it first and wake nobody else, up to the room it has; a full
 gatherer stops waiting at once. A receiver of a quiet topic (a lone message now and then) never
-gathers, so its latency is unchanged.
+gathers, nor does the only receiver of its group here (a lone consumer), so their latency is
+unchanged.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Iterator
 
 from rmqproxy.clock import Clock
 
@@ -52,6 +54,8 @@ class Waiters:
         self._arrivals: dict[str, tuple[int, float | None]] = {}
         """topic -> (time of its last arrival, moving average of the ms between arrivals)"""
         self._gathering: dict[tuple[str, str], Gathering] = {}
+        self._receiving: dict[tuple[str, str], int] = {}
+        """(topic, group) -> receive calls in progress here (a lone consumer never gathers)."""
         self._versions: dict[tuple[str, str], int] = {}
         self._waiting: dict[str, dict[str, deque[asyncio.Future[None]]]] = {}
         """topic -> consumer group -> waiters, oldest first"""
@@ -113,16 +117,35 @@ class Waiters:
             return False
         return average * 2 <= window_ms and self._clock.now_ms() - at <= window_ms
 
+    @contextlib.contextmanager
+    def receiving(self, topic: str, group: str) -> Iterator[None]:
+        """Count a receive call of ``group`` in progress for the duration."""
+        key = (topic, group)
+        self._receiving[key] = self._receiving.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            left = self._receiving[key] - 1
+            if left:
+                self._receiving[key] = left
+            else:
+                del self._receiving[key]
+
     def gather(self, topic: str, group: str, room: int) -> Gathering | None:
         """Count the next ``room`` arrivals for ``group`` towards the caller; await the returned
         future (with a deadline) and then :meth:`end_gather`. None when another receiver of the
-        group is gathering already (the caller answers with what there is)."""
+        group is gathering already, or when the caller is the group's only receive here: a lone
+        consumer is answered at once (there is no one whose calls gathering would spare)."""
         key = (topic, group)
-        if room <= 0 or key in self._gathering:
+        if room <= 0 or key in self._gathering or self._receiving.get(key, 0) < 2:
             return None
         gathering = Gathering(key, room, asyncio.get_running_loop().create_future())
         self._gathering[key] = gathering
         return gathering
+
+    def gathering(self, topic: str, group: str) -> bool:
+        """A receive of ``group`` is gathering ``topic``'s arrivals now."""
+        return (topic, group) in self._gathering
 
     def end_gather(self, gathering: Gathering, *, answered: bool = True) -> None:
         """Stop counting arrivals towards ``gathering``. ``answered`` False (the receive was
@@ -131,9 +154,10 @@ class Waiters:
             del self._gathering[gathering.key]
         if not gathering.future.done():
             gathering.future.cancel()
-        if not answered and gathering.taken:
+        if not answered:
+            # Receives of the group that let it gather wait for it: someone else must look now.
             topic, group = gathering.key
-            self.notify(topic, group, gathering.taken)
+            self.notify(topic, group, max(gathering.taken, 1))
 
     def _full(self, gathering: Gathering) -> None:
         del self._gathering[gathering.key]
