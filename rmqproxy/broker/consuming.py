@@ -90,7 +90,7 @@ class BrokerConsuming(BrokerCatalog):
                 popped = PopResult()
             else:
                 popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
-                if gathered and len(popped) >= max_messages:
+                if gathered and (len(popped) >= max_messages or popped.more):
                     self.waiters.notify(topic.name, group.name, 1)  # there may be more: whoever waits, look
                 gathered = False
             if not popped and popped.more:
