@@ -148,7 +148,8 @@ def _measure_one(server: Running, sampler: Sampler, workload_kind: str, concurre
     usage = sampler.usage(*result.window)
     row = Row.of(target, result, usage, args.size, repeat)
     print(f"{label}: {row.rate:,.0f} msg/s, p50 {row.p50_ms:.1f} ms, p99 {row.p99_ms:.1f} ms, "
-          f"CPU {row.cpu_percent:.0f}%, RSS {row.peak_rss_mib:.0f} MiB"
+          f"CPU {row.cpu_percent:.0f}%, {row.cpu_us_per_message:,.0f} us/msg, RSS {row.peak_rss_mib:.0f} MiB"
+          + (f", {row.per_receive:.1f} per receive" if row.per_receive == row.per_receive else "")
           + (f", {row.errors} errors ({row.first_error})" if row.errors else ""), file=sys.stderr)
     return row
 

@@ -59,6 +59,8 @@ class WorkerResult:
     messages: int = 0
     """Messages sent (send workloads) or received (receive, e2e) inside the measured window."""
     sent: int = 0
+    receives: int = 0
+    """ReceiveMessage calls that brought messages, inside the measured window (e2e)."""
     latencies_us: array[int] = field(default_factory=lambda: array("q"))
     errors: int = 0
     first_error: str | None = None
@@ -77,6 +79,8 @@ class LoadResult:
     first_error: str | None
     window: tuple[float, float]
     """Wall-clock span the figures cover (for the server's CPU and memory over the same span)."""
+    receives: int = 0
+    """e2e: ReceiveMessage calls that brought messages (messages / receives: how many each brought)."""
 
     @property
     def rate(self) -> float:
@@ -161,6 +165,7 @@ async def _run_tasks(target: Target, workload: Workload, tasks: int, start_at: f
                 if clock.counting(done):  # inside the window only, like send
                     arrived = now_ns()
                     result.messages += len(stamps)
+                    result.receives += 1
                     result.latencies_us.extend((arrived - stamp) // 1000 for stamp in stamps)
                 continue
             # receive counts from the common start: the backlog is finite, all of it is the work.
@@ -260,7 +265,7 @@ def run_load(target: Target, workload: Workload, *, label: str = "",
     else:
         window = (clock.window_start, clock.end_at)
     return LoadResult(workload, messages, sum(r.sent for r in results.values()), window[1] - window[0], merged,
-                      errors, first_error, window)
+                      errors, first_error, window, sum(r.receives for r in results.values()))
 
 
 def _default_progress(line: str) -> None:

@@ -58,6 +58,8 @@ class Row:
     cpu_us_per_message: float = float("nan")
     """The server's CPU time per message (all its processes): steadier than the rate when other
     work on the machine comes and goes, since it does not count the time the server waited for a core."""
+    per_receive: float = float("nan")
+    """e2e: messages per ReceiveMessage that brought any (a caught-up consumer's batching)."""
 
     @staticmethod
     def of(target: str, result: LoadResult, usage: Usage, size: int, repeat: int) -> Row:
@@ -72,7 +74,8 @@ class Row:
             p999_ms=percentile(ordered, 0.999) / 1000, max_ms=(ordered[-1] / 1000 if ordered else float("nan")),
             cpu_percent=round(usage.cpu_percent, 1), peak_rss_mib=round(usage.peak_rss / MiB, 1),
             errors=result.errors, first_error=result.first_error,
-            cpu_us_per_message=round(usage.cpu_percent * 1e4 / result.rate, 1) if result.rate else float("nan"))
+            cpu_us_per_message=round(usage.cpu_percent * 1e4 / result.rate, 1) if result.rate else float("nan"),
+            per_receive=round(result.messages / result.receives, 2) if result.receives else float("nan"))
 
 
 Key = tuple[str, int]  # (workload, concurrency)

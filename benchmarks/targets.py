@@ -14,6 +14,8 @@
   ``--metrics-port 0``), to show what metrics cost;
 * ``rmqproxy-auth``: the default server with ``--auth``, the load signed by a Normal user whose
   ACL entries are prefix rules (authentication and authorization on every call);
+* ``rmqproxy-nogather``: the default server with ``--receive-gather 0ms`` (a woken long poll answers
+  at once, as before gathering), to show what gathering does;
 * ``echo``: ``benchmarks/echo.py``, gRPC and nothing else: the limit;
 * ``nats``: NATS JetStream, FILE storage (``benchmarks/peers.py``);
 * ``rabbitmq``: RabbitMQ, durable queues, persistent messages, publisher confirms;
@@ -47,7 +49,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis",
            "rmqproxy-redis2", "rmqproxy-redis3", "rmqproxy-redis-w2", "rmqproxy-redis-all",
            "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics",
-           "rmqproxy-auth", "echo", "nats", "rabbitmq", "rocketmq", "rocketmq-sync")
+           "rmqproxy-auth", "rmqproxy-nogather", "echo", "nats", "rabbitmq", "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -71,6 +73,7 @@ DESCRIPTIONS = {
     "rmqproxy-metrics": "rmqproxy as the first, with Prometheus metrics on (--metrics-port, scraped every 5 s; "
                         "the others run with --metrics-port 0)",
     "rmqproxy-auth": "rmqproxy as above with --auth: every call signed by a Normal user, checked against its ACLs",
+    "rmqproxy-nogather": "rmqproxy as the first with --receive-gather 0ms: a woken long poll answers at once",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -239,6 +242,7 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
                  "rmqproxy-disabled": ("--tls-mode", "disabled"),
                  "rmqproxy-enforcing": ("--tls-mode", "enforcing"),
                  "rmqproxy-asyncio": ("--event-loop", "asyncio"),
+                 "rmqproxy-nogather": ("--receive-gather", "0ms"),
                  "rmqproxy-metrics": ("--metrics-port", str(free_port()))}.get(name, ())
         data = workdir / "data"
         data.mkdir(exist_ok=True)

@@ -172,9 +172,10 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
                        auto_renew_invisible_ms=config.auto_renew_invisible_ms,
                        auto_renew_margin_ms=config.auto_renew_margin_ms, retention_ms=config.retention_ms,
                        transaction_check_interval_ms=config.transaction_check_interval_ms,
-                       transaction_max_checks=config.transaction_max_checks, durable=config.flush == "sync"),
+                       transaction_max_checks=config.transaction_max_checks, durable=config.flush == "sync",
+                       receive_gather_ms=config.receive_gather_ms),
         ClientRegistry(config.client_timeout_ms),
-        Waiters(),
+        Waiters(clock),
         worker_id=new_worker_id(config.worker_index),
         events=recorder,
     )

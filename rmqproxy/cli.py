@@ -199,6 +199,11 @@ def _parser() -> argparse.ArgumentParser:
         "a client that stops reading its ReceiveMessage or Telemetry stream for this long loses the stream, "
         "and the messages it was being sent are released to other consumers at once instead of staying "
         "invisible (default 10s; 0: wait for ever)"))
+    serve.add_argument("--receive-gather", type=_duration_arg, default=20, metavar="DURATION", help=(
+        "a long-polling receive woken on a busy topic (messages arriving less than half this apart), while "
+        "other receives of its group wait too, waits up to this long for more, so caught-up consumers get "
+        "several messages per receive and ack; a quiet topic's messages, and a lone consumer's, go out at "
+        "once (default 20ms; 0ms: never wait)"))
     serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
         "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
         "library's loop (figures in benchmarks/README.md)"))
@@ -582,6 +587,7 @@ def _serve(args: argparse.Namespace) -> int:
                           tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
                           tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
                           stream_write_timeout_ms=args.stream_write_timeout,
+                          receive_gather_ms=args.receive_gather,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
                           metrics_port=args.metrics_port, cluster=args.cluster,
                           auth=args.auth, init_user=args.init_user, init_secret=init_secret)

@@ -44,6 +44,8 @@ class ServerConfig:
     max_message_group_bytes: int = 64
     receive_batch_max: int = 32
     long_polling_ms: int = 20_000
+    receive_gather_ms: int = 20
+    """A long poll woken on a busy topic waits up to this long for more messages (broker/longpoll.py)."""
     min_long_polling_ms: int = 5_000
     min_invisible_ms: int = 10_000
     max_invisible_ms: int = 12 * 3600_000

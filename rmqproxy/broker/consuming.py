@@ -74,9 +74,32 @@ class BrokerConsuming(BrokerCatalog):
             turn = self._queue_turn.setdefault(topic.name, itertools.count())
             start = next(turn) % topic.queues
             queue_ids = [(start + i) % topic.queues for i in range(topic.queues)]
+        # Gathering (broker/longpoll.py) is for plain receives of the whole topic: a filter, a
+        # FIFO group or an assigned queue may leave behind what a gatherer does not take.
+        may_gather = (max_messages > 1 and accept is None and not group.fifo and queue_id is None
+                      and self.settings.receive_gather_ms > 0)
+        if not may_gather:
+            return await self._receive(group, topic, client_id, max_messages, invisible, auto_renew, give_up_at,
+                                       queue_ids, accept, attempt_key, False)
+        with self.waiters.receiving(topic.name, group.name):
+            return await self._receive(group, topic, client_id, max_messages, invisible, auto_renew, give_up_at,
+                                       queue_ids, accept, attempt_key, True)
+
+    async def _receive(self, group: GroupConfig, topic: TopicConfig, client_id: str, max_messages: int,
+                       invisible: int, auto_renew: bool, give_up_at: int, queue_ids: list[int],
+                       accept: EntryFilter | None, attempt_key: AttemptKey | None, may_gather: bool) -> list[Popped]:
+        gathered = False
         while True:
             seen = self.waiters.version(topic.name, group.name)
-            popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
+            if may_gather and not gathered and self.waiters.gathering(topic.name, group.name):
+                # Another receive of the group is collecting what arrives: let it have it, and wait
+                # (it wakes us if it leaves anything behind).
+                popped = PopResult()
+            else:
+                popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
+                if gathered and (len(popped) >= max_messages or popped.more):
+                    self.waiters.notify(topic.name, group.name, 1)  # there may be more: whoever waits, look
+                gathered = False
             if not popped and popped.more:
                 continue  # the filter skipped a slice of backlog: look further at once
             if popped:
@@ -101,6 +124,30 @@ class BrokerConsuming(BrokerCatalog):
             except TimeoutError:
                 if wait_until >= give_up_at:
                     return []
+                continue  # time to look in the store again: a wake notice may have been lost
+            if may_gather:
+                gathered = await self._gather(topic.name, group.name, max_messages - 1, give_up_at)
+
+    async def _gather(self, topic: str, group: str, room: int, give_up_at: int) -> bool:
+        """Woken by an arrival: on a busy topic, hold on up to ``receive_gather_ms`` (or until
+        ``room`` more messages arrived) so they go out in this answer (see broker/longpoll.py).
+        Whether it gathered (False: another receive of the group is, or the topic is quiet)."""
+        window = self.settings.receive_gather_ms
+        if not self.waiters.busy(topic, window):
+            return False
+        gathering = self.waiters.gather(topic, group, room)
+        if gathering is None:
+            return False
+        answered = False
+        try:
+            async with self._clock.deadline(min(self._clock.now_ms() + window, give_up_at)):
+                await gathering.future
+            answered = True
+        except TimeoutError:
+            answered = True
+        finally:
+            self.waiters.end_gather(gathering, answered=answered)
+        return True
 
     def _remember_attempt(self, key: AttemptKey, popped: list[Popped], invisible_ms: int) -> None:
         """Keep what a receive with an attempt id delivered, until it would have expired anyway."""

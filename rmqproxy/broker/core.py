@@ -50,6 +50,8 @@ class BrokerSettings:
     shared_recheck_ms: int = 5_000
     """Over a shared store, a long poll looks in the store again at least this often: the bound on
     how long a wake notice lost without the bus noticing can delay a message (storage/bus.py)."""
+    receive_gather_ms: int = 20
+    """A receiver woken on a busy topic waits up to this long for more (broker/longpoll.py); 0: never."""
 
 
 @dataclass
