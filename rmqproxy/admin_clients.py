@@ -21,6 +21,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import clients_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import clients_pb2_grpc as api_grpc
 from rmqproxy.pipeline import Pipeline
 from storage.auth_model import Action
+from storage.query_contract import MessageQuery, QueryBy
 
 DEFAULT_TIMEOUT_S = 10.0
 MAX_TIMEOUT_S = 120.0
@@ -64,19 +65,25 @@ class ClientsAdminService(api_grpc.ClientsServicer):
         topic = self._broker.find_topic(request.topic)
         if topic is None:
             raise ProtocolError(Code.TOPIC_NOT_FOUND, f"no topic {request.topic!r}")
-        if not 0 <= request.queue_id < topic.queues or request.offset < 0:
+        if not request.message_id and (not 0 <= request.queue_id < topic.queues or request.offset < 0):
             raise InvalidArgument(f"topic {topic.name} has queues 0-{topic.queues - 1}; "
-                                  "give one of them and an offset >= 0")
+                                  "give one of them and an offset >= 0, or the message id")
         if request.group:
             session = next((s for s in self._broker.clients.consumers(request.group)
                             if s.client_id == request.client_id), None)
             if session is None:
                 raise ProtocolError(Code.NOT_FOUND, f"client {request.client_id} is not a consumer of group "
                                                     f"{request.group}")
-        stored = await self._broker.store.get_message(topic.name, request.queue_id, request.offset)
+        if request.message_id:
+            found = await self._broker.query_messages(topic.name, MessageQuery(QueryBy.MESSAGE_ID,
+                                                                               request.message_id), 1)
+            stored = found[0] if found else None
+            where = f"{request.message_id} in {topic.name}"
+        else:
+            stored = await self._broker.store.get_message(topic.name, request.queue_id, request.offset)
+            where = f"at {topic.name} queue {request.queue_id} offset {request.offset}"
         if stored is None:
-            raise ProtocolError(Code.NOT_FOUND, f"no message at {topic.name} queue {request.queue_id} "
-                                                f"offset {request.offset} (never stored, or removed by retention)")
+            raise ProtocolError(Code.NOT_FOUND, f"no message {where} (never stored, or removed by retention)")
         answer = await self._broker.questions.ask(request.client_id, VERIFY, stored, timeout)
         return _answer(request.client_id, answer)
 

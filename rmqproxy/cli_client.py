@@ -36,13 +36,15 @@ def add_commands(commands: Any) -> list[Any]:
                               formatter_class=raw)
     stack.add_argument("client_id", metavar="CLIENT_ID")
     verify = client.add_parser("verify", help="have a consumer consume a stored message and say how it went",
-                               description=CLIENT_HELP + "\nThe message is named by where it is stored: its queue "
-                               "and offset, as deliveries and `rmqproxy topic describe` show them.",
+                               description=CLIENT_HELP + "\nThe message is named by its id (the newest copy, if it "
+                               "was resent) or by where it is stored: its queue and offset, as deliveries and "
+                               "`rmqproxy message show` tell.",
                                formatter_class=raw)
     verify.add_argument("client_id", metavar="CLIENT_ID")
     verify.add_argument("topic", metavar="TOPIC")
-    verify.add_argument("--queue", type=int, required=True, metavar="QUEUE_ID")
-    verify.add_argument("--offset", type=int, required=True)
+    verify.add_argument("--id", dest="message_id", metavar="MSG_ID", help="the message id")
+    verify.add_argument("--queue", type=int, metavar="QUEUE_ID")
+    verify.add_argument("--offset", type=int)
     verify.add_argument("--group", help="check that the client is a consumer of this group first")
     for sub in (stack, verify):
         sub.add_argument("--timeout", type=_seconds, default=10.0, metavar="DURATION",
@@ -61,8 +63,11 @@ def request(args: argparse.Namespace) -> Callable[[Any], Any]:
     if args.action == "stack":
         stack = api.PrintThreadStackRequest(client_id=args.client_id, timeout=timeout)
         return lambda s: s.PrintThreadStack(stack, timeout=deadline)
-    verify = api.VerifyMessageRequest(client_id=args.client_id, topic=args.topic, queue_id=args.queue,
-                                      offset=args.offset, group=args.group or "", timeout=timeout)
+    if not args.message_id and (args.queue is None or args.offset is None):
+        raise ValueError("name the message: --id MSG_ID, or --queue QUEUE_ID --offset OFFSET")
+    verify = api.VerifyMessageRequest(client_id=args.client_id, topic=args.topic, message_id=args.message_id or "",
+                                      queue_id=args.queue or 0, offset=args.offset or 0, group=args.group or "",
+                                      timeout=timeout)
     return lambda s: s.VerifyMessage(verify, timeout=deadline)
 
 

@@ -57,8 +57,10 @@ def test_a_live_push_consumer_is_asked_for_its_stack_and_to_verify_a_message(
     try:
         client_id = _consumer_id(server, group)
         stack = server.cli("client", "stack", client_id, "--timeout", "5s", "--json", check=False)
-        verify = server.cli("client", "verify", client_id, topic, "--queue", "0", "--offset", "0", "--group", group,
-                            "--timeout", "5s", "--json", check=False)
+        # The first message sent (queue 0, offset 0), named by its id for Java, by its place for the others.
+        message = (("--id", sent[0]["message_id"]) if language == "java" else ("--queue", "0", "--offset", "0"))
+        verify = server.cli("client", "verify", client_id, topic, *message, "--group", group, "--timeout", "5s",
+                            "--json", check=False)
         if stack_code is None:
             assert stack.returncode == 1 and f"client {client_id} did not answer within 5 s" in stack.stderr, stack
             assert verify.returncode == 1 and "did not answer" in verify.stderr, verify
@@ -90,6 +92,10 @@ def test_questions_for_a_client_that_is_not_connected_or_a_message_that_is_not_t
     assert bad_queue.returncode == 1 and "has queues 0-1" in bad_queue.stderr
     no_topic = server.cli("client", "verify", "c", f"{name}-none", "--queue", "0", "--offset", "0", check=False)
     assert no_topic.returncode == 1 and "no topic" in no_topic.stderr
+    no_id = server.cli("client", "verify", "c", topic, "--id", "0123456789ABCDEF", check=False)
+    assert no_id.returncode == 1 and f"no message 0123456789ABCDEF in {topic}" in no_id.stderr
+    unnamed = server.cli("client", "verify", "c", topic, check=False)
+    assert unnamed.returncode == 2 and "name the message" in unnamed.stderr
 
 
 @pytest.mark.slow

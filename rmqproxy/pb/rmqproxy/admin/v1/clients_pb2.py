@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frmqproxy/admin/v1/clients.proto\x12\x11rmqproxy.admin.v1\x1a\x1egoogle/protobuf/duration.proto\"X\n\x17PrintThreadStackRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\x95\x01\n\x14VerifyMessageRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x10\n\x08queue_id\x18\x04 \x01(\x05\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"o\n\x0c\x43lientAnswer\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x11\n\tcode_name\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x1a\n\x12thread_stack_trace\x18\x05 \x01(\t2\xc5\x01\n\x07\x43lients\x12_\n\x10PrintThreadStack\x12*.rmqproxy.admin.v1.PrintThreadStackRequest\x1a\x1f.rmqproxy.admin.v1.ClientAnswer\x12Y\n\rVerifyMessage\x12\'.rmqproxy.admin.v1.VerifyMessageRequest\x1a\x1f.rmqproxy.admin.v1.ClientAnswerb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1frmqproxy/admin/v1/clients.proto\x12\x11rmqproxy.admin.v1\x1a\x1egoogle/protobuf/duration.proto\"X\n\x17PrintThreadStackRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12*\n\x07timeout\x18\x02 \x01(\x0b\x32\x19.google.protobuf.Duration\"\xa9\x01\n\x14VerifyMessageRequest\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\r\n\x05group\x18\x02 \x01(\t\x12\r\n\x05topic\x18\x03 \x01(\t\x12\x12\n\nmessage_id\x18\x07 \x01(\t\x12\x10\n\x08queue_id\x18\x04 \x01(\x05\x12\x0e\n\x06offset\x18\x05 \x01(\x03\x12*\n\x07timeout\x18\x06 \x01(\x0b\x32\x19.google.protobuf.Duration\"o\n\x0c\x43lientAnswer\x12\x11\n\tclient_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\x05\x12\x11\n\tcode_name\x18\x03 \x01(\t\x12\x0f\n\x07message\x18\x04 \x01(\t\x12\x1a\n\x12thread_stack_trace\x18\x05 \x01(\t2\xc5\x01\n\x07\x43lients\x12_\n\x10PrintThreadStack\x12*.rmqproxy.admin.v1.PrintThreadStackRequest\x1a\x1f.rmqproxy.admin.v1.ClientAnswer\x12Y\n\rVerifyMessage\x12\'.rmqproxy.admin.v1.VerifyMessageRequest\x1a\x1f.rmqproxy.admin.v1.ClientAnswerb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,9 +35,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PRINTTHREADSTACKREQUEST']._serialized_start=86
   _globals['_PRINTTHREADSTACKREQUEST']._serialized_end=174
   _globals['_VERIFYMESSAGEREQUEST']._serialized_start=177
-  _globals['_VERIFYMESSAGEREQUEST']._serialized_end=326
-  _globals['_CLIENTANSWER']._serialized_start=328
-  _globals['_CLIENTANSWER']._serialized_end=439
-  _globals['_CLIENTS']._serialized_start=442
-  _globals['_CLIENTS']._serialized_end=639
+  _globals['_VERIFYMESSAGEREQUEST']._serialized_end=346
+  _globals['_CLIENTANSWER']._serialized_start=348
+  _globals['_CLIENTANSWER']._serialized_end=459
+  _globals['_CLIENTS']._serialized_start=462
+  _globals['_CLIENTS']._serialized_end=659
 # @@protoc_insertion_point(module_scope)

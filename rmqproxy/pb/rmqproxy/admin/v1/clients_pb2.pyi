@@ -17,20 +17,22 @@ class PrintThreadStackRequest(_message.Message):
     def __init__(self, client_id: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class VerifyMessageRequest(_message.Message):
-    __slots__ = ("client_id", "group", "topic", "queue_id", "offset", "timeout")
+    __slots__ = ("client_id", "group", "topic", "message_id", "queue_id", "offset", "timeout")
     CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     TOPIC_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     QUEUE_ID_FIELD_NUMBER: _ClassVar[int]
     OFFSET_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     client_id: str
     group: str
     topic: str
+    message_id: str
     queue_id: int
     offset: int
     timeout: _duration_pb2.Duration
-    def __init__(self, client_id: _Optional[str] = ..., group: _Optional[str] = ..., topic: _Optional[str] = ..., queue_id: _Optional[int] = ..., offset: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    def __init__(self, client_id: _Optional[str] = ..., group: _Optional[str] = ..., topic: _Optional[str] = ..., message_id: _Optional[str] = ..., queue_id: _Optional[int] = ..., offset: _Optional[int] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class ClientAnswer(_message.Message):
     __slots__ = ("client_id", "code", "code_name", "message", "thread_stack_trace")
