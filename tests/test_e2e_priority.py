@@ -20,6 +20,8 @@ import pytest
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
+from tests import clientmatrix
+from tests.clientchecks import Client
 from tests.e2e_support import shared_server
 from tests.serverproc import ServerProcess, python_client
 
@@ -161,3 +163,31 @@ def test_bad_input(server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> 
     assert sum(q["max_offset"] for q in server.cli_json("topic", "describe", topic)["queues"]) == 0
     assert send_code(mq, priority_message(topic, None)) == Code.OK
     assert [q["max_offset"] for q in server.cli_json("topic", "describe", topic)["queues"]] == [1, 0, 0, 0]
+
+
+NODE_PRIORITY_ZERO = ("rocketmq-client-nodejs 1.0.8 takes a message of priority 0 for a NORMAL one and refuses to "
+                      "send it to a priority topic itself (\"actualMessageType=1, acceptMessageTypes=[6]\")")
+
+
+@pytest.mark.parametrize("language", [
+    *[lang for lang in clientmatrix.LANGUAGES if lang != "rust"],
+    pytest.param("rust", marks=pytest.mark.skip(reason="the Rust runner has no produce-priority scenario")),
+])
+def test_every_client_sends_priority_messages(server: ServerProcess, language: str) -> None:
+    """Each official client's producer (its runner's produce-priority scenario, SCENARIOS.md) sends
+    PRIORITY messages the server orders by level."""
+    topic, group = make(server, f"client-{language}")
+    lowest = 1 if language == "node" else 0  # see NODE_PRIORITY_ZERO
+    produced = Client(language, server).run("produce-priority", topic=topic, specs=f"{lowest}:3,2:3,5:2")
+    assert produced["errors"] == [] and len(produced["sent"]) == 8, produced
+    result = python_client("simple_consume", server.address, topic, group, "--expect", "8", "--ack")
+    assert bodies(result) == ["p5-0", "p5-1", "p2-0", "p2-1", "p2-2"] + [f"p{lowest}-{i}" for i in range(3)]
+    assert [m["priority"] for m in result["received"]] == [5, 5, 2, 2, 2, lowest, lowest, lowest]
+
+
+def test_node_client_cannot_send_priority_zero(server: ServerProcess) -> None:
+    """The client defect NODE_PRIORITY_ZERO, kept visible: a fixed client makes this fail."""
+    topic, _ = make(server, "node-zero")
+    produced = Client("node", server).run("produce-priority", topic=topic, specs="0:1")
+    assert produced["sent"] == [], NODE_PRIORITY_ZERO
+    assert "actualMessageType=1" in produced["errors"][0]["error"]

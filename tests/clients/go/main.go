@@ -169,6 +169,7 @@ type scenario struct {
 var scenarios = map[string]scenario{
 	"produce":             {runProduce, "--topic T --count N [--mode sync|async|mixed] [--prefix P] [--size B]"},
 	"produce-fifo":        {runProduceFifo, "--topic T --count N --groups G [--prefix P] [--size B]"},
+	"produce-priority":    {runProducePriority, "--topic T --specs P:N[,P:N...]"},
 	"produce-delay":       {runProduceDelay, "--topic T"},
 	"produce-transaction": {runProduceTransaction, "--topic T [--linger S]"},
 	"simple-consume":      {runSimpleConsume, "--topic T --group G --expect N [--ack] [--invisible-s S] [--max-wait-s S] [--batch B] [--tag EXPR | --sql EXPR] [--change-invisible-s S]"},

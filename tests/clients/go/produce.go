@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -158,6 +159,50 @@ func runProduceFifo(c *common, args []string) (any, error) {
 		results.record(map[string]any{"index": i, "mode": "sync", "message_group": group, "seq": seq}, receipts, err)
 	}
 	progress("produce-fifo: %d sent, %d failed", len(results.sent), len(results.errors))
+	return results.result(), nil
+}
+
+// runProducePriority sends, for each spec P:N in order, N messages of priority P (body p<P>-<i>,
+// tag tag-<P>), one at a time.
+func runProducePriority(c *common, args []string) (any, error) {
+	fs := flag.NewFlagSet("produce-priority", flag.ContinueOnError)
+	topic := fs.String("topic", "", "priority topic to send to (required)")
+	specs := fs.String("specs", "", "PRIORITY:COUNT[,PRIORITY:COUNT...] (required)")
+	if err := parse(fs, c, args); err != nil {
+		return nil, err
+	}
+	if err := required("topic", *topic); err != nil {
+		return nil, err
+	}
+	if err := required("specs", *specs); err != nil {
+		return nil, err
+	}
+	producer, err := startProducer(c, *topic)
+	if err != nil {
+		return nil, err
+	}
+	defer producer.GracefulStop()
+
+	results := &sendResults{}
+	index := 0
+	for _, spec := range strings.Split(*specs, ",") {
+		var priority, count int
+		if _, err := fmt.Sscanf(spec, "%d:%d", &priority, &count); err != nil {
+			return nil, fmt.Errorf("bad spec %q: %v", spec, err)
+		}
+		for i := 0; i < count; i++ {
+			msg := &rmq.Message{Topic: *topic, Body: []byte(fmt.Sprintf("p%d-%d", priority, i))}
+			msg.SetTag("tag-" + strconv.Itoa(priority))
+			msg.AddProperty("origin", language)
+			if err := msg.SetPriority(int32(priority)); err != nil {
+				return nil, err
+			}
+			receipts, err := producer.Send(context.Background(), msg)
+			results.record(map[string]any{"index": index, "mode": "sync", "priority": priority}, receipts, err)
+			index++
+		}
+	}
+	progress("produce-priority: %d sent, %d failed", len(results.sent), len(results.errors))
 	return results.result(), nil
 }
 

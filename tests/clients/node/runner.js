@@ -26,6 +26,7 @@ const DECISIONS = {
 const SCENARIO_OPTIONS = {
   produce: { topic: null, count: null, mode: 'mixed', prefix: 'm', size: '100' },
   'produce-fifo': { topic: null, count: null, groups: null, prefix: 'm' },
+  'produce-priority': { topic: null, specs: null },
   'produce-delay': { topic: null },
   'produce-transaction': { topic: null, linger: '15' },
   'simple-consume': { topic: null, group: null, expect: null, ack: true, 'invisible-s': '20', 'max-wait-s': '60',
@@ -185,6 +186,28 @@ async function produceFifo(options) {
       sent.push({ ...sentEntry(index, await producer.send(message), 'sync'), message_group: group, seq });
     } catch (err) {
       errors.push({ index, ...contractError(err) });
+    }
+  }
+  await shutdownWithin(producer, SHUTDOWN_MS);
+  return { sent, errors };
+}
+
+/** For each spec P:N in order, N messages of priority P (body p<P>-<i>, tag tag-<P>), one at a time. */
+async function producePriority(options) {
+  const producer = await startProducer(options);
+  const sent = [];
+  const errors = [];
+  let index = 0;
+  for (const spec of options.specs.split(',')) {
+    const [ priority, count ] = spec.split(':').map(Number);
+    for (let i = 0; i < count; i++, index++) {
+      const message = { topic: options.topic, body: Buffer.from(`p${priority}-${i}`), tag: `tag-${priority}`,
+        properties: new Map([ [ 'origin', LANGUAGE ] ]), priority };
+      try {
+        sent.push({ ...sentEntry(index, await producer.send(message), 'sync'), priority });
+      } catch (err) {
+        errors.push({ index, ...contractError(err) });
+      }
     }
   }
   await shutdownWithin(producer, SHUTDOWN_MS);
@@ -371,6 +394,7 @@ async function pushConsume(options) {
 const SCENARIOS = {
   produce,
   'produce-fifo': produceFifo,
+  'produce-priority': producePriority,
   'produce-delay': produceDelay,
   'produce-transaction': produceTransaction,
   'simple-consume': simpleConsume,

@@ -157,6 +157,30 @@ def produce_fifo(args: argparse.Namespace, conn: Connection) -> dict[str, Any]:
     return {"sent": sent, "errors": errors}
 
 
+def produce_priority(args: argparse.Namespace, conn: Connection) -> dict[str, Any]:
+    """For each spec P:N in order, N messages of priority P (body p<P>-<i>, tag tag-<P>)."""
+    producer = conn.producer(args.topic)
+    sent: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    index = 0
+    for spec in args.specs.split(","):
+        priority, count = (int(x) for x in spec.split(":"))
+        for i in range(count):
+            message = Message()
+            message.topic = args.topic
+            message.body = f"p{priority}-{i}".encode()
+            message.tag = f"tag-{priority}"
+            message.add_property("origin", LANGUAGE)
+            message.priority = priority
+            try:
+                sent.append({**sent_entry(index, producer.send(message), "sync"), "priority": priority})
+            except Exception as exc:
+                errors.append({"index": index, **error(exc)})
+            index += 1
+    producer.shutdown()
+    return {"sent": sent, "errors": errors}
+
+
 def produce_delay(args: argparse.Namespace, conn: Connection) -> dict[str, Any]:
     producer = conn.producer(args.topic)
     now = now_ms()
@@ -328,6 +352,7 @@ def push_consume(args: argparse.Namespace, conn: Connection) -> dict[str, Any]:
 SCENARIOS: dict[str, Callable[[argparse.Namespace, Connection], dict[str, Any]]] = {
     "produce": produce,
     "produce-fifo": produce_fifo,
+    "produce-priority": produce_priority,
     "produce-delay": produce_delay,
     "produce-transaction": produce_transaction,
     "simple-consume": simple_consume,
@@ -355,6 +380,8 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("--count", type=int, required=True)
     sub.add_argument("--groups", type=int, required=True)
     sub.add_argument("--prefix", default="m")
+    sub = scenarios.add_parser("produce-priority", parents=[common])
+    sub.add_argument("--specs", required=True, help="PRIORITY:COUNT[,PRIORITY:COUNT...]")
     scenarios.add_parser("produce-delay", parents=[common])
     sub = scenarios.add_parser("produce-transaction", parents=[common])
     sub.add_argument("--linger", type=float, default=15)

@@ -55,6 +55,7 @@ public final class Main {
         return switch (args.scenario) {
             case "produce" -> Producing.produce(args, clients);
             case "produce-fifo" -> Producing.produceFifo(args, clients);
+            case "produce-priority" -> Producing.producePriority(args, clients);
             case "produce-delay" -> Producing.produceDelay(args, clients);
             case "produce-transaction" -> Producing.produceTransaction(args, clients);
             case "simple-consume" -> Consuming.simpleConsume(args, clients);

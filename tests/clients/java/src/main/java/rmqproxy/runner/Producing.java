@@ -90,6 +90,40 @@ final class Producing {
         return sortedResult(sent, errors);
     }
 
+    /** produce-priority: for each spec P:N, N messages of priority P (body p<P>-<i>, tag tag-<P>), in order. */
+    static Map<String, Object> producePriority(Args args, Clients clients) throws Exception {
+        String topic = args.required("topic");
+        String specs = args.required("specs");
+        args.checkAllUsed();
+        List<Map<String, Object>> sent = new ArrayList<>();
+        List<Map<String, Object>> errors = new ArrayList<>();
+        int index = 0;
+        try (Producer producer = producer(clients, topic)) {
+            for (String spec : specs.split(",")) {
+                String[] parts = spec.split(":");
+                int priority = Integer.parseInt(parts[0]);
+                int count = Integer.parseInt(parts[1]);
+                for (int i = 0; i < count; i++, index++) {
+                    Message message = clients.provider.newMessageBuilder()
+                        .setTopic(topic)
+                        .setBody(("p" + priority + "-" + i).getBytes(StandardCharsets.UTF_8))
+                        .setTag("tag-" + priority)
+                        .addProperty("origin", Clients.LANGUAGE)
+                        .setPriority(priority)
+                        .build();
+                    Map<String, Object> entry;
+                    try {
+                        entry = record(sent, errors, index, "sync", producer.send(message), null);
+                    } catch (ClientException e) {
+                        entry = record(sent, errors, index, "sync", null, e);
+                    }
+                    entry.put("priority", priority);
+                }
+            }
+        }
+        return sortedResult(sent, errors);
+    }
+
     /** produce-delay: scheduled messages due in 3 s, 1 s, the past, 41 days (refused), and one recalled. */
     static Map<String, Object> produceDelay(Args args, Clients clients) throws Exception {
         String topic = args.required("topic");
