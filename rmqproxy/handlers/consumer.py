@@ -25,22 +25,23 @@ POLL_RESERVE_S = 0.5
 """Time kept back from the call's deadline to write the answer."""
 
 
+def poll_ms(request: rpc.ReceiveMessageRequest | rpc.PullMessageRequest, ctx: RequestContext,
+            config: ServerConfig) -> int:
+    """How long a receive or pull waits for messages: what the client asked (default 20 s),
+    clamped to [5 s, 20 s], and always ending before the call's deadline."""
+    asked = millis(request.long_polling_timeout) if request.HasField("long_polling_timeout") else None
+    poll = config.long_polling_ms if asked is None else asked
+    poll = max(config.min_long_polling_ms, min(poll, config.long_polling_ms))
+    if ctx.time_remaining is not None:
+        poll = min(poll, int((ctx.time_remaining - POLL_RESERVE_S) * 1000))
+    return max(poll, 0)
+
+
 class ConsumerHandler:
     def __init__(self, broker: Broker, config: ServerConfig, clock: Clock) -> None:
         self._broker = broker
         self._config = config
         self._clock = clock
-
-    def _poll_ms(self, request: rpc.ReceiveMessageRequest, ctx: RequestContext) -> int:
-        """How long to wait for messages: what the client asked (default 20 s), clamped to
-        [5 s, 20 s], and always ending before the call's deadline."""
-        config = self._config
-        asked = millis(request.long_polling_timeout) if request.HasField("long_polling_timeout") else None
-        poll = config.long_polling_ms if asked is None else asked
-        poll = max(config.min_long_polling_ms, min(poll, config.long_polling_ms))
-        if ctx.time_remaining is not None:
-            poll = min(poll, int((ctx.time_remaining - POLL_RESERVE_S) * 1000))
-        return max(poll, 0)
 
     def _invisible_ms(self, request: rpc.ReceiveMessageRequest) -> int | None:
         if request.auto_renew and not request.HasField("invisible_duration"):
@@ -70,7 +71,7 @@ class ConsumerHandler:
         only_queue = queue_id if group.fifo and request.auto_renew and 0 <= queue_id < topic.queues else None
         popped = await self._broker.receive(
             group, topic, client_id=ctx.client_id, max_messages=batch, invisible_ms=invisible_ms,
-            poll_ms=self._poll_ms(request, ctx), accept=accept, queue_id=only_queue,
+            poll_ms=poll_ms(request, ctx, self._config), accept=accept, queue_id=only_queue,
             attempt_id=request.attempt_id if request.HasField("attempt_id") else None)
         if not popped:
             await write(rpc.ReceiveMessageResponse(status=pb.Status(code=pb.Code.MESSAGE_NOT_FOUND,

@@ -17,7 +17,7 @@ from rmqproxy.context import RequestContext
 from rmqproxy.convert import fill_stored, millis
 from rmqproxy.errors import ProtocolError
 from rmqproxy.filters import compile_filter
-from rmqproxy.handlers.consumer import POLL_RESERVE_S
+from rmqproxy.handlers.consumer import poll_ms
 from rmqproxy.handlers.resources import group_and_topic, topic_named
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
@@ -38,24 +38,13 @@ class PullHandler:
         self._broker = broker
         self._config = config
 
-    def _poll_ms(self, request: rpc.PullMessageRequest, ctx: RequestContext) -> int:
-        """As ReceiveMessage: what the client asked (default 20 s), clamped to [5 s, 20 s], and
-        ending before the call's deadline."""
-        config = self._config
-        asked = millis(request.long_polling_timeout) if request.HasField("long_polling_timeout") else None
-        poll = config.long_polling_ms if asked is None else asked
-        poll = max(config.min_long_polling_ms, min(poll, config.long_polling_ms))
-        if ctx.time_remaining is not None:
-            poll = min(poll, int((ctx.time_remaining - POLL_RESERVE_S) * 1000))
-        return max(poll, 0)
-
     async def pull_message(self, request: rpc.PullMessageRequest, ctx: RequestContext,
                            write: Callable[[rpc.PullMessageResponse], Awaitable[None]]) -> None:
         group, topic = await group_and_topic(self._broker, request.group.name, request.message_queue.topic.name)
         accept = compile_filter(request.filter_expression.type, request.filter_expression.expression)
         batch = max(1, min(request.batch_size or 1, self._config.receive_batch_max))
         read = await self._broker.pull(group, topic, request.message_queue.id, request.offset, batch, accept,
-                                       self._poll_ms(request, ctx))
+                                       poll_ms(request, ctx, self._config))
         if read.offset_moved:
             await write(rpc.PullMessageResponse(status=_status(
                 pb.Code.ILLEGAL_OFFSET, f"offset {request.offset} is outside [{read.min_offset}, {read.max_offset}]")))
