@@ -106,9 +106,16 @@ class BrokerBackground(BrokerConsuming):
             self._revive_alarm.begin()
             # Each group's delivery limit as it stands now.
             limits = {name: group.max_attempts for name, group in self._groups.items()}
-            result = await self._store.revive_expired(self._clock.now_ms(), REVIVE_BATCH, limits)
+            now = self._clock.now_ms()
+            result = await self._store.revive_expired(now, REVIVE_BATCH, limits)
             receivable: dict[tuple[str, str | None], int] = {}
             for r in result.revived:
+                if r.dead_letter_topic:
+                    self.trace.event(r.topic, (r.queue_id, r.offset), "DEAD_LETTERED", now, group=r.group,
+                                     attempt=r.attempt, detail=f"attempts used up, to {r.dead_letter_topic}")
+                else:
+                    self.trace.event(r.topic, (r.queue_id, r.offset), "RETRY_SCHEDULED", now, group=r.group,
+                                     attempt=r.attempt)
                 # A redelivery is for its group; a dead letter for whoever reads the DLQ topic.
                 key = (r.dead_letter_topic, None) if r.dead_letter_topic else (r.topic, r.group)
                 receivable[key] = receivable.get(key, 0) + 1
@@ -156,9 +163,11 @@ class BrokerBackground(BrokerConsuming):
     async def _timer_loop(self) -> None:
         while True:
             self._timer_alarm.begin()
-            result = await self._store.fire_timers(self._clock.now_ms(), REVIVE_BATCH)
+            now = self._clock.now_ms()
+            result = await self._store.fire_timers(now, REVIVE_BATCH)
             counts: dict[str, int] = {}
             for fired in result.fired:
+                self.trace.stored(fired.topic, fired.queue_id, fired.offset, "scheduled message fell due", now)
                 counts[fired.topic] = counts.get(fired.topic, 0) + 1
             for topic, count in counts.items():
                 self._wake(topic, count=count)
