@@ -156,8 +156,9 @@ class BrokerBackground(BrokerConsuming):
         interval = max(1_000, min(self.settings.retention_check_ms, self.settings.retention_ms // 4))
         while True:
             await sleep_until(self._clock, self._clock.now_ms() + interval)
-            deleted = await self._store.delete_expired(self._clock.now_ms(), self.settings.retention_ms)
-            if deleted:
+            # A store may delete a bounded number per call (RocksDB reads each message's index
+            # entries to delete them): call again until nothing is left, other calls in between.
+            while deleted := await self._store.delete_expired(self._clock.now_ms(), self.settings.retention_ms):
                 log.info("retention deleted %d message(s)", deleted)
 
     async def _timer_loop(self) -> None:
