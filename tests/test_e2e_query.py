@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rmqproxy.cli_access import ACCESS_KEY_ENV, SECRET_ENV
-from tests.serverproc import ServerProcess, python_client
+from tests.serverproc import ServerProcess, node_client, python_client
 
 
 def body_of(index: int, size: int, prefix: str = "m") -> bytes:
@@ -240,3 +240,24 @@ def test_no_trace_with_trace_off(server_with: Callable[..., ServerProcess], name
     python_client("simple_consume", server.address, topic, group, "--expect", "1", "--ack")
     assert trace_of(server, topic, sent["message_id"]) == [[]]
     assert "no trace recorded" in server.cli("message", "trace", topic, sent["message_id"]).stdout
+
+
+def test_messages_of_the_node_client_by_key_with_detail_and_trace(server: ServerProcess, name: str) -> None:
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic, "--queues", "2")
+    server.cli("group", "create", group)
+    sent = node_client("produce", server.address, topic, "12", "--mode", "sequential")["sent"]
+    by_index = {s["index"]: s["message_id"] for s in sent}
+    assert ids(server.cli_json("message", "query", topic, "--key", "order-1")) == [by_index[11], by_index[10]]
+    assert ids(server.cli_json("message", "query", topic, "--key", "key-3")) == [by_index[3]]
+    assert ids(server.cli_json("message", "query", topic, "--tag", "tag-2")) == [by_index[i] for i in (11, 8, 5, 2)]
+    python_client("simple_consume", server.address, topic, group, "--expect", "12", "--ack")
+    (detail,) = server.cli_json("message", "show", topic, by_index[3])["messages"]
+    assert sorted(detail["summary"]["keys"]) == ["key-3", "order-0"]
+    assert detail["groups"] == [{"group": group, "state": "CONSUMED", "attempts": 0}]
+
+    def traced() -> bool:
+        return [r["kind"] for r in trace_of(server, topic, by_index[3])[0]] == [
+            "PRODUCED", "STORED", "DELIVERED", "ACKED"]
+
+    wait_for(traced, 20, "the Node-produced message's trace")
