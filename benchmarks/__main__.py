@@ -30,7 +30,7 @@ from benchmarks.targets import DEFAULT_TARGETS, DESCRIPTIONS, TARGETS, Running, 
 
 RESULTS = Path(__file__).resolve().parent / "results"
 OURS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing",
-        "rmqproxy-asyncio", "rmqproxy-metrics")
+        "rmqproxy-asyncio", "rmqproxy-metrics", "rmqproxy-notrace")
 
 
 def run_command(args: argparse.Namespace) -> int:

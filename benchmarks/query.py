@@ -39,7 +39,8 @@ TOPIC = "query-bench"
 QUEUES = 8
 TAGS = 1000
 BATCH = 2000
-T0 = 1_700_000_000_000
+T0 = int(time.time() * 1000) - 3_600_000
+"""Store times start an hour ago, well inside the server's retention."""
 
 
 def message_id(i: int) -> str:

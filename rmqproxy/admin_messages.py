@@ -19,6 +19,7 @@ from rmqproxy.admin import group_filters
 from rmqproxy.auth import rights
 from rmqproxy.auth.rights import Need
 from rmqproxy.broker.broker import Broker
+from rmqproxy.broker.trace import TraceRecord
 from rmqproxy.context import ServicerContext
 from rmqproxy.convert import millis
 from rmqproxy.errors import InvalidArgument
@@ -142,7 +143,8 @@ class MessagesAdminService(api_grpc.MessagesServicer):
         groups = {s.group for s in self._broker.clients.all() if s.group and topic in s.subscriptions}
         return {g: group_filters(self._broker.clients.consumers(g)).get(topic) for g in groups}
 
-    async def _show(self, request: api.ShowMessageRequest) -> api.ShowMessageResponse:
+    async def _copies(self, request: api.ShowMessageRequest) -> list[StoredMessage]:
+        """Every stored copy of the message, newest first; NotFound if none."""
         check_topic(request.topic)
         if not request.message_id or len(request.message_id) > MAX_VALUE:
             raise InvalidArgument(f"the message id must have 1 to {MAX_VALUE} characters")
@@ -150,6 +152,10 @@ class MessagesAdminService(api_grpc.MessagesServicer):
                                                    limit_of(MessageQuery(QueryBy.KEY)))
         if not copies:
             raise NotFound(f"no message {request.message_id!r} stored in topic {request.topic!r}")
+        return copies
+
+    async def _show(self, request: api.ShowMessageRequest) -> api.ShowMessageResponse:
+        copies = await self._copies(request)
         filters = self._filters(request.topic)
         details = []
         for stored in copies:
@@ -172,6 +178,20 @@ class MessagesAdminService(api_grpc.MessagesServicer):
                                                                  attempts=origin.attempts))
             details.append(detail)
         return api.ShowMessageResponse(messages=details)
+
+    async def _trace(self, request: api.ShowMessageRequest) -> api.TraceMessageResponse:
+        copies = await self._copies(request)
+        traces = []
+        for stored in copies:
+            records = [TraceRecord.decode(raw) for raw in await self._broker.message_trace(stored)]
+            traces.append(api.MessageTrace(summary=summary(stored, decode(stored)), records=[
+                api.TraceRecord(kind=r.kind, time=_timestamp(r.at_ms), group=r.group, client_id=r.client_id,
+                                address=r.address, attempt=r.attempt, detail=r.detail) for r in records]))
+        return api.TraceMessageResponse(messages=traces)
+
+    async def TraceMessage(self, request: api.ShowMessageRequest, context: ServicerContext) -> Any:
+        return await self._call("TraceMessage", context, lambda: self._trace(request),
+                                lambda: [rights.topic(request.topic, _GET)])
 
     async def QueryMessages(self, request: api.QueryMessagesRequest, context: ServicerContext) -> Any:
         def needs() -> list[Need]:

@@ -23,6 +23,7 @@ from rmqproxy.broker.broker import Broker, BrokerSettings
 from rmqproxy.broker.clients import ClientRegistry
 from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.sharing import new_worker_id
+from rmqproxy.broker.trace import StoreTracer
 from rmqproxy.client_metrics import SERVICE_NAME as CLIENT_METRICS_SERVICE
 from rmqproxy.client_metrics import ClientMetricsReceiver, add_client_metrics_to_server
 from rmqproxy.clock import Sleeper, SystemClock
@@ -179,6 +180,8 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         worker_id=new_worker_id(config.worker_index),
         events=recorder,
     )
+    if config.trace:
+        broker.trace = StoreTracer(store)
     await broker.start()
     server = grpc.aio.server(options=[*GRPC_OPTIONS, *grpc_options(settings)])
     route = RouteHandler(broker, config)

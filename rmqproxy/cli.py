@@ -223,6 +223,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="the cluster label of every rocketmq_* metric (default DefaultCluster)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     cli_access.add_serve_options(serve)
+    cli_message.add_serve_options(serve)
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
     create = topic.add_parser("create", help="create a topic", description=f"Names: {NAME_RULE}.")
@@ -590,7 +591,8 @@ def _serve(args: argparse.Namespace) -> int:
                           receive_gather_ms=args.receive_gather,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
                           metrics_port=args.metrics_port, cluster=args.cluster,
-                          auth=args.auth, init_user=args.init_user, init_secret=init_secret)
+                          auth=args.auth, init_user=args.init_user, init_secret=init_secret,
+                          trace=args.trace == "on")
     if args.workers is not None and args.workers < 1:
         print("rmqproxy: --workers must be at least 1", file=sys.stderr)
         return 2

@@ -50,6 +50,12 @@ def _positive(text: str) -> int:
     return value
 
 
+def add_serve_options(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--trace", choices=("on", "off"), default="on", help=(
+        "record each message's trace: produced, stored, every delivery, ack, nack, retry, dead letter, "
+        "resend, commit (rmqproxy message trace TOPIC ID); default on"))
+
+
 def add_commands(commands: Any) -> list[argparse._SubParsersAction]:  # type: ignore[type-arg]
     raw = argparse.RawDescriptionHelpFormatter
     message = commands.add_parser("message", help="query stored messages").add_subparsers(dest="action",
@@ -69,6 +75,11 @@ def add_commands(commands: Any) -> list[argparse._SubParsersAction]:  # type: ig
                               formatter_class=raw)
     show.add_argument("topic", metavar="TOPIC")
     show.add_argument("message_id", metavar="MSG_ID")
+    trace = message.add_parser("trace", help="a message's life: produced, stored, deliveries, acks, retries...",
+                               description="The trace a server with --trace on recorded for every stored copy "
+                                           "of the message, oldest record first.")
+    trace.add_argument("topic", metavar="TOPIC")
+    trace.add_argument("message_id", metavar="MSG_ID")
     export = message.add_parser("export", help="write a message's body to a file (or print it in base64)")
     export.add_argument("topic", metavar="TOPIC")
     export.add_argument("message_id", metavar="MSG_ID")
@@ -106,6 +117,8 @@ def request(args: argparse.Namespace) -> Callable[[Any], Any]:
             raise ValueError("give --id, --key, --tag, --retry, --since/--until or --latest N")
         return lambda s: s.QueryMessages(query, timeout=30)
     show = api.ShowMessageRequest(topic=args.topic, message_id=args.message_id)
+    if args.action == "trace":
+        return lambda s: s.TraceMessage(show, timeout=30)
     return lambda s: s.ShowMessage(show, timeout=30)
 
 
@@ -131,6 +144,15 @@ def output(args: argparse.Namespace, response: Any, data: dict[str, Any], table:
         print(table(rows, header))
         if len(rows) == data["limit"]:
             print(f"(the first {data['limit']}: the limit; narrow the query to see older ones)")
+    elif args.action == "trace":
+        for index, copy in enumerate(data["messages"]):
+            summary = copy["summary"]
+            print(("\n" if index else "") + f"{summary['topic']} {summary['message_id']} at "
+                  f"{summary['queue_id']}/{summary['offset']}:")
+            rows = [(r["time"], r["kind"], r["group"] or "-", r["client_id"] or "-", r["address"] or "-",
+                     r["attempt"] or "-", r["detail"] or "") for r in copy["records"]]
+            print(table(rows, ("TIME", "EVENT", "GROUP", "CLIENT", "ADDRESS", "ATTEMPT", "DETAIL")) if rows
+                  else "no trace recorded (is the server running with --trace off?)")
     else:
         for index, (detail, message) in enumerate(zip(data["messages"], response.messages, strict=True)):
             if index:

@@ -395,7 +395,8 @@ class MessageStore(AuthContract, OffsetsContract, QueryContract, TraceContract, 
     async def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
         """Delete messages stored longer ago than their topic's retention (the default when the
         topic has none), consumed or not; how many were deleted. A group positioned before the
-        oldest kept message continues from it."""
+        oldest kept message continues from it. A backend may stop after a bounded number (it
+        removes each message's query indexes too): callers call again until it deletes none."""
 
     @abc.abstractmethod
     async def group_topics(self, group: str) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from rmqproxy.cli_access import ACCESS_KEY_ENV, SECRET_ENV
-from tests.serverproc import ServerProcess, python_client
+from tests.serverproc import ServerProcess, node_client, python_client
 
 
 def body_of(index: int, size: int, prefix: str = "m") -> bytes:
@@ -114,8 +114,8 @@ def test_states_through_in_flight_retry_dead_letter_and_resend(server: ServerPro
     (sent,) = python_client("produce", server.address, topic, "1", "--mode", "sync")["sent"]
     message_id = sent["message_id"]
 
-    # steady receives it and does not ack: in flight for 5 minutes (the rest of the test, however slow)
-    python_client("simple_consume", server.address, topic, steady, "--expect", "1", "--invisible", "300")
+    # steady receives it and does not ack: in flight for 10 minutes (longer than this test)
+    python_client("simple_consume", server.address, topic, steady, "--expect", "1", "--invisible", "600")
     assert states(server, topic, message_id) == [{steady: "IN_FLIGHT"}]
     # filtered's consumer asks only for tag-9: the message is consumed for it, filtered out
     python_client("simple_consume", server.address, topic, filtered, "--expect", "1", "--tag", "tag-9",
@@ -150,6 +150,17 @@ def test_states_through_in_flight_retry_dead_letter_and_resend(server: ServerPro
     resent_now = states(server, topic, message_id)[0]
     assert resent_now[failing] == "CONSUMED"
 
+    def traced() -> bool:
+        return any(r["kind"] == "ACKED" for r in trace_of(server, topic, message_id)[0])
+
+    wait_for(traced, 20, "the resent copy's ack in its trace")
+    resent_trace, original_trace = trace_of(server, topic, message_id)
+    assert [(r["kind"], r.get("group")) for r in resent_trace] == [
+        ("RESENT", failing), ("DELIVERED", failing), ("ACKED", failing)]
+    dead = [r for r in original_trace if r["kind"] == "DEAD_LETTERED"]
+    assert len(dead) == 1 and dead[0]["group"] == failing and dlq in dead[0]["detail"]
+    assert any(r["kind"] == "DELIVERED" and r["group"] == steady for r in original_trace)
+
 
 def test_queries_need_get_on_the_topic_with_auth(server_with: Callable[..., ServerProcess], tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch, name: str) -> None:
@@ -177,3 +188,76 @@ def test_queries_need_get_on_the_topic_with_auth(server_with: Callable[..., Serv
     # the retry view also needs Get on the group
     refused = server.cli("message", "query", topic, "--retry", f"{name}-g", check=False)
     assert refused.returncode == 1 and f"no Get right on Group {name}-g" in refused.stderr, refused.stderr
+
+
+def trace_of(server: ServerProcess, topic: str, message_id: str) -> list[list[dict[str, Any]]]:
+    """Per stored copy (newest first), its trace records."""
+    return [copy["records"] for copy in server.cli_json("message", "trace", topic, message_id)["messages"]]
+
+
+def test_a_trace_through_two_groups(server: ServerProcess, name: str) -> None:
+    topic, simple, push = f"{name}-t", f"{name}-simple", f"{name}-push"
+    server.cli("topic", "create", topic, "--queues", "2")
+    server.cli("group", "create", simple)
+    server.cli("group", "create", push, "--retry-policy", "exponential", "--initial", "1s", "--max", "1s")
+    (sent,) = python_client("produce", server.address, topic, "1", "--mode", "sync")["sent"]
+    message_id = sent["message_id"]
+    python_client("simple_consume", server.address, topic, simple, "--expect", "1", "--ack")
+    deliveries = python_client("push_fail", server.address, topic, push, "--expect", "2", "--fail-times", "1",
+                               "--linger", "2")["deliveries"]
+    assert [attempt for attempt, _ in deliveries[message_id]] == [1, 2]
+
+    def acked_twice() -> bool:
+        return sum(r["kind"] == "ACKED" for r in trace_of(server, topic, message_id)[0]) == 2
+
+    wait_for(acked_twice, 20, "both groups' acks in the trace")
+    (records,) = trace_of(server, topic, message_id)
+    kinds = [(r["kind"], r.get("group", "")) for r in records]
+    assert kinds[:2] == [("PRODUCED", ""), ("STORED", "")]
+    produced = records[0]
+    assert produced["client_id"] and produced["address"].startswith(("127.0.0.1:", "ipv4:127.0.0.1:"))
+    assert produced["detail"].startswith("send took ")
+    for_simple = [(r["kind"], r.get("attempt", 0)) for r in records if r.get("group") == simple]
+    assert for_simple == [("DELIVERED", 1), ("ACKED", 0)]
+    for_push = [(r["kind"], r.get("attempt", 0)) for r in records if r.get("group") == push]
+    assert for_push == [("DELIVERED", 1), ("INVISIBILITY_CHANGED", 0), ("RETRY_SCHEDULED", 1), ("DELIVERED", 2),
+                        ("ACKED", 0)], for_push
+    deliveries_seen = [r for r in records if r["kind"] == "DELIVERED"]
+    assert all(r["client_id"] and r["address"] for r in deliveries_seen)
+    assert len({r["client_id"] for r in deliveries_seen}) == 2  # two consumers, one per group
+    times = [r["time"] for r in records]
+    assert times == sorted(times)
+    table = server.cli("message", "trace", topic, message_id).stdout
+    assert "PRODUCED" in table and "RETRY_SCHEDULED" in table and push in table
+
+
+def test_no_trace_with_trace_off(server_with: Callable[..., ServerProcess], name: str) -> None:
+    server = server_with("--trace", "off", "--store", "memory")
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic)
+    server.cli("group", "create", group)
+    (sent,) = python_client("produce", server.address, topic, "1", "--mode", "sync")["sent"]
+    python_client("simple_consume", server.address, topic, group, "--expect", "1", "--ack")
+    assert trace_of(server, topic, sent["message_id"]) == [[]]
+    assert "no trace recorded" in server.cli("message", "trace", topic, sent["message_id"]).stdout
+
+
+def test_messages_of_the_node_client_by_key_with_detail_and_trace(server: ServerProcess, name: str) -> None:
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic, "--queues", "2")
+    server.cli("group", "create", group)
+    sent = node_client("produce", server.address, topic, "12", "--mode", "sequential")["sent"]
+    by_index = {s["index"]: s["message_id"] for s in sent}
+    assert ids(server.cli_json("message", "query", topic, "--key", "order-1")) == [by_index[11], by_index[10]]
+    assert ids(server.cli_json("message", "query", topic, "--key", "key-3")) == [by_index[3]]
+    assert ids(server.cli_json("message", "query", topic, "--tag", "tag-2")) == [by_index[i] for i in (11, 8, 5, 2)]
+    python_client("simple_consume", server.address, topic, group, "--expect", "12", "--ack")
+    (detail,) = server.cli_json("message", "show", topic, by_index[3])["messages"]
+    assert sorted(detail["summary"]["keys"]) == ["key-3", "order-0"]
+    assert detail["groups"] == [{"group": group, "state": "CONSUMED", "attempts": 0}]
+
+    def traced() -> bool:
+        return [r["kind"] for r in trace_of(server, topic, by_index[3])[0]] == [
+            "PRODUCED", "STORED", "DELIVERED", "ACKED"]
+
+    wait_for(traced, 20, "the Node-produced message's trace")

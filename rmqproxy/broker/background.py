@@ -106,9 +106,16 @@ class BrokerBackground(BrokerPulling):
             self._revive_alarm.begin()
             # Each group's delivery limit as it stands now.
             limits = {name: group.max_attempts for name, group in self._groups.items()}
-            result = await self._store.revive_expired(self._clock.now_ms(), REVIVE_BATCH, limits)
+            now = self._clock.now_ms()
+            result = await self._store.revive_expired(now, REVIVE_BATCH, limits)
             receivable: dict[tuple[str, str | None], int] = {}
             for r in result.revived:
+                if r.dead_letter_topic:
+                    self.trace.event(r.topic, (r.queue_id, r.offset), "DEAD_LETTERED", now, group=r.group,
+                                     attempt=r.attempt, detail=f"attempts used up, to {r.dead_letter_topic}")
+                else:
+                    self.trace.event(r.topic, (r.queue_id, r.offset), "RETRY_SCHEDULED", now, group=r.group,
+                                     attempt=r.attempt)
                 # A redelivery is for its group; a dead letter for whoever reads the DLQ topic.
                 key = (r.dead_letter_topic, None) if r.dead_letter_topic else (r.topic, r.group)
                 receivable[key] = receivable.get(key, 0) + 1
@@ -149,16 +156,19 @@ class BrokerBackground(BrokerPulling):
         interval = max(1_000, min(self.settings.retention_check_ms, self.settings.retention_ms // 4))
         while True:
             await sleep_until(self._clock, self._clock.now_ms() + interval)
-            deleted = await self._store.delete_expired(self._clock.now_ms(), self.settings.retention_ms)
-            if deleted:
+            # A store may delete a bounded number per call (RocksDB reads each message's index
+            # entries to delete them): call again until nothing is left, other calls in between.
+            while deleted := await self._store.delete_expired(self._clock.now_ms(), self.settings.retention_ms):
                 log.info("retention deleted %d message(s)", deleted)
 
     async def _timer_loop(self) -> None:
         while True:
             self._timer_alarm.begin()
-            result = await self._store.fire_timers(self._clock.now_ms(), REVIVE_BATCH)
+            now = self._clock.now_ms()
+            result = await self._store.fire_timers(now, REVIVE_BATCH)
             counts: dict[str, int] = {}
             for fired in result.fired:
+                self.trace.stored(fired.topic, fired.queue_id, fired.offset, "scheduled message fell due", now)
                 counts[fired.topic] = counts.get(fired.topic, 0) + 1
             for topic, count in counts.items():
                 self._wake(topic, count=count)

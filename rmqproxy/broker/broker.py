@@ -64,6 +64,7 @@ class Broker(BrokerQuery, BrokerNotices):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self.trace.close()
         self.sharing.stop()
 
     # -- producing ---------------------------------------------------------------------------
@@ -78,11 +79,13 @@ class Broker(BrokerQuery, BrokerNotices):
             turn = self._queue_turn[topic.name] = itertools.count()
         return next(turn) % topic.queues
 
-    async def send(self, topic: TopicConfig, messages: Sequence[NewMessage]) -> list[AppendOutcome]:
+    async def send(self, topic: TopicConfig, messages: Sequence[NewMessage], *,
+                   producer: tuple[str, str] | None = None) -> list[AppendOutcome]:
         """Append the messages in one write; what became of each, in the order given.
 
         Messages without a message group share one queue; each message group goes to its own
-        queue. Returns once the store has them (durably, if the server flushes synchronously)."""
+        queue. Returns once the store has them (durably, if the server flushes synchronously).
+        ``producer``: (client id, address), for the trace."""
         shared = self.queue_for(topic, None) if any(m.message_group is None for m in messages) else 0
         by_queue: dict[int, list[int]] = {}
         for index, message in enumerate(messages):
@@ -93,7 +96,8 @@ class Broker(BrokerQuery, BrokerNotices):
         batches = [AppendBatch(topic.name, queue_id, [messages[i] for i in indexes])
                    for queue_id, indexes in by_queue.items()]
         started = time.perf_counter()
-        results = await self._store.append(batches, self._clock.now_ms(), durable=self.settings.durable)
+        now = self._clock.now_ms()
+        results = await self._store.append(batches, now, durable=self.settings.durable)
         seconds = time.perf_counter() - started
         outcomes: list[AppendOutcome] = [Stored(0, 0)] * len(messages)
         for indexes, placed in zip(by_queue.values(), results, strict=True):
@@ -101,6 +105,7 @@ class Broker(BrokerQuery, BrokerNotices):
                 outcomes[index] = outcome
         self._after_append(topic.name, outcomes)
         self.events.appended(topic, messages, outcomes, seconds, self.settings.durable)
+        self.trace.produced(topic.name, messages, outcomes, producer, seconds, now)
         return outcomes
 
     def _after_append(self, topic: str, outcomes: Sequence[AppendOutcome]) -> None:
@@ -135,6 +140,7 @@ class Broker(BrokerQuery, BrokerNotices):
         self._awaiting_producer.get(topic.name, {}).pop(transaction, None)
         self.events.transaction_ended(topic.name, commit)
         if result.offset is not None:
+            self.trace.by_id(topic.name, result.message_id, "COMMITTED", self._clock.now_ms())
             self._wake(topic.name, count=1)
         return result
 

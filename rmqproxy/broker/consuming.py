@@ -112,6 +112,9 @@ class BrokerConsuming(BrokerCatalog):
                 if attempt_key is not None:
                     self._remember_attempt(attempt_key, popped, invisible)
                 self.events.delivered(group.name, topic.name, popped)
+                session = self.clients.get(client_id)
+                self.trace.delivered(group.name, topic.name, popped, client_id, session.address if session else "",
+                                     self._clock.now_ms())
                 return popped
             if self._clock.now_ms() >= give_up_at:
                 return []
@@ -212,6 +215,10 @@ class BrokerConsuming(BrokerCatalog):
         results = await self._store.ack_each(group.name, topic.name, list(receipts), self._clock.now_ms())
         acked = sum(1 for r in results if r is None)
         self.events.acked(group.name, topic.name, acked)
+        now = self._clock.now_ms()
+        for receipt, refused in zip(receipts, results, strict=True):
+            if refused is None:
+                self.trace.event(topic.name, receipt, "ACKED", now, group=group.name)
         if group.fifo and acked:
             # An ack frees its message group: receivers long-polling for it can have the next one.
             self._wake(topic.name, group.name, count=acked)
@@ -227,6 +234,9 @@ class BrokerConsuming(BrokerCatalog):
         now = self._clock.now_ms()
         new = await self._store.change_invisibility(group.name, topic.name, receipt, invisible_ms, now,
                                                     suspend=suspend)
+        suspended = " (suspended: not counted as an attempt)" if suspend else ""
+        self.trace.event(topic.name, receipt, "INVISIBILITY_CHANGED", now, group=group.name,
+                         detail=f"visible again in {invisible_ms} ms{suspended}")
         self._revive_alarm.wake_at(now + invisible_ms)
         return new
 
@@ -238,13 +248,20 @@ class BrokerConsuming(BrokerCatalog):
         target = await self._store.dead_letter(group.name, topic.name, receipt, self._clock.now_ms(), attempts)
         await self._learn_topic(target.topic)
         self.events.dead_lettered(group.name, topic.name, 1)
+        self.trace.event(topic.name, receipt, "DEAD_LETTERED", self._clock.now_ms(), group=group.name,
+                         detail=f"at the consumer's request, to {target.topic}")
         self._wake(target.topic, count=1)
         if group.fifo:
             self._wake(topic.name, group.name, count=1)  # the message group moves on
         return target
 
     async def resend_dead_letters(self, group: GroupConfig, message_ids: Sequence[str]) -> dict[str, Resent | None]:
-        result = await self._store.resend_dead_letters(group.name, list(message_ids), self._clock.now_ms())
+        now = self._clock.now_ms()
+        result = await self._store.resend_dead_letters(group.name, list(message_ids), now)
+        for resent in result.values():
+            if resent is not None:
+                self.trace.event(resent.topic, (resent.queue_id, resent.offset), "RESENT", now, group=group.name,
+                                 detail="from the dead-letter topic, for this group only")
         for topic in {r.topic for r in result.values() if r is not None}:
             self._wake(topic, group.name)
         return result

@@ -20,6 +20,7 @@ from rmqproxy.broker.longpoll import Waiters
 from rmqproxy.broker.questions import ClientQuestions
 from rmqproxy.broker.renewal import RenewalTracker
 from rmqproxy.broker.sharing import Sharing, new_worker_id
+from rmqproxy.broker.trace import Tracer
 from rmqproxy.clock import Sleeper
 from storage.base import MessageStore
 from storage.model import Delivery, GroupConfig, HalfMessage, TopicConfig
@@ -74,6 +75,8 @@ class BrokerCore:
         self.clients = clients
         self.waiters = waiters
         self.events = events or BrokerEvents()
+        self.trace: Tracer = Tracer()
+        """Told of each message's life (rmqproxy/broker/trace.py); records nothing unless --trace on."""
         """Told of appends, deliveries, acks, dead letters and transaction ends (metrics)."""
         self.renewals = RenewalTracker()
         self.questions = ClientQuestions(clients, self.sharing)

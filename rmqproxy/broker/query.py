@@ -41,6 +41,9 @@ class BrokerQuery(BrokerCatalog):
             raise TopicNotFound(topic)
         return await self._store.retry_messages(group, topic, limit)
 
+    async def message_trace(self, message: StoredMessage) -> list[bytes]:
+        return await self._store.message_trace(message.topic, message.queue_id, message.offset)
+
     def reading_groups(self, topic: str, stored: list[str]) -> list[str]:
         """Groups reading the topic: those with a position in it (``stored``) and those with an
         online consumer subscribed to it."""

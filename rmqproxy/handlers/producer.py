@@ -44,7 +44,7 @@ class ProducerHandler:
             checked = [validate_message(m, topic.type, config, now) for m in messages]
             new = [self._new_message(m, message_type, due, now)
                    for m, (message_type, due) in zip(messages, checked, strict=True)]
-            outcomes = await self._broker.send(topic, new)
+            outcomes = await self._broker.send(topic, new, producer=(ctx.client_id, ctx.peer))
         ids = [m.system_properties.message_id for m in messages]
         response = rpc.SendMessageResponse(status=_OK)
         entries = response.entries

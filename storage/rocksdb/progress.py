@@ -11,6 +11,9 @@ from storage.rocksdb.core import RocksDBCore
 from storage.rocksdb.index import drop_indexes
 from storage.rocksdb.write import Write
 
+RETENTION_BATCH = 20_000
+"""Most messages one delete_expired call removes per queue (the store worker runs nothing else meanwhile)."""
+
 
 class RocksDBProgress(RocksDBCore):
     async def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
@@ -53,7 +56,9 @@ class RocksDBProgress(RocksDBCore):
             retention = topic.retention_ms if topic.retention_ms is not None else default_retention_ms
             for queue_id in range(topic.queues):
                 start = self._start(topic.topic_id, queue_id)
-                cut = self._offset_at_time(topic.topic_id, queue_id, now_ms - retention)
+                # Bounded: each message's index entries are read and deleted in this write.
+                cut = min(self._offset_at_time(topic.topic_id, queue_id, now_ms - retention),
+                          start + RETENTION_BATCH)
                 if cut > start:
                     removed = (L.tqo(topic.topic_id, queue_id, start), L.tqo(topic.topic_id, queue_id, cut))
                     drop_indexes(self._scan("qrev", *removed), write.delete, topic.topic_id, queue_id)

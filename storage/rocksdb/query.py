@@ -9,6 +9,7 @@ it removes (small, no payloads) to delete their qidx keys, in the write that rem
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Iterator, Sequence
 
 import rocksdict
@@ -39,22 +40,41 @@ class RocksDBQuery(RocksDBCore):
         # and read only the messages that make the cut.
         merged = heapq.merge(*(self._candidates(tid, q, query, limit) for q in range(config.queues)),
                              key=lambda c: (-c[0], c[1], -c[2]))
-        found: list[StoredMessage] = []
-        for _, queue_id, offset in merged:
-            raw = self._cf["msg"].get(L.tqo(tid, queue_id, offset))
-            if raw is not None:
-                found.append(self._message(config, queue_id, offset, raw))
-                if len(found) >= limit:
-                    break
-        return found
+        chosen = list(itertools.islice(merged, limit))
+        if query.by is not QueryBy.STORE_TIME:
+            found = [(q, o, self._cf["msg"].get(L.tqo(tid, q, o))) for _, q, o in chosen]
+        else:
+            # A queue's share of a store-time range is consecutive offsets: one sequential read each.
+            span: dict[int, tuple[int, int]] = {}
+            for _, q, o in chosen:
+                low, high = span.get(q, (o, o))
+                span[q] = (min(low, o), max(high, o))
+            records = {(q, L.tqo_offset(key)): value for q, (low, high) in span.items()
+                       for key, value in self._scan("msg", L.tqo(tid, q, low), L.tqo(tid, q, high + 1))}
+            found = [(q, o, records.get((q, o))) for _, q, o in chosen]
+        return [self._message(config, q, o, raw) for q, o, raw in found if raw is not None]
 
     def _candidates(self, topic_id: int, queue_id: int, query: MessageQuery,
                     limit: int) -> Iterator[tuple[int, int, int]]:
         """(store time, queue, offset) of one queue's matches, newest first."""
-        offsets = (self._time_range(topic_id, queue_id, query, limit) if query.by is QueryBy.STORE_TIME
-                   else self._indexed(topic_id, queue_id, query, limit))
+        if query.by is QueryBy.STORE_TIME:
+            offsets = self._time_range(topic_id, queue_id, query, limit)
+            if offsets:  # read the queue entries backwards with one iterator, not a lookup each
+                options = rocksdict.ReadOptions()
+                options.set_iterate_upper_bound(L.tqo(topic_id, queue_id, offsets[0] + 1))
+                iterator = self._cf["cq"].iter(options)
+                iterator.seek_for_prev(L.tqo(topic_id, queue_id, offsets[0]))
+                low = offsets[-1]
+                while iterator.valid():
+                    key = iterator.key()
+                    offset = L.tqo_offset(key)
+                    if key[:8] != L.tq(topic_id, queue_id) or offset < low:
+                        break
+                    yield L.entry_store_ms(iterator.value()), queue_id, offset
+                    iterator.prev()
+            return
         cq = self._cf["cq"]
-        for offset in offsets:
+        for offset in self._indexed(topic_id, queue_id, query, limit):
             entry = cq.get(L.tqo(topic_id, queue_id, offset))
             if entry is not None:
                 yield L.entry_store_ms(entry), queue_id, offset

@@ -134,3 +134,35 @@ class ShowMessageResponse(_message.Message):
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     messages: _containers.RepeatedCompositeFieldContainer[MessageDetail]
     def __init__(self, messages: _Optional[_Iterable[_Union[MessageDetail, _Mapping]]] = ...) -> None: ...
+
+class TraceRecord(_message.Message):
+    __slots__ = ("kind", "time", "group", "client_id", "address", "attempt", "detail")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    TIME_FIELD_NUMBER: _ClassVar[int]
+    GROUP_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    time: _timestamp_pb2.Timestamp
+    group: str
+    client_id: str
+    address: str
+    attempt: int
+    detail: str
+    def __init__(self, kind: _Optional[str] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., group: _Optional[str] = ..., client_id: _Optional[str] = ..., address: _Optional[str] = ..., attempt: _Optional[int] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class MessageTrace(_message.Message):
+    __slots__ = ("summary", "records")
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    RECORDS_FIELD_NUMBER: _ClassVar[int]
+    summary: MessageSummary
+    records: _containers.RepeatedCompositeFieldContainer[TraceRecord]
+    def __init__(self, summary: _Optional[_Union[MessageSummary, _Mapping]] = ..., records: _Optional[_Iterable[_Union[TraceRecord, _Mapping]]] = ...) -> None: ...
+
+class TraceMessageResponse(_message.Message):
+    __slots__ = ("messages",)
+    MESSAGES_FIELD_NUMBER: _ClassVar[int]
+    messages: _containers.RepeatedCompositeFieldContainer[MessageTrace]
+    def __init__(self, messages: _Optional[_Iterable[_Union[MessageTrace, _Mapping]]] = ...) -> None: ...

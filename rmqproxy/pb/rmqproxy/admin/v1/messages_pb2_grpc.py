@@ -44,6 +44,11 @@ class MessagesStub:
                 request_serializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageRequest.SerializeToString,
                 response_deserializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageResponse.FromString,
                 _registered_method=True)
+        self.TraceMessage = channel.unary_unary(
+                '/rmqproxy.admin.v1.Messages/TraceMessage',
+                request_serializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageRequest.SerializeToString,
+                response_deserializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.TraceMessageResponse.FromString,
+                _registered_method=True)
 
 
 class MessagesServicer:
@@ -61,6 +66,12 @@ class MessagesServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def TraceMessage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MessagesServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -73,6 +84,11 @@ def add_MessagesServicer_to_server(servicer, server):
                     servicer.ShowMessage,
                     request_deserializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageRequest.FromString,
                     response_serializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageResponse.SerializeToString,
+            ),
+            'TraceMessage': grpc.unary_unary_rpc_method_handler(
+                    servicer.TraceMessage,
+                    request_deserializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageRequest.FromString,
+                    response_serializer=rmqproxy_dot_admin_dot_v1_dot_messages__pb2.TraceMessageResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -129,6 +145,33 @@ class Messages:
             '/rmqproxy.admin.v1.Messages/ShowMessage',
             rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageRequest.SerializeToString,
             rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TraceMessage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/rmqproxy.admin.v1.Messages/TraceMessage',
+            rmqproxy_dot_admin_dot_v1_dot_messages__pb2.ShowMessageRequest.SerializeToString,
+            rmqproxy_dot_admin_dot_v1_dot_messages__pb2.TraceMessageResponse.FromString,
             options,
             channel_credentials,
             insecure,
