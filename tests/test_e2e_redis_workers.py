@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import itertools
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,17 @@ def start_nodes(server_with: Callable[..., ServerProcess], redis_cluster: RedisC
 @pytest.fixture
 def nodes(server_with: Callable[..., ServerProcess], redis_cluster: RedisCluster) -> list[ServerProcess]:
     return start_nodes(server_with, redis_cluster, *SPACED_CHECKS)
+
+
+def _lease_nodes(nodes: list[ServerProcess], job: str, timeout: float = 30) -> set[int]:
+    """The nodes one of whose workers took the lease of ``job`` (usually one), once one has."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        holders = {index for index, node in enumerate(nodes) if f"this process runs {job} now" in node.log()}
+        if holders:
+            return holders
+        time.sleep(0.2)
+    raise AssertionError(f"no node took the lease of {job}")
 
 
 def _ids(result: dict[str, Any]) -> list[str]:
@@ -106,8 +118,13 @@ def test_transactions_retries_and_dead_letters_across_nodes(nodes: list[ServerPr
     topic, group = f"{name}-tx", f"{name}-tx-g"
     a.cli("topic", "create", topic, "--type", "transaction", "--queues", "2")
     a.cli("group", "create", group)
-    # The producer stays on B; whichever of the six workers holds the check lease asks it.
-    result = python_client("transaction_flow", b.address, topic, group, "--listen", "8")
+    # The producer goes to a node other than the one whose worker holds the check lease: the
+    # check travels to it as a notice, to whichever of that node's workers its stream is on.
+    holders = _lease_nodes(nodes, "transaction checks")
+    elsewhere = [node for index, node in enumerate(nodes) if index not in holders]
+    assert elsewhere, "the lease went round every node: nowhere to put the producer apart from it"
+    producer_node = elsewhere[0]
+    result = python_client("transaction_flow", producer_node.address, topic, group, "--listen", "8")
     assert sorted(result["arrivals"]) == ["checker-commits", "committed"]
     asked = result["asked"]
     assert sorted(set(asked)) == ["checker-commits", "checker-rolls-back", "checker-unsure"]

@@ -136,3 +136,22 @@ async def test_the_redis_bus_resumes_after_its_subscription_is_killed(redis_clus
     finally:
         await one.close()
         await two.close()
+
+
+async def test_a_pull_finds_a_message_whose_notice_was_lost_within_the_recheck_bound() -> None:
+    clock = FakeClock(T0)
+    a, b, _ = await two_brokers(clock)
+    try:
+        topic = await a.create_topic("t", TopicType.NORMAL, 1)
+        group = await a.create_group("g")
+        waiting = asyncio.create_task(a.pull(group, topic, 0, 0, 8, None, 20_000))
+        await clock.settle()
+        await b.send(topic, messages("m1"))  # its wake notice never reaches a
+        await clock.settle()
+        await clock.advance(SETTINGS.shared_recheck_ms - 1)
+        assert not waiting.done(), "woken without a notice: this test shows nothing"
+        await clock.advance(1)
+        assert [m.message_id for m in waiting.result().messages] == ["m1"]
+    finally:
+        await a.stop()
+        await b.stop()

@@ -118,9 +118,7 @@ class BrokerConsuming(BrokerCatalog):
                 return popped
             if self._clock.now_ms() >= give_up_at:
                 return []
-            wait_until = give_up_at
-            if self.sharing.shared:  # a lost wake notice delays a message by this much at most
-                wait_until = min(give_up_at, self._clock.now_ms() + self.settings.shared_recheck_ms)
+            wait_until = self._recheck_by(give_up_at)
             try:
                 async with self._clock.deadline(wait_until):
                     await self.waiters.wait(topic.name, group.name, seen)
@@ -151,6 +149,13 @@ class BrokerConsuming(BrokerCatalog):
         finally:
             self.waiters.end_gather(gathering, answered=answered)
         return True
+
+    def _recheck_by(self, give_up_at: int) -> int:
+        """Until when a long poll waits before it looks in the store again: over a shared store
+        no longer than ``shared_recheck_ms``, the bound on what a lost wake notice can cost."""
+        if not self.sharing.shared:
+            return give_up_at
+        return min(give_up_at, self._clock.now_ms() + self.settings.shared_recheck_ms)
 
     def _remember_attempt(self, key: AttemptKey, popped: list[Popped], invisible_ms: int) -> None:
         """Keep what a receive with an attempt id delivered, until it would have expired anyway."""

@@ -57,11 +57,13 @@ class BrokerPulling(BrokerConsuming):
                 continue  # a filter skipped a slice of backlog: look further at once
             if self._clock.now_ms() >= give_up_at:
                 return read
+            wait_until = self._recheck_by(give_up_at)  # a lost wake notice costs this much at most
             try:
-                async with self._clock.deadline(give_up_at):
+                async with self._clock.deadline(wait_until):
                     await self.waiters.wait(topic.name, waiter_key, seen)
             except TimeoutError:
-                return QueueRead([], offset, read.min_offset, read.max_offset)
+                if wait_until >= give_up_at:
+                    return QueueRead([], offset, read.min_offset, read.max_offset)
 
     async def update_offset(self, group: GroupConfig, topic: TopicConfig, queue_id: int,
                             offset: int) -> GroupQueueProgress:
