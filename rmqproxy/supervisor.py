@@ -78,6 +78,20 @@ def networked(config: ServerConfig) -> bool:
     return parse_store(config.store).backend == "redis"
 
 
+def _reach(config: ServerConfig) -> None:
+    """Connect to a networked store once and let go; StoreOpenFailed if it does not answer."""
+    import asyncio
+
+    from storage.redis import open_redis_store, parse_addresses
+
+    async def reach() -> None:
+        location = parse_store(config.store).location or ""
+        store = await open_redis_store(parse_addresses(location), retries=config.redis_retries)
+        await store.close()
+
+    asyncio.run(reach())
+
+
 def _opener(config: ServerConfig) -> Callable[[], MessageStore]:
     spec = parse_store(config.store)
     if spec.backend == "rocksdb":
@@ -222,6 +236,8 @@ class Supervisor:
             self.config = dataclasses.replace(self.config, port=port)
             if not networked(self.config):
                 self.store = self._start_store()
+            else:
+                _reach(self.config)  # a cluster nobody runs: one line here, not one per worker
             self.started = True
             if self.config.tls_mode != "disabled":
                 # Made or checked once here, so a bad certificate is one line and workers never race
