@@ -50,8 +50,8 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis",
            "rmqproxy-redis2", "rmqproxy-redis3", "rmqproxy-redis-w2", "rmqproxy-redis-all",
            "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics",
-           "rmqproxy-auth", "rmqproxy-nogather", "rmqproxy-notrace", "echo", "nats", "rabbitmq", "rocketmq",
-           "rocketmq-sync")
+           "rmqproxy-auth", "rmqproxy-nogather", "rmqproxy-notrace", "rmqproxy-trace", "echo", "nats", "rabbitmq",
+           "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
     "rmqproxy": "rmqproxy, RocksDB, --flush sync (fsync before the answer), default --tls-mode permissive, "
@@ -76,7 +76,9 @@ DESCRIPTIONS = {
                         "the others run with --metrics-port 0)",
     "rmqproxy-auth": "rmqproxy as above with --auth: every call signed by a Normal user, checked against its ACLs",
     "rmqproxy-nogather": "rmqproxy as the first with --receive-gather 0ms: a woken long poll answers at once",
-    "rmqproxy-notrace": "rmqproxy as the first with --trace off (every other rmqproxy target records message traces)",
+    "rmqproxy-notrace": "rmqproxy as the first with --trace off (the default: the same as rmqproxy unless it says "
+                        "--trace on)",
+    "rmqproxy-trace": "rmqproxy as the first with --trace on (message traces recorded)",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
@@ -247,7 +249,8 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
                  "rmqproxy-asyncio": ("--event-loop", "asyncio"),
                  "rmqproxy-nogather": ("--receive-gather", "0ms"),
                  "rmqproxy-metrics": ("--metrics-port", str(free_port())),
-                 "rmqproxy-notrace": ("--trace", "off")}.get(name, ())
+                 "rmqproxy-notrace": ("--trace", "off"),
+                 "rmqproxy-trace": ("--trace", "on")}.get(name, ())
         data = workdir / "data"
         data.mkdir(exist_ok=True)
         if name == "rmqproxy-auth":

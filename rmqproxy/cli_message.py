@@ -51,9 +51,10 @@ def _positive(text: str) -> int:
 
 
 def add_serve_options(serve: argparse.ArgumentParser) -> None:
-    serve.add_argument("--trace", choices=("on", "off"), default="on", help=(
+    serve.add_argument("--trace", choices=("on", "off"), default="off", help=(
         "record each message's trace: produced, stored, every delivery, ack, nack, retry, dead letter, "
-        "resend, commit (rmqproxy message trace TOPIC ID); default on"))
+        "resend, commit (rmqproxy message trace TOPIC ID); default off: it costs 17-23 %% of send "
+        "throughput with many senders (benchmarks/results/trace.md)"))
 
 
 def add_commands(commands: Any) -> list[argparse._SubParsersAction]:  # type: ignore[type-arg]

@@ -83,8 +83,9 @@ class ServerConfig:
     worker_index: int = 0
     """Set in a worker process only: which worker this is (1..workers), for logs and lease holders."""
     auth: bool = False
-    trace: bool = True
-    """Record each message's trace (rmqproxy/broker/trace.py; --trace on|off)."""
+    trace: bool = False
+    """Record each message's trace (rmqproxy/broker/trace.py; --trace on|off). Off by default: it cost
+    more than 10 % of send throughput at 16 and 64 senders (benchmarks/results/trace.md)."""
     """Authenticate every call and authorize it against the ACLs (docs/auth.md); off by default."""
     init_user: str | None = None
     """A Super user to create on start if it does not exist yet, with ``init_secret``."""

@@ -104,7 +104,9 @@ def test_query_by_id_key_tag_and_store_time_then_show_and_export(server: ServerP
     assert "CONSUMED" in text and "not UTF-8" in text
 
 
-def test_states_through_in_flight_retry_dead_letter_and_resend(server: ServerProcess, name: str) -> None:
+def test_states_through_in_flight_retry_dead_letter_and_resend(server_with: Callable[..., ServerProcess],
+                                                               name: str) -> None:
+    server = server_with("--trace", "on")  # off by default
     topic, failing, steady, filtered = f"{name}-t", f"{name}-failing", f"{name}-steady", f"{name}-filtered"
     server.cli("topic", "create", topic, "--queues", "1")
     server.cli("group", "create", failing, "--max-retries", "1", "--retry-policy", "exponential",
@@ -195,7 +197,8 @@ def trace_of(server: ServerProcess, topic: str, message_id: str) -> list[list[di
     return [copy["records"] for copy in server.cli_json("message", "trace", topic, message_id)["messages"]]
 
 
-def test_a_trace_through_two_groups(server: ServerProcess, name: str) -> None:
+def test_a_trace_through_two_groups(server_with: Callable[..., ServerProcess], name: str) -> None:
+    server = server_with("--trace", "on")  # off by default
     topic, simple, push = f"{name}-t", f"{name}-simple", f"{name}-push"
     server.cli("topic", "create", topic, "--queues", "2")
     server.cli("group", "create", simple)
@@ -232,7 +235,7 @@ def test_a_trace_through_two_groups(server: ServerProcess, name: str) -> None:
 
 
 def test_no_trace_with_trace_off(server_with: Callable[..., ServerProcess], name: str) -> None:
-    server = server_with("--trace", "off", "--store", "memory")
+    server = server_with("--store", "memory")  # --trace off is the default
     topic, group = f"{name}-t", f"{name}-g"
     server.cli("topic", "create", topic)
     server.cli("group", "create", group)
@@ -242,7 +245,9 @@ def test_no_trace_with_trace_off(server_with: Callable[..., ServerProcess], name
     assert "no trace recorded" in server.cli("message", "trace", topic, sent["message_id"]).stdout
 
 
-def test_messages_of_the_node_client_by_key_with_detail_and_trace(server: ServerProcess, name: str) -> None:
+def test_messages_of_the_node_client_by_key_with_detail_and_trace(server_with: Callable[..., ServerProcess],
+                                                                  name: str) -> None:
+    server = server_with("--trace", "on")  # off by default
     topic, group = f"{name}-t", f"{name}-g"
     server.cli("topic", "create", topic, "--queues", "2")
     server.cli("group", "create", group)
