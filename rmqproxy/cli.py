@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import dataclasses
-import datetime
 import json
-import logging
 import os
 import signal
 import sys
@@ -20,13 +16,10 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from rmqproxy import __version__, cli_access, cli_client, cli_message
-from rmqproxy.config import DEFAULT_DATA_DIR, MiB, ServerConfig
-from rmqproxy.durations import format_duration, parse_duration
-from rmqproxy.listen import TLS_MODES
+from rmqproxy import __version__, cli_access, cli_client, cli_message, cli_serve
+from rmqproxy.cli_args import bool_arg, duration_arg, multiplier_arg, timestamp_arg
+from rmqproxy.durations import format_duration
 from rmqproxy.names import NAME_RULE
-from storage.errors import StoreError
-from storage.registry import parse_store
 
 DEFAULT_SERVER = "localhost:8081"
 TOPIC_TYPES = ("normal", "fifo", "delay", "transaction", "priority")
@@ -60,66 +53,20 @@ they are not redelivered.
 """
 
 
-def _duration_arg(text: str) -> int:
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _store_arg(text: str) -> str:
-    try:
-        return str(parse_store(text))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
-
-
-def _multiplier_arg(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, not {text!r}") from None
-    if not value >= 1:  # also refuses nan
-        raise argparse.ArgumentTypeError(f"the multiplier must be at least 1, not {text}")
-    return value
-
-
-def _bool_arg(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "yes", "on", "1"):
-        return True
-    if value in ("false", "no", "off", "0"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
-
-
-def _timestamp_arg(text: str) -> int | str:
-    if text in ("latest", "earliest"):
-        return text
-    if text.isdigit():
-        return int(text)
-    try:
-        moment = datetime.datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(
-            f"expected latest, earliest, an ISO 8601 time or epoch milliseconds, not {text!r}") from exc
-    return int(moment.timestamp() * 1000)
-
-
 def _add_group_settings(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-retries", type=int, metavar="N", help="deliver at most N + 1 times (default 16)")
     parser.add_argument("--retry-policy", choices=("customized", "exponential"),
                         help="customized: RocketMQ's 18 levels (default); "
                              "exponential: see --initial, --max, --multiplier")
-    parser.add_argument("--initial", type=_duration_arg, metavar="DURATION",
+    parser.add_argument("--initial", type=duration_arg, metavar="DURATION",
                         help="exponential: first delay (default 1s; update: kept)")
-    parser.add_argument("--max", type=_duration_arg, metavar="DURATION",
+    parser.add_argument("--max", type=duration_arg, metavar="DURATION",
                         help="exponential: longest delay (default 2h; update: kept)")
-    parser.add_argument("--multiplier", type=_multiplier_arg,
+    parser.add_argument("--multiplier", type=multiplier_arg,
                         help="exponential: growth per attempt, at least 1 (default 2; update: kept)")
-    parser.add_argument("--consume-enabled", type=_bool_arg, metavar="true|false",
+    parser.add_argument("--consume-enabled", type=bool_arg, metavar="true|false",
                         help="false pauses the whole group: receives answer FORBIDDEN until it is true again")
-    parser.add_argument("--fifo", type=_bool_arg, nargs="?", const=True, metavar="true|false",
+    parser.add_argument("--fifo", type=bool_arg, nargs="?", const=True, metavar="true|false",
                         help="FIFO group: each message group is consumed in send order, one message at a time "
                              "(default retry policy then a fixed 1s)")
 
@@ -140,102 +87,19 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     raw = argparse.RawDescriptionHelpFormatter
 
-    serve = commands.add_parser("serve", help="run the server", description=(
-        "Run the server: RocketMQ 5.x gRPC (apache.rocketmq.v2.MessagingService), the admin API, the "
-        "client-metrics receiver, server reflection and gRPC health, all on one port that serves TLS and "
-        "plaintext (see --tls-mode)."))
-    serve.add_argument("--host", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
-    serve.add_argument("--port", type=int, default=8081, help="port to listen on (default 8081)")
-    serve.add_argument("--data-dir", default=None,
-                       help=f"RocksDB data directory (default {DEFAULT_DATA_DIR}, or $RMQPROXY_DATA_DIR); "
-                            "the same as --store rocksdb:DIR")
-    serve.add_argument("--store", type=_store_arg, default="rocksdb", metavar="SPEC",
-                       help="rocksdb[:PATH] (default: on disk, PATH defaults to --data-dir), memory (nothing "
-                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster, any of "
-                            "its nodes; several rmqproxy nodes may share it: docs/redis.md)")
-    serve.add_argument("--redis-wait-replicas", type=int, default=0, metavar="N", help=(
-        "Redis store: acknowledge a send only once N replicas of its primary have it (WAIT), so it "
-        "survives the loss of that primary (default 0: once the primary has it)"))
-    serve.add_argument("--redis-retry", type=int, default=10, metavar="N", help=(
-        "Redis store: retry a call up to N times while the cluster fails over (connection errors, "
-        "CLUSTERDOWN, MOVED), then fail it (default 10, about 6 s)"))
-    serve.add_argument("--flush", choices=("sync", "async"), default="sync", help=(
-        "sync (default): a send is acknowledged once fsynced (concurrent sends share one fsync); "
-        "async: once written to the OS, which survives a crash of the server but not of the machine"))
-    serve.add_argument("--store-thread", action="store_true", help=(
-        "run the RocksDB store on a thread of the server process instead of in a process of its own "
-        "(slower: a RocksDB write holds Python's GIL, fsync included, and stalls the server meanwhile)"))
-    serve.add_argument("--auto-create", action="store_true",
-                       help="create unknown topics (normal, 8 queues) and groups on first use (default: off, "
-                            "unknown ones get TOPIC_NOT_FOUND / CONSUMER_GROUP_NOT_FOUND)")
-    serve.add_argument("--retention", type=_duration_arg, default=72 * 3600_000, metavar="DURATION",
-                       help="delete messages older than this, consumed or not, unless their topic sets its own "
-                            "(default 72h)")
-    serve.add_argument("--max-delay", type=_duration_arg, default=40 * 86_400_000, metavar="DURATION",
-                       help="how far ahead a scheduled message may be due (default 40d; ILLEGAL_DELIVERY_TIME beyond)")
-    serve.add_argument("--transaction-check-first", type=_duration_arg, default=6_000, metavar="DURATION",
-                       help="when a half message is first checked with its producer, unless the producer set "
-                            "orphaned_transaction_recovery_duration (default 6s)")
-    serve.add_argument("--transaction-check-interval", type=_duration_arg, default=30_000, metavar="DURATION",
-                       help="how often an unresolved half message is checked again (default 30s)")
-    serve.add_argument("--transaction-max-checks", type=int, default=15, metavar="N",
-                       help="checks before an unresolved half message is rolled back (default 15)")
-    serve.add_argument("--advertise-address", metavar="HOST:PORT",
-                       help="address given to clients in routes when they did not say which one they used")
-    serve.add_argument("--tls-mode", choices=TLS_MODES, default="permissive", help=(
-        "permissive (default): TLS and plaintext on the same port, told apart per connection, as Apache "
-        "RocketMQ's proxy does; enforcing: TLS only; disabled: plaintext only"))
-    serve.add_argument("--tls-cert", metavar="FILE", help=(
-        "PEM certificate (a chain, leaf first) to serve; with --tls-key. Default: a self-signed certificate "
-        "made on first start and kept in <data-dir>/tls/cert.pem (its path and SHA-256 fingerprint are logged)"))
-    serve.add_argument("--tls-key", metavar="FILE", help="PEM private key of --tls-cert (unencrypted)")
-    serve.add_argument("--tls-reload", type=_duration_arg, default=60_000, metavar="DURATION", help=(
-        "how often the certificate files are checked for changes, picked up without a restart (default 1m; "
-        "0: only on SIGHUP, which always reloads at once)"))
-    serve.add_argument("--handshake-timeout", type=_duration_arg, default=10_000, metavar="DURATION", help=(
-        "a new connection must show whether it speaks TLS or HTTP/2 (and finish a TLS handshake) within "
-        "this, or it is closed (default 10s)"))
-    serve.add_argument("--stream-write-timeout", type=_duration_arg, default=10_000, metavar="DURATION", help=(
-        "a client that stops reading its ReceiveMessage or Telemetry stream for this long loses the stream, "
-        "and the messages it was being sent are released to other consumers at once instead of staying "
-        "invisible (default 10s; 0: wait for ever)"))
-    serve.add_argument("--receive-gather", type=_duration_arg, default=20, metavar="DURATION", help=(
-        "a long-polling receive woken on a busy topic (messages arriving less than half this apart), while "
-        "other receives of its group wait too, waits up to this long for more, so caught-up consumers get "
-        "several messages per receive and ack; a quiet topic's messages, and a lone consumer's, go out at "
-        "once (default 20ms; 0ms: never wait)"))
-    serve.add_argument("--event-loop", choices=("uvloop", "asyncio"), default="uvloop", help=(
-        "uvloop (default): less CPU per call, and a cheaper permissive relay, than asyncio: the standard "
-        "library's loop (figures in benchmarks/README.md)"))
-    serve.add_argument("--max-send-mib-in-flight", type=int, default=64, metavar="MIB", help=(
-        "message bodies a server process works on for sends at once, in MiB; further sends wait their "
-        "turn, which bounds the server's memory under bursts of large batches (default 64; 0: no limit)"))
-    serve.add_argument("--workers", type=int, default=None, metavar="N", help=(
-        "gRPC worker processes sharing the port, in front of one store process (on Redis Cluster each "
-        "connects to the cluster itself) (default: the number of cores, at most 8; 1: one process). "
-        "Any worker serves any client: long polls, "
-        "transaction checks and FIFO assignment work across them, and background jobs run once"))
-    serve.add_argument("--metrics-port", type=int, default=5557, metavar="PORT", help=(
-        "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
-        "(rocketmq_*, so its Grafana dashboards work) plus rmqproxy_* and the clients' own metrics as "
-        "rmqproxy_client_* (default 5557, the reference's; 0: no metrics); --workers N: worker i serves PORT+i-1"))
-    serve.add_argument("--cluster", default="DefaultCluster",
-                       help="the cluster label of every rocketmq_* metric (default DefaultCluster)")
-    serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    cli_access.add_serve_options(serve)
-    cli_message.add_serve_options(serve)
+    cli_serve.add_command(commands)
 
     topic = commands.add_parser("topic", help="manage topics").add_subparsers(dest="action", required=True)
     create = topic.add_parser("create", help="create a topic", description=f"Names: {NAME_RULE}.")
     create.add_argument("name")
     create.add_argument("--type", choices=TOPIC_TYPES, default="normal", help="message type (default normal)")
     create.add_argument("--queues", type=int, default=8, help="number of queues (default 8)")
-    create.add_argument("--retention", type=_duration_arg, metavar="DURATION",
+    create.add_argument("--retention", type=duration_arg, metavar="DURATION",
                         help="keep messages this long (default: the server's --retention)")
     update = topic.add_parser("update", help="change a topic's retention")
     update.add_argument("name")
     which = update.add_mutually_exclusive_group(required=True)
-    which.add_argument("--retention", type=_duration_arg, metavar="DURATION", help="keep messages this long")
+    which.add_argument("--retention", type=duration_arg, metavar="DURATION", help="keep messages this long")
     which.add_argument("--default-retention", action="store_true", help="use the server's --retention again")
     topic.add_parser("list", help="list topics")
     topic.add_parser("describe", help="queues (min/max offset) and each group's progress").add_argument("name")
@@ -261,7 +125,7 @@ def _parser() -> argparse.ArgumentParser:
                              formatter_class=raw)
     reset.add_argument("name", metavar="GROUP")
     reset.add_argument("topic", metavar="TOPIC")
-    reset.add_argument("--to", type=_timestamp_arg, required=True, metavar="latest|earliest|TIMESTAMP")
+    reset.add_argument("--to", type=timestamp_arg, required=True, metavar="latest|earliest|TIMESTAMP")
 
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="action", required=True)
     resend = dlq.add_parser("resend", help="send dead letters back to their group", description=(
@@ -541,87 +405,10 @@ def _channel(args: argparse.Namespace) -> grpc.Channel:
     return grpc.secure_channel(args.server, grpc.ssl_channel_credentials(root_certificates=roots))
 
 
-def _serve(args: argparse.Namespace) -> int:
-    from rmqproxy.app import run
-    from rmqproxy.listen.certs import CertificateError
-    from rmqproxy.supervisor import default_workers
-    from rmqproxy.supervisor import serve as supervise
-    from storage.malloc import release_large_buffers
-
-    release_large_buffers()
-
-    if (args.tls_cert is None) != (args.tls_key is None):
-        print("rmqproxy: --tls-cert and --tls-key go together", file=sys.stderr)
-        return 2
-    if args.tls_mode == "disabled" and args.tls_cert:
-        print("rmqproxy: --tls-cert has no use with --tls-mode disabled", file=sys.stderr)
-        return 2
-
-    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    spec = parse_store(args.store)
-    if args.data_dir is not None and spec.backend == "rocksdb" and spec.location is not None \
-            and os.path.abspath(spec.location) != os.path.abspath(args.data_dir):
-        print(f"rmqproxy: --store {spec} and --data-dir {args.data_dir} name different directories; "
-              "give one", file=sys.stderr)
-        return 2
-    init_secret = None
-    if args.init_user:
-        try:
-            init_secret = cli_access.read_secret(cli_access.INIT_SECRET_ENV, args.init_secret_file,
-                                                 f"--init-user {args.init_user}")
-            cli_access.check_init_user(args.init_user, init_secret)
-        except ValueError as exc:
-            print(f"rmqproxy: {exc}", file=sys.stderr)
-            return 2
-    # A Redis store's location is its addresses, not a directory: the data directory then holds
-    # only the self-signed TLS certificate (<data-dir>/tls), as with the memory store.
-    location = spec.location if spec.backend == "rocksdb" else None
-    data_dir = args.data_dir or location or os.environ.get("RMQPROXY_DATA_DIR", DEFAULT_DATA_DIR)
-    config = ServerConfig(host=args.host, port=args.port, data_dir=data_dir, store=str(spec), flush=args.flush,
-                          store_process=not args.store_thread, redis_wait_replicas=args.redis_wait_replicas,
-                          redis_retries=args.redis_retry,
-                          auto_create=args.auto_create, advertised_address=args.advertise_address,
-                          retention_ms=args.retention, max_delay_ms=args.max_delay,
-                          transaction_first_check_ms=args.transaction_check_first,
-                          transaction_check_interval_ms=args.transaction_check_interval,
-                          transaction_max_checks=args.transaction_max_checks,
-                          tls_mode=args.tls_mode, tls_cert=args.tls_cert, tls_key=args.tls_key,
-                          tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
-                          stream_write_timeout_ms=args.stream_write_timeout,
-                          receive_gather_ms=args.receive_gather,
-                          max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
-                          metrics_port=args.metrics_port, cluster=args.cluster,
-                          auth=args.auth, init_user=args.init_user, init_secret=init_secret,
-                          trace=args.trace == "on")
-    if args.workers is not None and args.workers < 1:
-        print("rmqproxy: --workers must be at least 1", file=sys.stderr)
-        return 2
-    workers = default_workers() if args.workers is None else args.workers
-    if args.store_thread:
-        if args.workers is not None and args.workers > 1:
-            print("rmqproxy: --store-thread keeps the store in the server process: it goes with --workers 1",
-                  file=sys.stderr)
-            return 2
-        workers = 1
-    try:
-        if workers > 1:
-            return supervise(dataclasses.replace(config, workers=workers), args.event_loop)
-        if args.event_loop == "uvloop":
-            import uvloop
-
-            uvloop.run(run(config))
-        else:
-            asyncio.run(run(config))
-    except (OSError, StoreError, CertificateError) as exc:
-        print(f"rmqproxy: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
-        return _serve(args)
+        return cli_serve.serve(args)
     # Admin output is often piped into head or grep: a closed pipe ends the command quietly.
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     return _admin_call(args)
