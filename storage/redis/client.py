@@ -36,6 +36,26 @@ _TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.TryAg
               rx.AskError, rx.ClusterError, rx.ReadOnlyError, rx.RedisClusterException, OSError)
 """What a failover looks like from here: retried."""
 
+
+def _torn_connection(exc: BaseException) -> bool:
+    """A command redis-py failed to write because its connection was torn down under it by a
+    concurrent disconnect (seen when a primary is SIGKILLed under load, tests/test_redis_failover.py):
+    an AttributeError (the stream writer already None) or a RuntimeError (uvloop: the transport is
+    closed) raised while redis-py was writing the command. Nothing was sent, so it is retried."""
+    if not isinstance(exc, (AttributeError, RuntimeError)):
+        return False
+    tb = exc.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.endswith("redis/asyncio/connection.py") and code.co_name in _WRITING:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+_WRITING = frozenset({"send_packed_command", "_send_packed_command"})
+
+
 WAIT_TIMEOUT_MS = 2000
 """How long a write waits for its replicas before the send fails."""
 
@@ -89,7 +109,9 @@ class ClusterConnection:
             cluster = self.cluster
             try:
                 return await call()
-            except _TRANSIENT as exc:
+            except (*_TRANSIENT, AttributeError, RuntimeError) as exc:
+                if isinstance(exc, (AttributeError, RuntimeError)) and not _torn_connection(exc):
+                    raise
                 if attempt >= self.retries or self._closed:
                     raise StoreUnavailable(f"Redis Cluster unavailable after {attempt + 1} tries: {exc}") from exc
                 log.info("redis: %s; retrying (%d of %d)", exc, attempt + 1, self.retries)
