@@ -6,7 +6,8 @@ Errors (the server is down) are printed and retried after a short pause.
 
 Prints one JSON line per delivery, {"got": [PRODUCER, INDEX], "attempt": N, "group": MESSAGE_GROUP},
 per ack answered, {"acked": [PRODUCER, INDEX]}, and per error, {"error": ...}; once the stop file
-exists and nothing arrived for --idle seconds (or --max-seconds passed), {"summary": {...}}.
+exists and for --idle seconds nothing arrived and no receive failed (or --max-seconds passed),
+{"summary": {...}}.
 """
 
 from __future__ import annotations
@@ -46,14 +47,18 @@ def main() -> None:
     consumer.startup()
     counts = {"got": 0, "acked": 0, "errors": 0}
     deadline = time.monotonic() + args.max_seconds
-    last_got = time.monotonic()
+    last_got = last_error = time.monotonic()
     while time.monotonic() < deadline:
-        if args.stop_file.exists() and time.monotonic() - last_got > args.idle:
+        # Quiet means receives that succeed and find nothing: a server still failing (restarting
+        # after a fault) is not an empty one, so errors keep the consumer going.
+        now = time.monotonic()
+        if args.stop_file.exists() and now - last_got > args.idle and now - last_error > args.idle:
             break
         try:
             messages = consumer.receive(args.batch, args.invisible)
         except Exception as exc:
             counts["errors"] += 1
+            last_error = time.monotonic()
             say({"error": error(exc)})
             time.sleep(0.2)
             continue
