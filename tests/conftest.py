@@ -41,10 +41,17 @@ def _client_home(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     monkeypatch.setenv(CLIENT_HOME, str(tmp_path_factory.getbasetemp() / "client-homes" / safe))
 
 
+def _ours(log: str) -> str:
+    """The log without gRPC core's own report of a stream's final status that could not be sent
+    because its client had already gone (grpc logs it with a traceback; nothing of ours failed)."""
+    return re.sub(r"[^\n]*ExecuteBatchError raised in core by servicer method[^\n]*\n(?:(?!\d{4}-\d\d-\d\d )[^\n]*\n)*",
+                  "", log)
+
+
 def _finish(proc: ServerProcess) -> None:
     code = proc.stop() if proc.process is not None else 0
     log = proc.log()
-    assert "Traceback" not in log, f"the server logged an exception:\n{log[-6000:]}"
+    assert "Traceback" not in _ours(log), f"the server logged an exception:\n{log[-6000:]}"
     assert code == 0, f"server exited with {code} on SIGTERM:\n{log[-3000:]}"
 
 
