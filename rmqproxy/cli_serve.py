@@ -31,8 +31,9 @@ def add_command(commands: Any) -> None:
                             "the same as --store rocksdb:DIR")
     serve.add_argument("--store", type=store_arg, default="rocksdb", metavar="SPEC",
                        help="rocksdb[:PATH] (default: on disk, PATH defaults to --data-dir), memory (nothing "
-                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster, any of "
-                            "its nodes; several rmqproxy nodes may share it: docs/redis.md)")
+                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...][/NAMESPACE] (Redis Cluster, any "
+                            "of its nodes; several rmqproxy nodes may share it; NAMESPACE, default rmq, keeps "
+                            "separate deployments apart on one cluster: docs/redis.md)")
     serve.add_argument("--redis-wait-replicas", type=int, default=0, metavar="N", help=(
         "Redis store: acknowledge a send only once N replicas of its primary have it (WAIT), so it "
         "survives the loss of that primary (default 0: once the primary has it)"))

@@ -19,7 +19,7 @@ class ServerConfig:
     data_dir: str = DEFAULT_DATA_DIR
     store: str = "rocksdb"
     """Which store (storage/registry.py): ``rocksdb[:PATH]`` (PATH defaults to ``data_dir``),
-    ``memory``, ``redis://HOST:PORT[,...]`` (Redis Cluster, docs/redis.md)."""
+    ``memory``, ``redis://HOST:PORT[,...][/NAMESPACE]`` (Redis Cluster, docs/redis.md)."""
     redis_wait_replicas: int = 0
     """Redis store: a send is acknowledged once this many replicas have it (WAIT)."""
     redis_retries: int = 10

@@ -28,13 +28,16 @@ from tests.serverproc import REPO, ServerProcess, free_port
     ("rocksdb:relative/dir", StoreSpec("rocksdb", "relative/dir")),
     ("memory", StoreSpec("memory")),
     ("redis://10.0.0.1:6379,10.0.0.2:6379", StoreSpec("redis", "10.0.0.1:6379,10.0.0.2:6379")),
+    ("redis://10.0.0.1:6379/team-a", StoreSpec("redis", "10.0.0.1:6379/team-a")),
 ])
 def test_store_specs(text: str, spec: StoreSpec) -> None:
     assert parse_store(text) == spec
     assert parse_store(str(spec)) == spec
 
 
-@pytest.mark.parametrize("text", ["", "rocksdb:", "memory:/x", "redis://", "mongodb://x", "leveldb"])
+@pytest.mark.parametrize("text", ["", "rocksdb:", "memory:/x", "redis://", "mongodb://x", "leveldb",
+                                  "redis://10.0.0.1:6379/", "redis://10.0.0.1:6379/a b", "redis://10.0.0.1:6379/a/b",
+                                  "redis://10.0.0.1"])
 def test_bad_store_specs(text: str) -> None:
     with pytest.raises(ValueError):
         parse_store(text)
