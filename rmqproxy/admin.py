@@ -56,11 +56,13 @@ _TYPES = {
     api.DELAY: TopicType.DELAY,
     api.TRANSACTION: TopicType.TRANSACTION,
     api.PRIORITY: TopicType.PRIORITY,
+    api.LITE: TopicType.LITE,
 }
 _API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.DELAY: api.DELAY,
-              TopicType.TRANSACTION: api.TRANSACTION, TopicType.PRIORITY: api.PRIORITY}
+              TopicType.TRANSACTION: api.TRANSACTION, TopicType.PRIORITY: api.PRIORITY,
+              TopicType.LITE: api.LITE}
 SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION,
-                             TopicType.PRIORITY})
+                             TopicType.PRIORITY, TopicType.LITE})
 """Topic types whose message semantics this build implements."""
 
 

@@ -22,7 +22,7 @@ from rmqproxy.durations import format_duration
 from rmqproxy.names import NAME_RULE
 
 DEFAULT_SERVER = "localhost:8081"
-TOPIC_TYPES = ("normal", "fifo", "delay", "transaction", "priority")
+TOPIC_TYPES = ("normal", "fifo", "delay", "transaction", "priority", "lite")
 
 DESCRIPTION = """\
 rmqproxy is a RocketMQ 5.x server: the official clients (Java, Python, Node.js, ...) talk to it
@@ -302,7 +302,7 @@ def _group_settings(args: argparse.Namespace, api: Any) -> Any:
 
 def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
     types = {"normal": api.NORMAL, "fifo": api.FIFO, "delay": api.DELAY, "transaction": api.TRANSACTION,
-             "priority": api.PRIORITY}
+             "priority": api.PRIORITY, "lite": api.LITE}
     action = (args.command, args.action)
     if action == ("topic", "create"):
         request = api.CreateTopicRequest(name=args.name, type=types[args.type], queues=args.queues)

@@ -19,12 +19,14 @@ class TopicType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DELAY: _ClassVar[TopicType]
     TRANSACTION: _ClassVar[TopicType]
     PRIORITY: _ClassVar[TopicType]
+    LITE: _ClassVar[TopicType]
 TOPIC_TYPE_UNSPECIFIED: TopicType
 NORMAL: TopicType
 FIFO: TopicType
 DELAY: TopicType
 TRANSACTION: TopicType
 PRIORITY: TopicType
+LITE: TopicType
 
 class Topic(_message.Message):
     __slots__ = ("name", "type", "queues", "created", "retention", "effective_retention")
