@@ -298,7 +298,14 @@ class AdminService(api_grpc.AdminServicer):
                                                  if split_lite_store_name(t.name) is None])
 
     async def _delete_topic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
-        await self._broker.delete_topic(request.name)
+        if request.lite_topic:
+            parent = self._broker.find_topic(request.name)
+            lite = None if parent is None else await self._broker.lite_topic(parent, request.lite_topic, create=False)
+            if lite is None:
+                raise NotFound(f"topic {request.name!r} has no lite topic {request.lite_topic!r}")
+            await self._broker.delete_topic(lite.name)
+        else:
+            await self._broker.delete_topic(request.name)
         return api.DeleteTopicResponse()
 
     # -- groups ------------------------------------------------------------------------------

@@ -107,7 +107,10 @@ def _parser() -> argparse.ArgumentParser:
     described.add_argument("name")
     described.add_argument("--lite-after", default="", metavar="NAME", help="lite topic names after this one")
     described.add_argument("--lite-limit", type=int, default=100, metavar="N", help="at most N lite topic names")
-    topic.add_parser("delete", help="delete a topic and its messages").add_argument("name")
+    deleted = topic.add_parser("delete", help="delete a topic and its messages (a lite parent: with its lite topics)")
+    deleted.add_argument("name")
+    deleted.add_argument("--lite", default="", metavar="LITE_TOPIC",
+                         help="delete only this lite topic of the lite parent NAME (its subscribers are told)")
 
     group = commands.add_parser("group", help="manage consumer groups").add_subparsers(dest="action", required=True)
     gcreate = group.add_parser("create", help="create a consumer group", formatter_class=raw,
@@ -347,7 +350,8 @@ def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
         ("topic", "list"): lambda s: s.ListTopics(api.ListTopicsRequest(), timeout=10),
         ("topic", "describe"): lambda s: s.DescribeTopic(api.DescribeTopicRequest(
             name=args.name, lite_after=args.lite_after, lite_limit=args.lite_limit), timeout=30),
-        ("topic", "delete"): lambda s: s.DeleteTopic(api.DeleteTopicRequest(name=args.name), timeout=30),
+        ("topic", "delete"): lambda s: s.DeleteTopic(
+            api.DeleteTopicRequest(name=args.name, lite_topic=args.lite), timeout=30),
         ("group", "list"): lambda s: s.ListGroups(api.ListGroupsRequest(), timeout=10),
         ("group", "describe"): lambda s: s.DescribeGroup(api.DescribeGroupRequest(name=args.name), timeout=30),
         ("group", "delete"): lambda s: s.DeleteGroup(api.DeleteGroupRequest(name=args.name), timeout=30),

@@ -9,11 +9,13 @@ call shows the server's own codes). Layout and rules: rmqproxy/broker/lite.py.
 
 from __future__ import annotations
 
+import queue
 import time
 from collections.abc import Iterator
 
 import grpc
 import pytest
+from google.protobuf.duration_pb2 import Duration
 
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
@@ -206,3 +208,36 @@ def test_ack_change_invisibility_and_dead_letter_carry_the_lite_topic(
     assert sync(mq, topic, group, actions.PARTIAL_REMOVE, "s") == Code.OK
     assert sync(mq, topic, group, actions.PARTIAL_ADD, "s", option=offset_min) == Code.OK
     assert [m.system_properties.lite_topic for m in receive(mq, topic, group)] == ["s"]
+
+
+def test_settings_carry_the_quotas_and_a_dropped_lite_topic_is_notified(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    topic, group = make(server, "notify")
+    for lite in ("gone", "kept"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    settings = pb.Settings(
+        client_type=pb.ClientType.LITE_SIMPLE_CONSUMER, request_timeout=Duration(seconds=3),
+        subscription=pb.Subscription(group=pb.Resource(name=group), subscriptions=[pb.SubscriptionEntry(
+            topic=pb.Resource(name=topic), expression=pb.FilterExpression(type=pb.FilterType.TAG, expression="*"))]),
+        user_agent=pb.UA(language=pb.Language.JAVA, version="5.2.1", platform="test", hostname="test"))
+    requests: queue.Queue[rpc.TelemetryCommand | None] = queue.Queue()
+    requests.put(rpc.TelemetryCommand(settings=settings))
+    call = mq.Telemetry(iter(requests.get, None), metadata=METADATA, timeout=TIMEOUT)
+    try:
+        answer = next(call)
+        assert answer.status.code == Code.OK
+        assert answer.settings.subscription.lite_subscription_quota == 3000
+        assert answer.settings.subscription.max_lite_topic_size == 64
+        actions = pb.LiteSubscriptionAction
+        assert sync(mq, topic, group, actions.COMPLETE_ADD, "gone", "kept") == Code.OK
+        server.cli("topic", "delete", topic, "--lite", "gone")
+        notice = next(call)
+        assert notice.WhichOneof("command") == "notify_unsubscribe_lite_command"
+        assert notice.notify_unsubscribe_lite_command.lite_topic == "gone"
+        assert [m.system_properties.lite_topic for m in receive(mq, topic, group)] == ["kept"]
+        described = server.cli_json("topic", "describe", topic)
+        assert int(described["lite_topics"]) == 1 and described["lite_topic_names"] == ["kept"]
+        assert server.cli("topic", "delete", topic, "--lite", "gone", check=False).returncode != 0
+    finally:
+        requests.put(None)
+        call.cancel()

@@ -110,6 +110,9 @@ class BrokerCore:
         self.waiters.notify(topic, group, count)
         self.sharing.wake(topic, group, count)
 
+    async def _after_retention(self) -> None:
+        """Called after each retention pass (broker/lite.py drops lite topics it left empty)."""
+
     @property
     def store(self) -> MessageStore:
         """The store the broker uses (reads for admin views go straight to it)."""

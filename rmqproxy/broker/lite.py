@@ -25,10 +25,13 @@ from typing import Any
 
 from rmqproxy.broker.consuming import BrokerConsuming
 from rmqproxy.broker.errors import IllegalLiteTopic, LiteSubscriptionQuotaExceeded, LiteTopicQuotaExceeded
-from rmqproxy.lite_names import LITE_NAME, LITE_NAME_RULE, lite_store_name, split_lite_store_name
+from rmqproxy.lite_names import LITE_NAME, LITE_NAME_RULE, LMQ_PREFIX, lite_store_name, split_lite_store_name
 from storage.base import EntryFilter, PopResult
 from storage.errors import TopicExists, TopicNotFound
 from storage.model import GroupConfig, TopicConfig, TopicType
+
+EXPIRY_SLICE = 500
+"""Lite topics one retention pass looks at, at most, for being empty and old (see _after_retention)."""
 
 
 class LiteActions:
@@ -67,6 +70,8 @@ class BrokerLite(BrokerConsuming):
         self._lite_counts: dict[str, int] = {}
         """parent -> how many lite topics it has (for the quota and ``topic describe``)."""
         self._lite_turn = itertools.count()
+        self._expiry_cursor = ""
+        """The store name of the last lite topic the previous retention pass looked at."""
         self.notify_unsubscribe: Callable[[str, str, str, str], None] | None = None
         """(client id, group, parent, lite topic): tells a client the server dropped a lite
         subscription (NotifyUnsubscribeLiteCommand); set by the Telemetry handler."""
@@ -130,6 +135,28 @@ class BrokerLite(BrokerConsuming):
             parent, lite = parsed
             self._lite_counts[parent] = max(0, self.lite_count(parent) - 1)
             self.drop_lite_subscriptions(parent, lite)
+
+    async def _after_retention(self) -> None:
+        """Lite topics left with no message by retention, made longer than the retention ago, are
+        deleted (their subscribers are told: NotifyUnsubscribeLiteCommand). Each pass looks at no
+        more than EXPIRY_SLICE lite topics, taking them in turn, so a parent with 100,000 of them
+        costs each pass the same small amount (and a lite topic is looked at again only after the
+        others were)."""
+        await super()._after_retention()
+        lites = [t for n, t in self._topics.items() if t.type is TopicType.LITE and n.startswith(LMQ_PREFIX)
+                 and n > self._expiry_cursor][:EXPIRY_SLICE]
+        self._expiry_cursor = lites[-1].name if len(lites) == EXPIRY_SLICE else ""
+        now = self._clock.now_ms()
+        for topic in lites:
+            retention = topic.retention_ms if topic.retention_ms is not None else self.settings.retention_ms
+            if topic.created_ms + retention > now:
+                continue
+            try:
+                queue = (await self._store.queue_offsets(topic.name))[0]
+                if queue.min_offset >= queue.max_offset:
+                    await self.delete_topic(topic.name)
+            except TopicNotFound:
+                continue
 
     def drop_lite_subscriptions(self, parent: str, lite: str) -> None:
         """The lite topic is gone: every client subscribed to it loses it, and is told so."""
