@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rmqproxy.broker.consuming import BrokerConsuming
 from rmqproxy.broker.errors import IllegalLiteTopic, LiteSubscriptionQuotaExceeded, LiteTopicQuotaExceeded
+from rmqproxy.broker.lite_subscriptions import LiteSubscription, LiteSubscriptions
 from rmqproxy.lite_names import LITE_NAME, LITE_NAME_RULE, LMQ_PREFIX, lite_store_name, split_lite_store_name
 from storage.base import EntryFilter, PopResult
 from storage.errors import TopicExists, TopicNotFound
@@ -43,14 +44,6 @@ class LiteActions:
     COMPLETE_REMOVE = 3
 
 
-@dataclass
-class LiteSubscription:
-    topic: str
-    """The parent topic the client's lite consumer is bound to."""
-    lite_topics: set[str] = field(default_factory=set)
-    version: int = 0
-
-
 @dataclass(frozen=True)
 class OffsetChoice:
     """SyncLiteSubscriptionRequest.offset_option, decoded: where a newly added lite topic starts."""
@@ -65,8 +58,7 @@ class OffsetChoice:
 class BrokerLite(BrokerConsuming):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.lite_subscriptions: dict[tuple[str, str], LiteSubscription] = {}
-        """(client id, group) -> its lite subscription."""
+        self.lite_subscriptions = LiteSubscriptions()
         self._lite_counts: dict[str, int] = {}
         """parent -> how many lite topics it has (for the quota and ``topic describe``)."""
         self._lite_turn = itertools.count()
@@ -160,17 +152,19 @@ class BrokerLite(BrokerConsuming):
 
     def drop_lite_subscriptions(self, parent: str, lite: str) -> None:
         """The lite topic is gone: every client subscribed to it loses it, and is told so."""
-        for (client_id, group), sub in self.lite_subscriptions.items():
-            if sub.topic == parent and lite in sub.lite_topics:
-                sub.lite_topics.discard(lite)
-                if self.notify_unsubscribe is not None:
-                    self.notify_unsubscribe(client_id, group, parent, lite)
+        for client_id, group in self.lite_subscriptions.drop_lite(parent, lite):
+            if self.notify_unsubscribe is not None:
+                self.notify_unsubscribe(client_id, group, parent, lite)
 
     def _wake(self, topic: str, group: str | None = None, count: int | None = None) -> None:
         super()._wake(topic, group, count)
         parsed = split_lite_store_name(topic)
-        if parsed is not None:  # receivers long-poll the parent
-            super()._wake(parsed[0], group, count)
+        if parsed is not None:
+            # Receivers long-poll the parent, each for its own lite topics: every one of them
+            # wakes (a count would wake receivers of the group that did not subscribe to this
+            # lite topic in place of the one that did), and looks only where it is marked ready.
+            self.lite_subscriptions.mark_ready(parsed[0], parsed[1], group)
+            super()._wake(parsed[0], group, None)
 
     # -- subscriptions -----------------------------------------------------------------------
 
@@ -181,8 +175,7 @@ class BrokerLite(BrokerConsuming):
         names = set(lite_topics)
         for lite in names:
             self.check_lite_name(lite)
-        key = (client_id, group.name)
-        sub = self.lite_subscriptions.get(key)
+        sub = self.lite_subscriptions.get(client_id, group.name)
         if sub is None or sub.topic != parent.name:
             sub = LiteSubscription(parent.name)
         if action == LiteActions.PARTIAL_ADD:
@@ -196,20 +189,13 @@ class BrokerLite(BrokerConsuming):
         quota = self.settings.lite_subscription_quota
         if len(wanted) > quota:
             raise LiteSubscriptionQuotaExceeded(f"{len(wanted)} lite topics subscribed; the limit is {quota}")
-        added = wanted - sub.lite_topics
         if offset is not None:
-            for lite in sorted(added):
+            for lite in sorted(wanted - sub.lite_topics):
                 await self._start_lite(group, parent, lite, offset)
-        sub.lite_topics = wanted
-        if version is not None:
-            sub.version = version
-        if wanted:
-            self.lite_subscriptions[key] = sub
-        else:
-            self.lite_subscriptions.pop(key, None)
+        added = self.lite_subscriptions.replace(client_id, group.name, parent.name, wanted, version)
         if added:
             self._wake(parent.name, group.name)  # their backlog is receivable now
-        return sub
+        return self.lite_subscriptions.get(client_id, group.name) or LiteSubscription(parent.name)
 
     async def _start_lite(self, group: GroupConfig, parent: TopicConfig, lite: str, offset: OffsetChoice) -> None:
         """Move the group's position in a lite topic it starts to read (OffsetOption)."""
@@ -235,8 +221,7 @@ class BrokerLite(BrokerConsuming):
 
     async def client_gone(self, client_id: str) -> None:
         await super().client_gone(client_id)
-        for key in [k for k in self.lite_subscriptions if k[0] == client_id]:
-            del self.lite_subscriptions[key]
+        self.lite_subscriptions.drop_client(client_id)
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -248,22 +233,28 @@ class BrokerLite(BrokerConsuming):
 
     async def pop_lite(self, group: GroupConfig, parent: TopicConfig, client_id: str, max_messages: int,
                        invisible_ms: int, accept: EntryFilter | None) -> PopResult:
-        """Pop from the lite topics the client subscribed to (and only those), starting at a
-        different one each time so that a busy lite topic does not starve the others."""
-        sub = self.lite_subscriptions.get((client_id, group.name))
+        """Pop from the lite topics the client subscribed to (and only those) that are marked ready
+        (broker/lite_subscriptions.py), starting at a different one each time so that a busy lite
+        topic does not starve the others."""
+        subs = self.lite_subscriptions
+        sub = subs.get(client_id, group.name)
         result = PopResult()
         if sub is None or sub.topic != parent.name or not sub.lite_topics:
             return result
-        names = sorted(sub.lite_topics)
-        start = next(self._lite_turn) % len(names)
-        for lite in names[start:] + names[:start]:
+        names = subs.candidates(parent.name, group.name, sub, trust_hints=not self.sharing.shared)
+        start = next(self._lite_turn) % len(names) if names else 0
+        for lite, mark in names[start:] + names[:start]:
             topic = self._topics.get(lite_store_name(parent.name, lite))
             if topic is None:
-                continue  # nothing was ever sent to it
+                subs.drained(parent.name, group.name, lite, mark)  # nothing was ever sent to it
+                continue
+            asked = max_messages - len(result)
             try:
-                got = await self._pop(group.name, topic.name, [0], max_messages - len(result), invisible_ms, accept)
+                got = await self._pop(group.name, topic.name, [0], asked, invisible_ms, accept)
             except TopicNotFound:
                 continue  # deleted meanwhile
+            if len(got) < asked and not got.more:
+                subs.drained(parent.name, group.name, lite, mark)
             result.extend(got)
             result.more = result.more or got.more
             if len(result) >= max_messages:
