@@ -158,7 +158,7 @@ async def dead_letters(request: web.Request) -> web.StreamResponse:
         if failed.code.name != "NOT_FOUND":
             raise
         found = []  # no dead-letter topic yet: nothing was ever dead-lettered
-    rows = [{"message_id": m.message_id, "tag": m.tag, "keys": list(m.keys), "stored": when(m.store_time),
+    rows = [{"message_id": m.message_id, "tag": m.tag, "key_list": list(m.keys), "stored": when(m.store_time),
              "size": m.body_size} for m in found]
     return render(request, "dlq.html", group=name, topic=dlq_topic(name), messages=rows)
 

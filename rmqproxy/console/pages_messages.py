@@ -47,7 +47,7 @@ async def messages(request: web.Request) -> web.StreamResponse:
         elif by in KINDS:
             setattr(query, by, value)
         found = await call(request, services(request).messages.QueryMessages, query)
-        rows = [{"message_id": m.message_id, "topic": m.topic, "tag": m.tag, "keys": list(m.keys),
+        rows = [{"message_id": m.message_id, "topic": m.topic, "tag": m.tag, "key_list": list(m.keys),
                  "queue_id": m.queue_id, "offset": m.offset, "stored": when(m.store_time), "size": m.body_size}
                 for m in found.messages]
     return render(request, "messages.html", rows=rows, topic=topic, by=by, value=value, kinds=KINDS,
