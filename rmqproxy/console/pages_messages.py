@@ -57,7 +57,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
 def _detail(detail: api.MessageDetail) -> dict[str, Any]:
     body = bytes(detail.body)
     preview = body[:PREVIEW_BYTES]
-    text = preview.decode("utf-8", "replace") if detail.body_is_text else preview.hex(" ")
+    if detail.body_is_text:  # control characters shown as a dot, like a hex viewer's text column
+        text = "".join(c if c.isprintable() or c in "\n\t" else "·" for c in preview.decode("utf-8", "replace"))
+    else:
+        text = preview.hex(" ")
     return {"summary": detail.summary, "stored": when(detail.summary.store_time),
             "properties": sorted(detail.properties.items()),
             "system_properties": sorted(detail.system_properties.items()),

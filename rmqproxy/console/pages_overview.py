@@ -20,7 +20,7 @@ async def overview(request: web.Request) -> web.StreamResponse:
     config = found.config
     health = [
         ("status", "serving"),
-        ("uptime", format_duration(max(now - found.started_ms, 0))),
+        ("uptime", format_duration(max(now - found.started_ms, 0) // 1000 * 1000 or 1000)),
         ("worker", f"{config.worker_index} of {config.workers}" if config.worker_index else "single process"),
         ("store", config.store),
         ("topics", str(len(found.broker.list_topics()))),
