@@ -108,6 +108,12 @@ def add_command(commands: Any) -> None:
         "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
         "(rocketmq_*, so its Grafana dashboards work) plus rmqproxy_* and the clients' own metrics as "
         "rmqproxy_client_* (default 5557, the reference's; 0: no metrics); --workers N: worker i serves PORT+i-1"))
+    serve.add_argument("--console-port", type=int, default=8080, metavar="PORT", help=(
+        "serve the web console at http://CONSOLE_HOST:PORT/ (default 8080; 0: no console); under --workers N, "
+        "worker 1 serves it (docs/console.md)"))
+    serve.add_argument("--console-host", default="127.0.0.1", metavar="HOST", help=(
+        "address the console listens on (default 127.0.0.1: this machine only; with --auth on, every page "
+        "needs a signed-in user)"))
     serve.add_argument("--cluster", default="DefaultCluster",
                        help="the cluster label of every rocketmq_* metric (default DefaultCluster)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -167,6 +173,7 @@ def serve(args: argparse.Namespace) -> int:
                           max_lite_topic_size=args.max_lite_topic_size,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
                           metrics_port=args.metrics_port, cluster=args.cluster,
+                          console_port=args.console_port, console_host=args.console_host,
                           auth=args.auth, init_user=args.init_user, init_secret=init_secret,
                           trace=args.trace == "on")
     if args.workers is not None and args.workers < 1:

@@ -70,7 +70,7 @@ async def test_redis_opens_the_cluster_store_which_connects_on_first_call(tmp_pa
 
 def serve(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port",
-                           str(free_port()), "--metrics-port", "0", *args],
+                           str(free_port()), "--metrics-port", "0", "--console-port", "0", *args],
                           capture_output=True, text=True, cwd=REPO, timeout=timeout)
 
 
