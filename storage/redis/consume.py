@@ -135,8 +135,10 @@ class RedisConsume(RedisMessages):
                 dlq = await self._topic(name)
         message_id, payload, _ = decode_body(body)
         copy = encode_body(message_id, payload, DeadLetter(topic, message_id, attempts))
+        # Waited for like a send: the original is marked done right after, on another slot, and a
+        # copy that a failover took back would leave the message nowhere.
         reply = await self._run("APPEND", self._keys.queue(dlq.topic_id, 0), now_ms, "s", 0, "",
-                                _entry_rest(entry), copy)
+                                _entry_rest(entry), copy, wait=True)
         return DeadLettered(dlq.name, int(reply[1]))
 
     async def revive_expired(self, now_ms: int, limit: int,
@@ -213,6 +215,6 @@ class RedisConsume(RedisMessages):
                 continue
             queue_id = zlib.crc32(message_id.encode()) % origin.queues
             reply = await self._run("APPEND", self._keys.queue(origin.topic_id, queue_id), now_ms, "s", 0,
-                                    g.group_id, _entry_rest(entry), encode_body(message_id, payload))
+                                    g.group_id, _entry_rest(entry), encode_body(message_id, payload), wait=True)
             result[message_id] = Resent(message_id, origin.name, queue_id, int(reply[1]))
         return result
