@@ -16,9 +16,11 @@ targets take turns, ``--repeat`` times; figures are medians.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -73,13 +75,14 @@ def _cpu(root: int) -> dict[str, tuple[int, int]]:
     return {k: (v[0], v[1]) for k, v in ticks.items()}
 
 
-def _perf(root: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+def _perf(root: int, out: Path) -> subprocess.Popen[bytes] | None:
+    """perf counting the tree's threads until it is sent SIGINT (then it writes its counts)."""
     if shutil.which("perf") is None:
         return None
     pids = ",".join(str(p.pid) for p in _tree(root))
     with out.open("wb") as sink:
-        return subprocess.Popen(["perf", "stat", "-x,", "--per-thread", "-e", ",".join(EVENTS), "-p", pids,
-                                 "--", "sleep", str(seconds)], stdout=subprocess.DEVNULL, stderr=sink)
+        return subprocess.Popen(["perf", "stat", "-x,", "--per-thread", "-e", ",".join(EVENTS), "-p", pids],
+                                stdout=subprocess.DEVNULL, stderr=sink)
 
 
 def _owners(root: int) -> dict[int, int]:
@@ -118,11 +121,14 @@ def measure(name: str, workdir: Path, workload: Workload, use_perf: bool) -> tup
         run_load(target, Workload(workload.kind, workload.concurrency, 2.0, 0.5, processes=workload.processes),
                  label=f"{name} warm-up")
         before, owners = _cpu(server.pid), _owners(server.pid)
-        perf = _perf(server.pid, workload.duration, workdir / "perf.csv") if use_perf else None
-        result = run_load(target, workload, label=name)
+        perf = _perf(server.pid, workdir / "perf.csv") if use_perf else None
+        # CPU and counts cover the same span, from before the load starts to after it ends; with no
+        # warm-up (the server is warm by now) every message in that span is counted.
+        result = run_load(target, dataclasses.replace(workload, warmup=0.0), label=name)
         after = _cpu(server.pid)
         if perf is not None:
-            perf.wait()
+            perf.send_signal(signal.SIGINT)
+            perf.wait(30)
         if result.messages == 0:
             raise RuntimeError(f"{name}: no message completed in the measured window "
                                f"({result.first_error or 'no error'})")

@@ -31,8 +31,9 @@ def test_a_short_run_splits_the_servers_cpu_by_thread(tmp_path: Path) -> None:
     assert loop["user us"] > 0 and store["user us"] + store["system us"] > 0
     perf_counts = "sched_switch" in loop
     if shutil.which("perf") is not None and perf_counts:
-        # Every send waits for an fsync; concurrent ones may share it, so at most one each.
-        assert 0 < store["fdatasync"] <= 1.0
+        # Every send waits for an fsync; concurrent ones may share it, so at most one each (and a
+        # little over: the sends in flight when the window closes are fsynced but not counted).
+        assert 0 < store["fdatasync"] <= 1.1
         assert "fdatasync" not in loop or loop["fdatasync"] == 0
     table = (tmp_path / "split.md").read_text()
     assert "## rmqproxy:" in table and "| server: event loop |" in table
