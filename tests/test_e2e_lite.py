@@ -131,6 +131,8 @@ def test_bad_lite_input_is_refused_with_its_code(server: ServerProcess, mq: rpc_
     assert send_code(mq, lite_message(topic, "ok")) == Code.OK
     assert send_code(mq, lite_message(topic, "x" * 65)) == Code.ILLEGAL_LITE_TOPIC  # over 64 characters
     assert send_code(mq, lite_message(topic, "a b")) == Code.ILLEGAL_LITE_TOPIC
+    assert send_code(mq, lite_message(topic, "a.b")) == Code.ILLEGAL_LITE_TOPIC  # the reference allows [A-Za-z0-9_-]
+    assert send_code(mq, lite_message(topic, "é" * 33)) == Code.ILLEGAL_LITE_TOPIC  # 66 bytes
     assert send_code(mq, lite_message(topic, " ")) == Code.ILLEGAL_LITE_TOPIC
     assert send_code(mq, lite_message(topic, None)) == Code.ILLEGAL_LITE_TOPIC  # LITE without a lite topic
     assert send_code(mq, lite_message(topic, "ok", group="g")) == Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE
@@ -226,7 +228,7 @@ def test_settings_carry_the_quotas_and_a_dropped_lite_topic_is_notified(
     try:
         answer = next(call)
         assert answer.status.code == Code.OK
-        assert answer.settings.subscription.lite_subscription_quota == 3000
+        assert answer.settings.subscription.lite_subscription_quota == 2000
         assert answer.settings.subscription.max_lite_topic_size == 64
         actions = pb.LiteSubscriptionAction
         assert sync(mq, topic, group, actions.COMPLETE_ADD, "gone", "kept") == Code.OK

@@ -80,8 +80,8 @@ class BrokerLite(BrokerConsuming):
         most = self.settings.max_lite_topic_size
         if not lite.strip():
             raise IllegalLiteTopic("the lite topic is blank")
-        if len(lite) > most:
-            raise IllegalLiteTopic(f"lite topic {lite[:80]!r} is longer than {most} characters")
+        if len(lite.encode()) > most:
+            raise IllegalLiteTopic(f"lite topic {lite[:80]!r} is longer than {most} bytes")
         if not LITE_NAME.fullmatch(lite):
             raise IllegalLiteTopic(f"lite topic {lite[:80]!r} may only hold {LITE_NAME_RULE}")
 
