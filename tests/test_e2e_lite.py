@@ -21,7 +21,7 @@ from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
 from tests.e2e_support import shared_server
-from tests.serverproc import ServerProcess, python_client
+from tests.serverproc import ServerProcess, node_client, python_client
 
 Code = pb.Code
 TIMEOUT = 60
@@ -49,6 +49,21 @@ def make(server: ServerProcess, name: str) -> tuple[str, str]:
 def flow(server: ServerProcess, topic: str, group: str, *steps: str, push: bool = False) -> list[dict]:
     result = python_client("lite_flow", server.address, topic, group, *steps, *(["--push"] if push else []))
     return list(result["steps"])
+
+
+def test_node_lite_push_consumer(server: ServerProcess) -> None:
+    """rocketmq-client-nodejs 1.0.8's LitePushConsumer: the same flow as the Python client's."""
+    topic, group = make(server, "flow-node")
+    result = node_client("lite_flow", server.address, topic, group, "sub:a", "sub:b", "send:a:3", "send:b:2",
+                         "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2", "send:a:2", "send:c:1", "recv:1",
+                         "quiet:4")
+    steps = {s["step"]: s for s in result["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert {m["lite_topic"] for m in steps["recv:5"]["received"]} == {"a", "b"}
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
 
 
 def bodies(step: dict) -> list[str]:
