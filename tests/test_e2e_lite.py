@@ -9,7 +9,9 @@ call shows the server's own codes). Layout and rules: rmqproxy/broker/lite.py.
 
 from __future__ import annotations
 
+import json
 import queue
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -20,6 +22,7 @@ from google.protobuf.duration_pb2 import Duration
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
+from tests import clientmatrix
 from tests.e2e_support import shared_server
 from tests.serverproc import ServerProcess, node_client, python_client
 
@@ -58,6 +61,24 @@ def test_node_lite_push_consumer(server: ServerProcess) -> None:
                          "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2", "send:a:2", "send:c:1", "recv:1",
                          "quiet:4")
     steps = {s["step"]: s for s in result["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert {m["lite_topic"] for m in steps["recv:5"]["received"]} == {"a", "b"}
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
+
+
+def test_go_lite_push_consumer(server: ServerProcess) -> None:
+    """The Go client v5.1.4's LitePushConsumer (its runner's lite-push scenario): the same flow."""
+    clientmatrix.require("go")
+    topic, group = make(server, "flow-go")
+    steps_given = ["sub:a", "sub:b", "send:a:3", "send:b:2", "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2",
+                   "send:a:2", "send:c:1", "recv:1", "quiet:4"]
+    done = subprocess.run([*clientmatrix.runners()["go"].command, "lite-push", "--endpoint", server.address,
+                           "--tls", "off", "--topic", topic, "--group", group, *steps_given],
+                          capture_output=True, text=True, timeout=300, check=True)
+    steps = {s["step"]: s for s in json.loads(done.stdout.strip().splitlines()[-1])["steps"]}
     assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
     assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
     assert {m["lite_topic"] for m in steps["recv:5"]["received"]} == {"a", "b"}
