@@ -87,6 +87,24 @@ def test_go_lite_push_consumer(server: ServerProcess) -> None:
     assert steps["quiet:4"]["received"] == []
 
 
+def test_java_lite_push_consumer(server: ServerProcess) -> None:
+    """rocketmq-client-java 5.2.0's LitePushConsumer (its runner's lite-push scenario): the same flow."""
+    topic, group = make(server, "flow-java")
+    result = clientmatrix.run("java", "lite-push", endpoint=server.address, tls="off", topic=topic, group=group,
+                              steps=",".join(FLOW))
+    steps = {s["step"]: s for s in result["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert {m["lite_topic"] for m in steps["recv:5"]["received"]} == {"a", "b"}
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
+
+
+FLOW = ("sub:a", "sub:b", "send:a:3", "send:b:2", "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2", "send:a:2",
+        "send:c:1", "recv:1", "quiet:4")
+
+
 def bodies(step: dict) -> list[str]:
     return sorted(m["body"] for m in step["received"])
 
