@@ -13,7 +13,7 @@ import json
 import queue
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -24,6 +24,7 @@ from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
 from tests import clientmatrix
 from tests.e2e_support import shared_server
+from tests.redis_cluster import RedisCluster
 from tests.serverproc import ServerProcess, node_client, python_client
 
 Code = pb.Code
@@ -103,6 +104,25 @@ def test_java_lite_push_consumer(server: ServerProcess) -> None:
 
 FLOW = ("sub:a", "sub:b", "send:a:3", "send:b:2", "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2", "send:a:2",
         "send:c:1", "recv:1", "quiet:4")
+
+
+def test_lite_topics_on_redis_across_two_nodes(server_with: Callable[..., ServerProcess],
+                                               redis_cluster: RedisCluster) -> None:
+    """On Redis Cluster, with the producer on one node and the lite consumer on another: lite topics
+    are one-queue topics of the shared store, the consumer's subscription lives on its node, and the
+    producer's node wakes its long polls through the bus."""
+    a = server_with("--store", redis_cluster.url, "--tls-mode", "disabled")
+    b = server_with("--store", redis_cluster.url, "--tls-mode", "disabled")
+    topic, group = make(a, "flow-redis")
+    result = python_client("lite_flow", a.address, topic, group, *FLOW, "--producer-address", b.address)
+    steps = {s["step"]: s for s in result["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
+    for node in (a, b):  # a learnt of the lite topics b made from its notices
+        assert int(node.cli_json("topic", "describe", topic)["lite_topics"]) == 3
 
 
 def bodies(step: dict) -> list[str]:

@@ -76,6 +76,25 @@ class BrokerLite(BrokerConsuming):
             if parsed is not None:
                 self._lite_counts[parsed[0]] = self._lite_counts.get(parsed[0], 0) + 1
 
+    async def refresh_catalog_entry(self, kind: str, name: str) -> None:
+        had = name in self._topics
+        await super().refresh_catalog_entry(kind, name)
+        self._counted(name, had)
+
+    async def _learn_topic(self, name: str) -> None:
+        had = name in self._topics
+        await super()._learn_topic(name)
+        self._counted(name, had)
+
+    def _counted(self, name: str, had: bool) -> None:
+        """Keep the count of a parent's lite topics when another process made or deleted one."""
+        parsed = split_lite_store_name(name)
+        has = name in self._topics
+        if parsed is not None and has != had:
+            self._lite_counts[parsed[0]] = max(0, self.lite_count(parsed[0]) + (1 if has else -1))
+            if not has:
+                self.drop_lite_subscriptions(*parsed)
+
     def check_lite_name(self, lite: str) -> None:
         most = self.settings.max_lite_topic_size
         if not lite.strip():
