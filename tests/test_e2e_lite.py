@@ -317,3 +317,24 @@ def test_settings_carry_the_quotas_and_a_dropped_lite_topic_is_notified(
     finally:
         requests.put(None)
         call.cancel()
+
+
+def test_a_fifo_group_gets_each_lite_topic_in_order_one_at_a_time(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    server.cli("topic", "create", "fifo-lite-t", "--type", "lite", "--queues", "1")
+    server.cli("group", "create", "fifo-lite-g", "--from-beginning", "--fifo")
+    topic, group = "fifo-lite-t", "fifo-lite-g"
+    for index in range(2):
+        message = lite_message(topic, "f")
+        message.body = f"f-{index}".encode()
+        assert send_code(mq, message) == Code.OK
+    assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "f") == Code.OK
+    (first,) = receive(mq, topic, group, batch=1)
+    assert first.body == b"f-0" and not first.system_properties.HasField("message_group")  # clients see none
+    assert receive(mq, topic, group, batch=1) == []  # f-1 waits while f-0 is in flight
+    entry = rpc.AckMessageEntry(message_id=first.system_properties.message_id,
+                                receipt_handle=first.system_properties.receipt_handle, lite_topic="f")
+    ack = mq.AckMessage(rpc.AckMessageRequest(group=pb.Resource(name=group), topic=pb.Resource(name=topic),
+                                              entries=[entry]), metadata=METADATA, timeout=TIMEOUT)
+    assert ack.status.code == Code.OK
+    assert [m.body for m in receive(mq, topic, group, batch=1)] == [b"f-1"]

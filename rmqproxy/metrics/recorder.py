@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from rmqproxy.broker.events import BrokerEvents
 from rmqproxy.lite_names import shown_topic
 from rmqproxy.metrics.names import MESSAGE_SIZE_BUCKETS, STORE_SECONDS_BUCKETS, flag, is_system_topic
-from storage.model import AppendOutcome, NewMessage, Popped, TopicConfig
+from storage.model import AppendOutcome, NewMessage, Popped, TopicConfig, TopicType
 
 
 @dataclass
@@ -86,8 +86,9 @@ class MetricsRecorder(BrokerEvents):
                  seconds: float, durable: bool) -> None:
         name = shown_topic(topic.name)  # a lite topic counts under its parent: one series, not one each
         system = self._is_system(name)
+        lite = topic.type is TopicType.LITE
         for message in messages:
-            key = (name, message_type(message), system)
+            key = (name, "lite" if lite else message_type(message), system)
             size = len(message.payload)
             self.messages_in[key] = self.messages_in.get(key, 0) + 1
             self.bytes_in[key] = self.bytes_in.get(key, 0) + size
