@@ -24,16 +24,17 @@ TEST_WORKERS ?= 6
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: help serve install install-test peers rocketmq-peer test-rocketmq redis clients client-toolchains node-client java-client go-client rust-client test lint bench clean
+.PHONY: help serve install install-test peers rocketmq-peer test-rocketmq redis chromium clients client-toolchains node-client java-client go-client rust-client test lint bench clean
 
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
 	@echo "make test     install test dependencies and run lint + the whole test suite ($(TEST_WORKERS) workers: TEST_WORKERS=N)"
-	@echo "make test-rocketmq   start Apache RocketMQ and send one message through it (not in make test: slow)"
+	@echo "make test-rocketmq   start Apache RocketMQ: one message through it, one client scenario vs rmqproxy (slow)"
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages, Apache RocketMQ's jars from Maven Central"
 	@echo "make redis    install redis-server from Debian's packages (the Redis Cluster store's tests)"
+	@echo "make chromium install chromium from Debian's packages (the web console's browser tests)"
 	@echo "make java-client  build the Java client runner (tests/clients/java) when a JDK and Maven are here"
 	@echo "make go-client / rust-client   build the Go / Rust client runners (tests/clients/SCENARIOS.md)"
 	@echo "make clients  install and build every official client's scenario runner (tests/clients/SCENARIOS.md)"
@@ -95,6 +96,15 @@ redis:
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends redis-server redis-tools; \
 	else echo "redis: not installing redis-server (apt-get needs root or sudo); the Redis tests will be skipped"; fi
 
+# Debian's chromium: the console's browser tests (tests/test_console_browser.py) drive it headless with
+# Playwright's Python package (from PyPI with the test extras); skipped with a message where apt-get may not run.
+chromium:
+	@if command -v chromium >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium fonts-dejavu-core; \
+	else echo "chromium: not installing it (apt-get needs root or sudo); the console's browser tests will be skipped"; fi
+
 # The client runners of tests/clients: each client from its own registry (npm, Maven Central, the Go module
 # proxy, crates.io; PyPI's comes with .installed-test). A toolchain that is missing (JDK and Maven, Go, Cargo,
 # Node.js) is installed from Debian's packages when apt-get may run and Debian's version is new enough; otherwise
@@ -120,7 +130,7 @@ clients: client-toolchains
 	done
 	@$(BIN)/python -m tests.clientmatrix status
 
-install-test: $(VENV)/.installed-test clients peers redis
+install-test: $(VENV)/.installed-test clients peers redis chromium
 
 # The Go and Rust client runners; skipped (with a message) where the toolchain is missing. Go keeps
 # its module and build caches per user; Cargo's target directory lives in RMQ_CLIENT_CACHE so a
@@ -146,10 +156,11 @@ lint: install-test
 test: lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Apache RocketMQ itself (benchmarks/rocketmq_peer.py) started, one message through it: not in `make test`
+# Apache RocketMQ itself (benchmarks/rocketmq_peer.py) started, one message through it, and one client scenario
+# against it and rmqproxy (tests/test_rocketmq_oracle.py): not in `make test`
 # (its start alone takes 60-100 s on a shared 2-core machine).
 test-rocketmq: install-test
-	RMQ_TEST_ROCKETMQ=1 $(BIN)/python -m pytest tests/test_rocketmq_peer.py $(PYTEST_ARGS)
+	RMQ_TEST_ROCKETMQ=1 $(BIN)/python -m pytest tests/test_rocketmq_peer.py tests/test_rocketmq_oracle.py $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -59,7 +59,7 @@ class Server:
         log = open(self.data_dir.parent / f"server-{self.port}.log", "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", str(self.port),
-             "--data-dir", str(self.data_dir), "--metrics-port", "0",
+             "--data-dir", str(self.data_dir), "--metrics-port", "0", "--console-port", "0",
              *(() if "--workers" in self.args else ("--workers", "1")), *self.args],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
         log.close()

@@ -127,6 +127,8 @@ class Server:
     metrics: metrics_http.MetricsEndpoint | None = None
     access: AccessControl | None = None
     clients: ClientHandler | None = None
+    console: Any = None
+    """The web console (rmqproxy/console/server.py Console), when this process serves one."""
 
     @property
     def port(self) -> int:
@@ -141,6 +143,8 @@ class Server:
                 log.info("asked %d Telemetry stream(s) to reconnect", told)
         if self.metrics is not None:
             await self.metrics.close()
+        if self.console is not None:
+            await self.console.close()
         await self.front.close()
         if self.access is not None:
             self.access.stop()
@@ -157,6 +161,12 @@ def metrics_port_of(config: ServerConfig) -> int:
     return config.metrics_port + max(config.worker_index - 1, 0)  # workers are numbered from 1
 
 
+def console_port_of(config: ServerConfig) -> int:
+    """The console port of this process: ``--console-port`` in a single process or worker 1 of
+    --workers N (one console per node: it reads the shared store like any worker), else 0."""
+    return config.console_port if config.worker_index <= 1 else 0
+
+
 async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     clock = clock or SystemClock()
     settings = listen_settings(config)
@@ -165,7 +175,12 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     metrics_port = metrics_port_of(config)
     if metrics_port:
         metrics_http.check_free(config.host, metrics_port)
-    recorder = MetricsRecorder() if metrics_port else None
+    console_port = console_port_of(config)
+    if console_port:
+        from rmqproxy.console.server import check_free as check_console_free
+        check_console_free(config.console_host, console_port)
+    started_ms = clock.now_ms()
+    recorder = MetricsRecorder() if metrics_port or console_port else None
     store = open_configured_store(config)
     broker = Broker(
         store, clock,
@@ -212,13 +227,14 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         pipeline=pipeline,
     )
     service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
-    admin_pb2_grpc.add_AdminServicer_to_server(AdminService(broker, config, clock, pipeline), server)  # type: ignore[no-untyped-call]
+    admin = AdminService(broker, config, clock, pipeline)
+    admin_pb2_grpc.add_AdminServicer_to_server(admin, server)  # type: ignore[no-untyped-call]
     clients_pb2_grpc.add_ClientsServicer_to_server(  # type: ignore[no-untyped-call]
         ClientsAdminService(broker, pipeline), server)
-    access_pb2_grpc.add_AccessServicer_to_server(  # type: ignore[no-untyped-call]
-        AccessAdminService(store, clock, pipeline, access.changed if access is not None else None), server)
-    messages_pb2_grpc.add_MessagesServicer_to_server(  # type: ignore[no-untyped-call]
-        MessagesAdminService(broker, pipeline), server)
+    access_admin = AccessAdminService(store, clock, pipeline, access.changed if access is not None else None)
+    access_pb2_grpc.add_AccessServicer_to_server(access_admin, server)  # type: ignore[no-untyped-call]
+    messages_admin = MessagesAdminService(broker, pipeline)
+    messages_pb2_grpc.add_MessagesServicer_to_server(messages_admin, server)  # type: ignore[no-untyped-call]
     client_view = ClientMetricsView()
     add_client_metrics_to_server(ClientMetricsReceiver(
         clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), server)
@@ -238,14 +254,22 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
     for name in ("", MESSAGING_SERVICE, ADMIN_SERVICE):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     metrics = None
-    if recorder is not None:
+    if metrics_port and recorder is not None:
         # Each worker of --workers serves its own endpoint (port + worker index) under its own node_id:
         # sum the counters over them; the store's gauges are the same on every worker.
         node_id = f"{config.broker_name}-{config.worker_index}" if config.worker_index else config.broker_name
         source = MetricsSource(broker, recorder, client_view, rpc, clock, config.cluster, node_id)
         metrics = metrics_http.MetricsEndpoint(source, store.pid if isinstance(store, ProcessExecutor) else None)
         await metrics.start(config.host, metrics_port)
-    return Server(config, server, front, broker, store, metrics, access, client_handler)
+    console = None
+    if console_port and recorder is not None:
+        from rmqproxy.console.server import Console
+        from rmqproxy.console.web import ConsoleServices
+
+        console = Console(ConsoleServices(admin, messages_admin, access_admin, service, broker, access, config.auth,
+                                          config, started_ms), clock, recorder)
+        await console.start(config.console_host, console_port)
+    return Server(config, server, front, broker, store, metrics, access, client_handler, console)
 
 
 async def run(config: ServerConfig, ready: Any = None) -> None:
@@ -281,6 +305,8 @@ async def run(config: ServerConfig, ready: Any = None) -> None:
         ready.close()
     if server.metrics is not None:
         log.info("metrics at http://%s:%d/metrics", config.host, server.metrics.port)
+    if server.console is not None:
+        log.info("console at http://%s:%d/", config.console_host, server.console.port)
     await stopping.wait()
     if failure:
         # Nothing can be stored or delivered any more: exit (non-zero) so a supervisor restarts us.

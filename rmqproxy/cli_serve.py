@@ -31,8 +31,9 @@ def add_command(commands: Any) -> None:
                             "the same as --store rocksdb:DIR")
     serve.add_argument("--store", type=store_arg, default="rocksdb", metavar="SPEC",
                        help="rocksdb[:PATH] (default: on disk, PATH defaults to --data-dir), memory (nothing "
-                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster, any of "
-                            "its nodes; several rmqproxy nodes may share it: docs/redis.md)")
+                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...][/NAMESPACE] (Redis Cluster, any "
+                            "of its nodes; several rmqproxy nodes may share it; NAMESPACE, default rmq, keeps "
+                            "separate deployments apart on one cluster: docs/redis.md)")
     serve.add_argument("--redis-wait-replicas", type=int, default=0, metavar="N", help=(
         "Redis store: acknowledge a send only once N replicas of its primary have it (WAIT), so it "
         "survives the loss of that primary (default 0: once the primary has it)"))
@@ -108,6 +109,12 @@ def add_command(commands: Any) -> None:
         "serve Prometheus metrics at http://HOST:PORT/metrics, with Apache RocketMQ's metric names and labels "
         "(rocketmq_*, so its Grafana dashboards work) plus rmqproxy_* and the clients' own metrics as "
         "rmqproxy_client_* (default 5557, the reference's; 0: no metrics); --workers N: worker i serves PORT+i-1"))
+    serve.add_argument("--console-port", type=int, default=8080, metavar="PORT", help=(
+        "serve the web console at http://CONSOLE_HOST:PORT/ (default 8080; 0: no console); under --workers N, "
+        "worker 1 serves it (docs/console.md)"))
+    serve.add_argument("--console-host", default="127.0.0.1", metavar="HOST", help=(
+        "address the console listens on (default 127.0.0.1: this machine only; with --auth on, every page "
+        "needs a signed-in user)"))
     serve.add_argument("--cluster", default="DefaultCluster",
                        help="the cluster label of every rocketmq_* metric (default DefaultCluster)")
     serve.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
@@ -167,6 +174,7 @@ def serve(args: argparse.Namespace) -> int:
                           max_lite_topic_size=args.max_lite_topic_size,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
                           metrics_port=args.metrics_port, cluster=args.cluster,
+                          console_port=args.console_port, console_host=args.console_host,
                           auth=args.auth, init_user=args.init_user, init_secret=init_secret,
                           trace=args.trace == "on")
     if args.workers is not None and args.workers < 1:

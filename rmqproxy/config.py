@@ -19,7 +19,7 @@ class ServerConfig:
     data_dir: str = DEFAULT_DATA_DIR
     store: str = "rocksdb"
     """Which store (storage/registry.py): ``rocksdb[:PATH]`` (PATH defaults to ``data_dir``),
-    ``memory``, ``redis://HOST:PORT[,...]`` (Redis Cluster, docs/redis.md)."""
+    ``memory``, ``redis://HOST:PORT[,...][/NAMESPACE]`` (Redis Cluster, docs/redis.md)."""
     redis_wait_replicas: int = 0
     """Redis store: a send is acknowledged once this many replicas have it (WAIT)."""
     redis_retries: int = 10
@@ -104,6 +104,11 @@ class ServerConfig:
     """A write to a ReceiveMessage or Telemetry stream that the client does not take within this ends the
     stream, and a receive's messages go back to the queue at once (0: wait for ever)."""
     metrics_port: int = 0
+    console_port: int = 0
+    """The web console on this port (0: none; ``serve`` defaults to 8080). Under --workers N only
+    worker 1 serves it (rmqproxy/console/)."""
+    console_host: str = "127.0.0.1"
+    """Where the console listens: loopback unless told otherwise (``--console-host``)."""
     """Prometheus metrics on this port at /metrics (0: none; ``serve`` defaults to 5557, the reference's)."""
     cluster: str = "DefaultCluster"
     """The ``cluster`` label of every rocketmq_* metric (the reference's default cluster name)."""

@@ -82,11 +82,11 @@ def _reach(config: ServerConfig) -> None:
     """Connect to a networked store once and let go; StoreOpenFailed if it does not answer."""
     import asyncio
 
-    from storage.redis import open_redis_store, parse_addresses
+    from storage.redis import open_redis_store, parse_location
 
     async def reach() -> None:
-        location = parse_store(config.store).location or ""
-        store = await open_redis_store(parse_addresses(location), retries=config.redis_retries)
+        addresses, namespace = parse_location(parse_store(config.store).location or "")
+        store = await open_redis_store(addresses, namespace=namespace, retries=config.redis_retries)
         await store.close()
 
     asyncio.run(reach())
@@ -162,6 +162,10 @@ class Supervisor:
 
             for index in range(self.config.workers):
                 metrics_http.check_free(self.config.host, self.config.metrics_port + index)
+        if self.config.console_port:  # served by worker 1 (rmqproxy/app.py console_port_of)
+            from rmqproxy.console.server import check_free as check_console_free
+
+            check_console_free(self.config.console_host, self.config.console_port)
         port = self.config.port
         for family, address in ports.addresses(self.config.host, port):
             sock = ports._socket(family, reuse_port=True)

@@ -93,6 +93,8 @@ class ServerProcess:
     metrics_port: int = 0
     """--metrics-port: 0 (none) unless a test asks for metrics (give it free_port()), so parallel
     servers never collide on serve's default 5557."""
+    console_port: int = 0
+    """--console-port: 0 (none) unless a test asks for the console (give it free_port())."""
 
     @property
     def address(self) -> str:
@@ -106,6 +108,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", str(self.port),
              "--data-dir", str(self.data_dir), "--metrics-port", str(self.metrics_port),
+             "--console-port", str(self.console_port),
              *worker_args(self.extra_args), *self.extra_args],
             stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
         )

@@ -105,7 +105,7 @@ def test_a_busy_metrics_port_fails_at_start_in_one_line(tmp_path: Path) -> None:
         port = taken.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", str(free_port()),
-             "--metrics-port", str(port), "--data-dir", str(tmp_path / "data")],
+             "--metrics-port", str(port), "--console-port", "0", "--data-dir", str(tmp_path / "data")],
             capture_output=True, text=True, cwd=REPO, timeout=60)
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     assert result.returncode == 1

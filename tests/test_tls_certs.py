@@ -150,7 +150,8 @@ def test_sighup_without_tls_is_logged_not_fatal(server_with: Callable[..., Serve
 
 def _serve(tmp_path: Path, *args: str) -> tuple[int, list[str]]:
     result = subprocess.run([sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", "0",
-                             "--metrics-port", "0", "--data-dir", str(tmp_path / "data"), "--store", "memory", *args],
+                             "--metrics-port", "0", "--console-port", "0", "--data-dir", str(tmp_path / "data"),
+                             "--store", "memory", *args],
                             capture_output=True, text=True, cwd=REPO, timeout=60)
     return result.returncode, [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
 

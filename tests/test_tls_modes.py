@@ -162,7 +162,9 @@ def _low_open_files_limit() -> None:
 def _serve_again(server: ServerProcess, tmp_path: Path, *args: str) -> tuple[int, list[str], float]:
     began = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port",
-                             str(server.port), "--metrics-port", "0", "--data-dir", str(tmp_path / "other"), *args],
+                             str(server.port), "--metrics-port", "0", "--console-port", "0",
+                             "--data-dir", str(tmp_path / "other"),
+                             *args],
                             capture_output=True, text=True, cwd=REPO, timeout=60, preexec_fn=_low_open_files_limit)
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
     return result.returncode, lines, time.monotonic() - began
