@@ -95,6 +95,10 @@ class BrokerLite(BrokerConsuming):
             if not has:
                 self.drop_lite_subscriptions(*parsed)
 
+    def list_topics(self) -> list[TopicConfig]:
+        """Every topic but the lite topics (``topic describe`` of their parent counts them)."""
+        return [t for t in super().list_topics() if not t.name.startswith(LMQ_PREFIX)]
+
     def check_lite_name(self, lite: str) -> None:
         most = self.settings.max_lite_topic_size
         if not lite.strip():
