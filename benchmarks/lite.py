@@ -34,6 +34,9 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 MiB = 1024 * 1024
 PARENT = "bench-lite"
+WINDOW_S = 5.0
+"""Idle CPU is also read in windows of this many seconds: the median one is the server at rest, the
+busiest one holds the retention pass."""
 
 
 def _message(topic: str, lite: str | None) -> pb.Message:
@@ -86,13 +89,22 @@ def _measure(store: str, lite: bool, count: int, hold: float, parallel: int) -> 
             time.sleep(2)
             began = time.time()
             time.sleep(hold)
-            idle = sampler.usage(began, time.time())
+            ended = time.time()
+            idle = sampler.usage(began, ended)
+            windows = sorted(sampler.usage(t, t + WINDOW_S).cpu_percent
+                             for t in _frange(began, ended - WINDOW_S, WINDOW_S))
             sampler.stop()
         finally:
             server.stop()
     return {"rss_before": before, "rss_after": idle.peak_rss, "fill_seconds": round(seconds, 1),
             "sends_per_second": round(count / seconds), "refused": refused,
-            "idle_cpu_percent": round(idle.cpu_percent, 2)}
+            "idle_cpu_percent": round(idle.cpu_percent, 2),
+            "window_cpu_median": round(windows[len(windows) // 2], 2) if windows else None,
+            "window_cpu_max": round(windows[-1], 2) if windows else None}
+
+
+def _frange(start: float, stop: float, step: float) -> list[float]:
+    return [start + i * step for i in range(max(0, int((stop - start) // step) + 1))]
 
 
 def lite_command(args: argparse.Namespace) -> int:
@@ -107,12 +119,12 @@ def lite_command(args: argparse.Namespace) -> int:
              f"then (another server) one to each of {count:,} lite topics of one lite parent; server RSS (with its "
              f"store process) before and after, and CPU while idle for {args.hold:g} s afterwards (a retention "
              "pass included).", "",
-             "| | sends/s | RSS before MiB | RSS after MiB | grew MiB | idle CPU % |",
-             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+             "| | sends/s | RSS before MiB | RSS after MiB | grew MiB | idle CPU % | 5 s windows: median / max % |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, run in (("one normal topic", normal), (f"{count:,} lite topics", lite)):
         lines.append(f"| {name} | {run['sends_per_second']:,} | {run['rss_before'] / MiB:.0f} | "
                      f"{run['rss_after'] / MiB:.0f} | {(run['rss_after'] - run['rss_before']) / MiB:.0f} | "
-                     f"{run['idle_cpu_percent']:.2f} |")
+                     f"{run['idle_cpu_percent']:.2f} | {run['window_cpu_median']} / {run['window_cpu_max']} |")
     ratio = grown["lite"] / grown["normal"] if grown["normal"] > 0 else float("nan")
     lines += ["", f"Lite / normal memory growth: {ratio:.2f}; about {per_lite:,.0f} bytes of RSS per lite topic "
               f"beyond its message. Sends refused: {normal['refused']} / {lite['refused']}."]

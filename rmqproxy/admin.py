@@ -294,8 +294,7 @@ class AdminService(api_grpc.AdminServicer):
         return description
 
     async def _list_topics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
-        return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()
-                                                 if split_lite_store_name(t.name) is None])
+        return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()])
 
     async def _delete_topic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
         if request.lite_topic:

@@ -83,11 +83,12 @@ def add_command(commands: Any) -> None:
     serve.add_argument("--lite-topic-quota", type=int, default=1_000_000, metavar="N", help=(
         "lite topics (RocketMQ 5.5) one parent topic may have; a send that would make one more is refused "
         "with LITE_TOPIC_QUOTA_EXCEEDED (default 1000000)"))
-    serve.add_argument("--lite-subscription-quota", type=int, default=3_000, metavar="N", help=(
+    serve.add_argument("--lite-subscription-quota", type=int, default=2_000, metavar="N", help=(
         "lite topics one lite consumer may subscribe to, told to clients in their settings; more is refused "
-        "with LITE_SUBSCRIPTION_QUOTA_EXCEEDED (default 3000)"))
+        "with LITE_SUBSCRIPTION_QUOTA_EXCEEDED (default 2000, the reference group attribute lite.sub.client.quota)"))
     serve.add_argument("--max-lite-topic-size", type=int, default=64, metavar="N", help=(
-        "longest lite topic name, told to clients in their settings; longer is ILLEGAL_LITE_TOPIC (default 64)"))
+        "longest lite topic name in bytes (UTF-8), told to clients in their settings; longer is ILLEGAL_LITE_TOPIC; "
+        "names hold letters, digits, - and _ as in the reference (default 64)"))
     serve.add_argument("--receive-gather", type=duration_arg, default=20, metavar="DURATION", help=(
         "a long-polling receive woken on a busy topic (messages arriving less than half this apart), while "
         "other receives of its group wait too, waits up to this long for more, so caught-up consumers get "

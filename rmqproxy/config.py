@@ -47,7 +47,7 @@ class ServerConfig:
     receive_gather_ms: int = 20
     lite_topic_quota: int = 1_000_000
     """Lite topics one parent may have (rmqproxy/broker/lite.py)."""
-    lite_subscription_quota: int = 3_000
+    lite_subscription_quota: int = 2_000
     """Lite topics one lite consumer may subscribe to (told to clients in their settings)."""
     max_lite_topic_size: int = 64
     """Longest lite topic name (told to clients in their settings)."""

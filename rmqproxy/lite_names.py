@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 
 LMQ_PREFIX = "%LMQ%$"
-LITE_NAME = re.compile(r"[A-Za-z0-9_%.:-]+")
-LITE_NAME_RULE = "letters, digits, '_', '-', '.', ':' and '%'"
+LITE_NAME = re.compile(r"[A-Za-z0-9_-]+")
+LITE_NAME_RULE = "letters, digits, '-' and '_'"
+"""The reference proxy's rule (GrpcValidator, 5.5.0)."""
 
 
 def lite_store_name(parent: str, lite: str) -> str:

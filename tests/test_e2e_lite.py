@@ -9,9 +9,11 @@ call shows the server's own codes). Layout and rules: rmqproxy/broker/lite.py.
 
 from __future__ import annotations
 
+import json
 import queue
+import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
@@ -20,8 +22,10 @@ from google.protobuf.duration_pb2 import Duration
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
+from tests import clientmatrix
 from tests.e2e_support import shared_server
-from tests.serverproc import ServerProcess, python_client
+from tests.redis_cluster import RedisCluster
+from tests.serverproc import ServerProcess, node_client, python_client
 
 Code = pb.Code
 TIMEOUT = 60
@@ -49,6 +53,76 @@ def make(server: ServerProcess, name: str) -> tuple[str, str]:
 def flow(server: ServerProcess, topic: str, group: str, *steps: str, push: bool = False) -> list[dict]:
     result = python_client("lite_flow", server.address, topic, group, *steps, *(["--push"] if push else []))
     return list(result["steps"])
+
+
+def test_node_lite_push_consumer(server: ServerProcess) -> None:
+    """rocketmq-client-nodejs 1.0.8's LitePushConsumer: the same flow as the Python client's."""
+    topic, group = make(server, "flow-node")
+    result = node_client("lite_flow", server.address, topic, group, "sub:a", "sub:b", "send:a:3", "send:b:2",
+                         "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2", "send:a:2", "send:c:1", "recv:1",
+                         "quiet:4")
+    steps = {s["step"]: s for s in result["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert {m["lite_topic"] for m in steps["recv:5"]["received"]} == {"a", "b"}
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
+
+
+def test_go_lite_push_consumer(server: ServerProcess) -> None:
+    """The Go client v5.1.4's LitePushConsumer (its runner's lite-push scenario): the same flow."""
+    clientmatrix.require("go")
+    topic, group = make(server, "flow-go")
+    steps_given = ["sub:a", "sub:b", "send:a:3", "send:b:2", "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2",
+                   "send:a:2", "send:c:1", "recv:1", "quiet:4"]
+    done = subprocess.run([*clientmatrix.runners()["go"].command, "lite-push", "--endpoint", server.address,
+                           "--tls", "off", "--topic", topic, "--group", group, *steps_given],
+                          capture_output=True, text=True, timeout=300, check=True)
+    steps = {s["step"]: s for s in json.loads(done.stdout.strip().splitlines()[-1])["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert {m["lite_topic"] for m in steps["recv:5"]["received"]} == {"a", "b"}
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
+
+
+def test_java_lite_push_consumer(server: ServerProcess) -> None:
+    """rocketmq-client-java 5.2.0's LitePushConsumer (its runner's lite-push scenario): the same flow."""
+    topic, group = make(server, "flow-java")
+    result = clientmatrix.run("java", "lite-push", endpoint=server.address, tls="off", topic=topic, group=group,
+                              steps=",".join(FLOW))
+    steps = {s["step"]: s for s in result["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert {m["lite_topic"] for m in steps["recv:5"]["received"]} == {"a", "b"}
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
+
+
+FLOW = ("sub:a", "sub:b", "send:a:3", "send:b:2", "send:c:2", "recv:5", "unsub:a", "sub:c", "recv:2", "send:a:2",
+        "send:c:1", "recv:1", "quiet:4")
+
+
+def test_lite_topics_on_redis_across_two_nodes(server_with: Callable[..., ServerProcess],
+                                               redis_cluster: RedisCluster) -> None:
+    """On Redis Cluster, with the producer on one node and the lite consumer on another: lite topics
+    are one-queue topics of the shared store, the consumer's subscription lives on its node, and the
+    producer's node wakes its long polls through the bus."""
+    a = server_with("--store", redis_cluster.url, "--tls-mode", "disabled")
+    b = server_with("--store", redis_cluster.url, "--tls-mode", "disabled")
+    topic, group = make(a, "flow-redis")
+    result = python_client("lite_flow", a.address, topic, group, *FLOW, "--producer-address", b.address)
+    steps = {s["step"]: s for s in result["steps"]}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    assert bodies(steps["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert bodies(steps["recv:2"]) == ["c-0", "c-1"]
+    assert bodies(steps["recv:1"]) == ["c-2"]
+    assert steps["quiet:4"]["received"] == []
+    for node in (a, b):  # a learnt of the lite topics b made from its notices
+        assert int(node.cli_json("topic", "describe", topic)["lite_topics"]) == 3
 
 
 def bodies(step: dict) -> list[str]:
@@ -131,6 +205,8 @@ def test_bad_lite_input_is_refused_with_its_code(server: ServerProcess, mq: rpc_
     assert send_code(mq, lite_message(topic, "ok")) == Code.OK
     assert send_code(mq, lite_message(topic, "x" * 65)) == Code.ILLEGAL_LITE_TOPIC  # over 64 characters
     assert send_code(mq, lite_message(topic, "a b")) == Code.ILLEGAL_LITE_TOPIC
+    assert send_code(mq, lite_message(topic, "a.b")) == Code.ILLEGAL_LITE_TOPIC  # the reference allows [A-Za-z0-9_-]
+    assert send_code(mq, lite_message(topic, "é" * 33)) == Code.ILLEGAL_LITE_TOPIC  # 66 bytes
     assert send_code(mq, lite_message(topic, " ")) == Code.ILLEGAL_LITE_TOPIC
     assert send_code(mq, lite_message(topic, None)) == Code.ILLEGAL_LITE_TOPIC  # LITE without a lite topic
     assert send_code(mq, lite_message(topic, "ok", group="g")) == Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE
@@ -226,7 +302,7 @@ def test_settings_carry_the_quotas_and_a_dropped_lite_topic_is_notified(
     try:
         answer = next(call)
         assert answer.status.code == Code.OK
-        assert answer.settings.subscription.lite_subscription_quota == 3000
+        assert answer.settings.subscription.lite_subscription_quota == 2000
         assert answer.settings.subscription.max_lite_topic_size == 64
         actions = pb.LiteSubscriptionAction
         assert sync(mq, topic, group, actions.COMPLETE_ADD, "gone", "kept") == Code.OK
@@ -241,3 +317,24 @@ def test_settings_carry_the_quotas_and_a_dropped_lite_topic_is_notified(
     finally:
         requests.put(None)
         call.cancel()
+
+
+def test_a_fifo_group_gets_each_lite_topic_in_order_one_at_a_time(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    server.cli("topic", "create", "fifo-lite-t", "--type", "lite", "--queues", "1")
+    server.cli("group", "create", "fifo-lite-g", "--from-beginning", "--fifo")
+    topic, group = "fifo-lite-t", "fifo-lite-g"
+    for index in range(2):
+        message = lite_message(topic, "f")
+        message.body = f"f-{index}".encode()
+        assert send_code(mq, message) == Code.OK
+    assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "f") == Code.OK
+    (first,) = receive(mq, topic, group, batch=1)
+    assert first.body == b"f-0" and not first.system_properties.HasField("message_group")  # clients see none
+    assert receive(mq, topic, group, batch=1) == []  # f-1 waits while f-0 is in flight
+    entry = rpc.AckMessageEntry(message_id=first.system_properties.message_id,
+                                receipt_handle=first.system_properties.receipt_handle, lite_topic="f")
+    ack = mq.AckMessage(rpc.AckMessageRequest(group=pb.Resource(name=group), topic=pb.Resource(name=topic),
+                                              entries=[entry]), metadata=METADATA, timeout=TIMEOUT)
+    assert ack.status.code == Code.OK
+    assert [m.body for m in receive(mq, topic, group, batch=1)] == [b"f-1"]

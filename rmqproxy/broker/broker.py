@@ -73,6 +73,8 @@ class Broker(BrokerQuery, BrokerNotices, BrokerLite):
     def queue_for(self, topic: TopicConfig, message_group: str | None) -> int:
         """Where a message goes: every message of one message group to the same queue (a stable
         hash of its name), so their order is the send order; others round robin."""
+        if topic.queues == 1:
+            return 0  # no state kept per one-queue topic (a lite topic, a dead-letter topic)
         if message_group is not None:
             return zlib.crc32(message_group.encode()) % topic.queues
         turn = self._queue_turn.get(topic.name)

@@ -81,14 +81,15 @@ class BrokerConsuming(BrokerCatalog):
                       and self.settings.receive_gather_ms > 0 and not lite)
         if not may_gather:
             return await self._receive(group, topic, client_id, max_messages, invisible, auto_renew, give_up_at,
-                                       queue_ids, accept, attempt_key, False)
+                                       queue_ids, accept, attempt_key, False, lite)
         with self.waiters.receiving(topic.name, group.name):
             return await self._receive(group, topic, client_id, max_messages, invisible, auto_renew, give_up_at,
-                                       queue_ids, accept, attempt_key, True)
+                                       queue_ids, accept, attempt_key, True, lite)
 
     async def _receive(self, group: GroupConfig, topic: TopicConfig, client_id: str, max_messages: int,
                        invisible: int, auto_renew: bool, give_up_at: int, queue_ids: list[int],
-                       accept: EntryFilter | None, attempt_key: AttemptKey | None, may_gather: bool) -> list[Popped]:
+                       accept: EntryFilter | None, attempt_key: AttemptKey | None, may_gather: bool,
+                       lite: bool = False) -> list[Popped]:
         gathered = False
         while True:
             seen = self.waiters.version(topic.name, group.name)
@@ -114,8 +115,10 @@ class BrokerConsuming(BrokerCatalog):
                     self._remember_attempt(attempt_key, popped, invisible)
                 self.events.delivered(group.name, topic.name, popped)
                 session = self.clients.get(client_id)
-                self.trace.delivered(group.name, topic.name, popped, client_id, session.address if session else "",
-                                     self._clock.now_ms())
+                by_topic = {topic.name: popped} if not lite else _by_topic(popped)  # lite: where each was stored
+                for name, delivered in by_topic.items():
+                    self.trace.delivered(group.name, name, delivered, client_id, session.address if session else "",
+                                         self._clock.now_ms())
                 return popped
             if self._clock.now_ms() >= give_up_at:
                 return []
@@ -299,3 +302,11 @@ class BrokerConsuming(BrokerCatalog):
             await self.release(group, topic, receipts)
         if held:
             log.info("client %s went away; released %d in-flight messages", client_id, len(held))
+
+
+def _by_topic(popped: list[Popped]) -> dict[str, list[Popped]]:
+    """A lite parent's deliveries by the lite topic each is stored in."""
+    grouped: dict[str, list[Popped]] = {}
+    for p in popped:
+        grouped.setdefault(p.message.topic, []).append(p)
+    return grouped

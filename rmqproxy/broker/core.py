@@ -55,7 +55,7 @@ class BrokerSettings:
     """A receiver woken on a busy topic waits up to this long for more (broker/longpoll.py); 0: never."""
     lite_topic_quota: int = 1_000_000
     """Lite topics one parent may have (LITE_TOPIC_QUOTA_EXCEEDED beyond; broker/lite.py)."""
-    lite_subscription_quota: int = 3_000
+    lite_subscription_quota: int = 2_000
     """Lite topics one client may subscribe to (LITE_SUBSCRIPTION_QUOTA_EXCEEDED beyond)."""
     max_lite_topic_size: int = 64
     """Longest lite topic name (ILLEGAL_LITE_TOPIC beyond)."""

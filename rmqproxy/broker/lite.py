@@ -62,8 +62,8 @@ class BrokerLite(BrokerConsuming):
         self._lite_counts: dict[str, int] = {}
         """parent -> how many lite topics it has (for the quota and ``topic describe``)."""
         self._lite_turn = itertools.count()
-        self._expiry_cursor = ""
-        """The store name of the last lite topic the previous retention pass looked at."""
+        self._expiry_round: list[str] = []
+        """Store names of the lite topics the next retention passes look at (see _after_retention)."""
         self.notify_unsubscribe: Callable[[str, str, str, str], None] | None = None
         """(client id, group, parent, lite topic): tells a client the server dropped a lite
         subscription (NotifyUnsubscribeLiteCommand); set by the Telemetry handler."""
@@ -76,12 +76,35 @@ class BrokerLite(BrokerConsuming):
             if parsed is not None:
                 self._lite_counts[parsed[0]] = self._lite_counts.get(parsed[0], 0) + 1
 
+    async def refresh_catalog_entry(self, kind: str, name: str) -> None:
+        had = name in self._topics
+        await super().refresh_catalog_entry(kind, name)
+        self._counted(name, had)
+
+    async def _learn_topic(self, name: str) -> None:
+        had = name in self._topics
+        await super()._learn_topic(name)
+        self._counted(name, had)
+
+    def _counted(self, name: str, had: bool) -> None:
+        """Keep the count of a parent's lite topics when another process made or deleted one."""
+        parsed = split_lite_store_name(name)
+        has = name in self._topics
+        if parsed is not None and has != had:
+            self._lite_counts[parsed[0]] = max(0, self.lite_count(parsed[0]) + (1 if has else -1))
+            if not has:
+                self.drop_lite_subscriptions(*parsed)
+
+    def list_topics(self) -> list[TopicConfig]:
+        """Every topic but the lite topics (``topic describe`` of their parent counts them)."""
+        return [t for t in super().list_topics() if not t.name.startswith(LMQ_PREFIX)]
+
     def check_lite_name(self, lite: str) -> None:
         most = self.settings.max_lite_topic_size
         if not lite.strip():
             raise IllegalLiteTopic("the lite topic is blank")
-        if len(lite) > most:
-            raise IllegalLiteTopic(f"lite topic {lite[:80]!r} is longer than {most} characters")
+        if len(lite.encode()) > most:
+            raise IllegalLiteTopic(f"lite topic {lite[:80]!r} is longer than {most} bytes")
         if not LITE_NAME.fullmatch(lite):
             raise IllegalLiteTopic(f"lite topic {lite[:80]!r} may only hold {LITE_NAME_RULE}")
 
@@ -135,11 +158,14 @@ class BrokerLite(BrokerConsuming):
         costs each pass the same small amount (and a lite topic is looked at again only after the
         others were)."""
         await super()._after_retention()
-        lites = [t for n, t in self._topics.items() if t.type is TopicType.LITE and n.startswith(LMQ_PREFIX)
-                 and n > self._expiry_cursor][:EXPIRY_SLICE]
-        self._expiry_cursor = lites[-1].name if len(lites) == EXPIRY_SLICE else ""
+        if not self._expiry_round:  # a new round: every lite topic there is now, each once
+            self._expiry_round = [n for n in self._topics if n.startswith(LMQ_PREFIX)]
+        names, self._expiry_round = self._expiry_round[:EXPIRY_SLICE], self._expiry_round[EXPIRY_SLICE:]
         now = self._clock.now_ms()
-        for topic in lites:
+        for name in names:
+            topic = self._topics.get(name)
+            if topic is None:
+                continue
             retention = topic.retention_ms if topic.retention_ms is not None else self.settings.retention_ms
             if topic.created_ms + retention > now:
                 continue
@@ -157,14 +183,16 @@ class BrokerLite(BrokerConsuming):
                 self.notify_unsubscribe(client_id, group, parent, lite)
 
     def _wake(self, topic: str, group: str | None = None, count: int | None = None) -> None:
-        super()._wake(topic, group, count)
         parsed = split_lite_store_name(topic)
-        if parsed is not None:
-            # Receivers long-poll the parent, each for its own lite topics: every one of them
-            # wakes (a count would wake receivers of the group that did not subscribe to this
-            # lite topic in place of the one that did), and looks only where it is marked ready.
-            self.lite_subscriptions.mark_ready(parsed[0], parsed[1], group)
-            super()._wake(parsed[0], group, None)
+        if parsed is None:
+            super()._wake(topic, group, count)
+            return
+        # Receivers long-poll the parent (nobody waits on the lite topic's own name, and waking it
+        # would leave state per lite topic behind), each for its own lite topics: every one of them
+        # wakes (a count would wake receivers of the group that did not subscribe to this lite
+        # topic in place of the one that did), and looks only where it is marked ready.
+        self.lite_subscriptions.mark_ready(parsed[0], parsed[1], group)
+        super()._wake(parsed[0], group, None)
 
     # -- subscriptions -----------------------------------------------------------------------
 

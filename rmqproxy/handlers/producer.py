@@ -3,6 +3,7 @@ answer says what the store did with its message (an offset, a recall handle, a t
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from rmqproxy import handles
@@ -76,7 +77,10 @@ class ProducerHandler:
         for lite, indexes in by_lite.items():
             topic = topics[lite]
             assert topic is not None  # create=True
-            placed = await self._broker.send(topic, [new[i] for i in indexes], producer=(ctx.client_id, ctx.peer))
+            # The lite topic is each message's message group in the store: a FIFO group then gets a
+            # lite topic's messages one at a time, in order, as the reference's lite FIFO consumers do.
+            grouped = [dataclasses.replace(new[i], message_group=lite) for i in indexes]
+            placed = await self._broker.send(topic, grouped, producer=(ctx.client_id, ctx.peer))
             for index, outcome in zip(indexes, placed, strict=True):
                 outcomes[index] = outcome
         return outcomes

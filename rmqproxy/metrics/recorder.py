@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rmqproxy.broker.events import BrokerEvents
+from rmqproxy.lite_names import shown_topic
 from rmqproxy.metrics.names import MESSAGE_SIZE_BUCKETS, STORE_SECONDS_BUCKETS, flag, is_system_topic
-from storage.model import AppendOutcome, NewMessage, Popped, TopicConfig
+from storage.model import AppendOutcome, NewMessage, Popped, TopicConfig, TopicType
 
 
 @dataclass
@@ -83,9 +84,11 @@ class MetricsRecorder(BrokerEvents):
 
     def appended(self, topic: TopicConfig, messages: Sequence[NewMessage], outcomes: Sequence[AppendOutcome],
                  seconds: float, durable: bool) -> None:
-        system = self._is_system(topic.name)
+        name = shown_topic(topic.name)  # a lite topic counts under its parent: one series, not one each
+        system = self._is_system(name)
+        lite = topic.type is TopicType.LITE
         for message in messages:
-            key = (topic.name, message_type(message), system)
+            key = (name, "lite" if lite else message_type(message), system)
             size = len(message.payload)
             self.messages_in[key] = self.messages_in.get(key, 0) + 1
             self.bytes_in[key] = self.bytes_in.get(key, 0) + size
@@ -107,10 +110,12 @@ class MetricsRecorder(BrokerEvents):
             self.bytes_out[key] = self.bytes_out.get(key, 0) + len(p.message.payload)
 
     def acked(self, group: str, topic: str, count: int) -> None:
+        topic = shown_topic(topic)
         if count:
             self.acks[(topic, group)] = self.acks.get((topic, group), 0) + count
 
     def dead_lettered(self, group: str, topic: str, count: int) -> None:
+        topic = shown_topic(topic)
         key = (topic, group, self._is_system(topic))
         self.dead_letters[key] = self.dead_letters.get(key, 0) + count
 

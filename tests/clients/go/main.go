@@ -173,6 +173,7 @@ var scenarios = map[string]scenario{
 	"produce-delay":       {runProduceDelay, "--topic T"},
 	"produce-transaction": {runProduceTransaction, "--topic T [--linger S]"},
 	"simple-consume":      {runSimpleConsume, "--topic T --group G --expect N [--ack] [--invisible-s S] [--max-wait-s S] [--batch B] [--tag EXPR | --sql EXPR] [--change-invisible-s S]"},
+	"lite-push":           {runLitePush, "--topic T --group G [--max-wait-s S] STEP... (sub:L unsub:L send:L:N recv:N quiet:S)"},
 	"push-consume":        {runPushConsume, "--topic T --group G --expect N [--fail never|always|first|index-mod-K] [--max-wait-s S] [--linger-s S] [--tag EXPR | --sql EXPR]"},
 }
 

@@ -42,9 +42,10 @@ def main() -> None:
     parser.add_argument("steps", nargs="+")
     parser.add_argument("--push", action="store_true")
     parser.add_argument("--max-wait", type=float, default=40)
+    parser.add_argument("--producer-address", help="send through this server instead (another node)")
     args = parser.parse_args()
 
-    producer = Producer(config(args.address), (args.topic,), tls_enable=tls())
+    producer = Producer(config(args.producer_address or args.address), (args.topic,), tls_enable=tls())
     producer.startup()
     listener = Collect()
     consumer: Any

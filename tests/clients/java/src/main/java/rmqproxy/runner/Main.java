@@ -60,6 +60,7 @@ public final class Main {
             case "produce-transaction" -> Producing.produceTransaction(args, clients);
             case "simple-consume" -> Consuming.simpleConsume(args, clients);
             case "push-consume" -> Consuming.pushConsume(args, clients);
+            case "lite-push" -> Lite.litePush(args, clients);
             default -> throw new Args.UsageError("unknown scenario " + args.scenario);
         };
     }

@@ -264,7 +264,7 @@ final class Producing {
         return text == null || text.isEmpty() ? null : text;
     }
 
-    private static Producer producer(Clients clients, String topic) throws ClientException {
+    static Producer producer(Clients clients, String topic) throws ClientException {
         return clients.provider.newProducerBuilder()
             .setClientConfiguration(clients.configuration)
             .setTopics(topic)
