@@ -97,6 +97,8 @@ def test_with_auth_every_page_needs_a_signed_in_user_with_the_right(
     assert viewer.request("/signin", {"csrf": token, "access_key": "viewer",
                                       "secret_key": "viewer-secret-1"})[0] == 303
     assert viewer.request(f"/topics/{name}-t")[0] == 200
+    status, overview, _ = viewer.request("/")  # the node's rates and health, but no names it may not list
+    assert status == 200 and "allowed to list them" in overview and "consumer groups" not in overview
     for path in ("/topics", "/groups", "/users"):
         status, page, _ = viewer.request(path)
         assert status == 403 and "viewer" in page, path

@@ -130,6 +130,7 @@ class Console:
 
     def __init__(self, services: ConsoleServices, clock: Sleeper, recorder: MetricsRecorder) -> None:
         self.rates = RateHistory(recorder, clock)
+        self._services = services
         app = web.Application(middlewares=[sessions_and_guards], client_max_size=8 * 1024 * 1024)
         app[SERVICES] = services
         app[SESSIONS] = Sessions(clock)
@@ -146,6 +147,9 @@ class Console:
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
+        if not self._services.auth and host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("the console listens on %s without --auth: anyone who reaches it can change topics, "
+                        "groups and offsets", host)
         await self._runner.setup()
         for sock in ports.listen(host, port):
             site = web.SockSite(self._runner, sock)
