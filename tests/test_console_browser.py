@@ -34,6 +34,7 @@ def console_server(server_with: Callable[..., ServerProcess], *args: str) -> tup
     return server_with("--console-port", str(port), *args), f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.slow
 def test_operator_walkthrough(server_with: Callable[..., ServerProcess], browser: Any, name: str,
                               tmp_path: Path) -> None:
     server, base = console_server(server_with, "--trace", "on")
