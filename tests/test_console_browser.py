@@ -145,6 +145,9 @@ def test_operator_walkthrough(server_with: Callable[..., ServerProcess], browser
     page.goto(f"{base}/topics?q={topic}")
     assert page.locator("#topics tbody tr").count() == 1
     page.screenshot(path=str(shots / "topics.png"))
+    page.goto(f"{base}/groups?q={name}")
+    assert page.locator("#groups tbody tr").count() == 2
+    page.screenshot(path=str(shots / "groups.png"))
 
 
 def test_sign_in_and_rights(server_with: Callable[..., ServerProcess], browser: Any, name: str,
