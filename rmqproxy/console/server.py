@@ -48,14 +48,6 @@ OPEN_PATHS = ("/signin", "/static/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def check_free(host: str, port: int) -> None:
-    try:
-        ports.check_free(host, port)
-    except ports.PortInUse:
-        raise ports.PortInUse(f"console port {port} is already in use on {host}; choose another --console-port, "
-                              "or 0 to serve no console") from None
-
-
 @web.middleware
 async def sessions_and_guards(request: web.Request, handler: Handler) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
