@@ -29,7 +29,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 help:
 	@echo "make serve    run the server on the embedded store (pass options: make serve SERVE_ARGS='--port 9876')"
 	@echo "make test     install test dependencies and run lint + the whole test suite ($(TEST_WORKERS) workers: TEST_WORKERS=N)"
-	@echo "make test-rocketmq   start Apache RocketMQ and send one message through it (not in make test: slow)"
+	@echo "make test-rocketmq   start Apache RocketMQ: one message through it, one client scenario vs rmqproxy (slow)"
 	@echo "make lint     ruff, mypy (strict) and the generated-code freshness check"
 	@echo "make bench    run the benchmarks (see benchmarks/README.md): make bench BENCH_ARGS='run --repeat 3'"
 	@echo "make peers    install NATS and RabbitMQ from Debian's packages, Apache RocketMQ's jars from Maven Central"
@@ -156,10 +156,11 @@ lint: install-test
 test: lint
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
-# Apache RocketMQ itself (benchmarks/rocketmq_peer.py) started, one message through it: not in `make test`
+# Apache RocketMQ itself (benchmarks/rocketmq_peer.py) started, one message through it, and one client scenario
+# against it and rmqproxy (tests/test_rocketmq_oracle.py): not in `make test`
 # (its start alone takes 60-100 s on a shared 2-core machine).
 test-rocketmq: install-test
-	RMQ_TEST_ROCKETMQ=1 $(BIN)/python -m pytest tests/test_rocketmq_peer.py $(PYTEST_ARGS)
+	RMQ_TEST_ROCKETMQ=1 $(BIN)/python -m pytest tests/test_rocketmq_peer.py tests/test_rocketmq_oracle.py $(PYTEST_ARGS)
 
 bench: install-test
 	$(BIN)/python -m benchmarks $(BENCH_ARGS)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from benchmarks import idle, scale
+from benchmarks import idle, lite, scale
 from benchmarks.drivers import Target
 from benchmarks.harness import csv_list
 from benchmarks.load import WORKLOADS, Workload, fill, run_load
@@ -195,6 +195,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     scale.add_commands(commands, RESULTS)
     idle.add_command(commands, RESULTS)
+    lite.add_command(commands, RESULTS)
     args = parser.parse_args(argv)
     code: int = args.func(args)
     return code

@@ -167,6 +167,8 @@ class ApacheRocketMQ:
     namesrv_port: int = field(default_factory=free_port)
     remoting_port: int = field(default_factory=free_port)
     broker_port: int = field(default_factory=_broker_port)
+    broker_extra: dict[str, str] = field(default_factory=dict)
+    """More broker.conf settings (the behaviour oracle shortens the transaction check timings)."""
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -188,7 +190,8 @@ class ApacheRocketMQ:
             f"brokerClusterName={CLUSTER}", f"brokerName={BROKER}", "brokerId=0", "brokerIP1=127.0.0.1",
             "bindAddress=127.0.0.1", f"listenPort={self.broker_port}", f"haListenPort={self.broker_port + 1}",
             f"namesrvAddr={self.namesrv_address}", f"storePathRootDir={home / 'store'}",
-            f"storePathCommitLog={home / 'store' / 'commitlog'}", f"flushDiskType={self.flush}", ""]))
+            f"storePathCommitLog={home / 'store' / 'commitlog'}", f"flushDiskType={self.flush}",
+            *(f"{key}={value}" for key, value in self.broker_extra.items()), ""]))
         (home / "rmq-proxy.json").write_text(
             f'{{"rocketMQClusterName": "{CLUSTER}", "namesrvAddr": "{self.namesrv_address}", '
             f'"grpcServerPort": {self.grpc_port}, "remotingListenPort": {self.remoting_port}, '

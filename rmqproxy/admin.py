@@ -25,6 +25,7 @@ from rmqproxy.context import ServicerContext
 from rmqproxy.convert import millis
 from rmqproxy.errors import InvalidArgument, ProtocolError
 from rmqproxy.filters import compile_filter
+from rmqproxy.lite_names import split_lite_store_name
 from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
@@ -56,11 +57,13 @@ _TYPES = {
     api.DELAY: TopicType.DELAY,
     api.TRANSACTION: TopicType.TRANSACTION,
     api.PRIORITY: TopicType.PRIORITY,
+    api.LITE: TopicType.LITE,
 }
 _API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.DELAY: api.DELAY,
-              TopicType.TRANSACTION: api.TRANSACTION, TopicType.PRIORITY: api.PRIORITY}
+              TopicType.TRANSACTION: api.TRANSACTION, TopicType.PRIORITY: api.PRIORITY,
+              TopicType.LITE: api.LITE}
 SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION,
-                             TopicType.PRIORITY})
+                             TopicType.PRIORITY, TopicType.LITE})
 """Topic types whose message semantics this build implements."""
 
 
@@ -280,6 +283,10 @@ class AdminService(api_grpc.AdminServicer):
             groups=[topic_progress(name, group, progress, now) for group, progress in found.groups],
             pending_timers=timers.pending, pending_transactions=halves.pending,
         )
+        if found.topic.type is TopicType.LITE:
+            description.lite_topics = self._broker.lite_count(name)
+            page = self._broker.lite_topics_of(name, request.lite_after, request.lite_limit or 100)
+            description.lite_topic_names.extend(split_lite_store_name(t.name)[1] for t in page)  # type: ignore[index]
         if timers.next_due_ms is not None:
             description.next_timer_due.CopyFrom(_timestamp(timers.next_due_ms))
         if halves.next_check_ms is not None:
@@ -287,10 +294,18 @@ class AdminService(api_grpc.AdminServicer):
         return description
 
     async def _list_topics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
-        return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()])
+        return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()
+                                                 if split_lite_store_name(t.name) is None])
 
     async def _delete_topic(self, request: api.DeleteTopicRequest, context: ServicerContext) -> Any:
-        await self._broker.delete_topic(request.name)
+        if request.lite_topic:
+            parent = self._broker.find_topic(request.name)
+            lite = None if parent is None else await self._broker.lite_topic(parent, request.lite_topic, create=False)
+            if lite is None:
+                raise NotFound(f"topic {request.name!r} has no lite topic {request.lite_topic!r}")
+            await self._broker.delete_topic(lite.name)
+        else:
+            await self._broker.delete_topic(request.name)
         return api.DeleteTopicResponse()
 
     # -- groups ------------------------------------------------------------------------------

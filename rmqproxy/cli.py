@@ -22,7 +22,7 @@ from rmqproxy.durations import format_duration
 from rmqproxy.names import NAME_RULE
 
 DEFAULT_SERVER = "localhost:8081"
-TOPIC_TYPES = ("normal", "fifo", "delay", "transaction", "priority")
+TOPIC_TYPES = ("normal", "fifo", "delay", "transaction", "priority", "lite")
 
 DESCRIPTION = """\
 rmqproxy is a RocketMQ 5.x server: the official clients (Java, Python, Node.js, ...) talk to it
@@ -102,8 +102,15 @@ def _parser() -> argparse.ArgumentParser:
     which.add_argument("--retention", type=duration_arg, metavar="DURATION", help="keep messages this long")
     which.add_argument("--default-retention", action="store_true", help="use the server's --retention again")
     topic.add_parser("list", help="list topics")
-    topic.add_parser("describe", help="queues (min/max offset) and each group's progress").add_argument("name")
-    topic.add_parser("delete", help="delete a topic and its messages").add_argument("name")
+    described = topic.add_parser("describe", help="queues (min/max offset) and each group's progress; a lite "
+                                 "parent's count of lite topics and a page of their names")
+    described.add_argument("name")
+    described.add_argument("--lite-after", default="", metavar="NAME", help="lite topic names after this one")
+    described.add_argument("--lite-limit", type=int, default=100, metavar="N", help="at most N lite topic names")
+    deleted = topic.add_parser("delete", help="delete a topic and its messages (a lite parent: with its lite topics)")
+    deleted.add_argument("name")
+    deleted.add_argument("--lite", default="", metavar="LITE_TOPIC",
+                         help="delete only this lite topic of the lite parent NAME (its subscribers are told)")
 
     group = commands.add_parser("group", help="manage consumer groups").add_subparsers(dest="action", required=True)
     gcreate = group.add_parser("create", help="create a consumer group", formatter_class=raw,
@@ -231,6 +238,10 @@ def _show(kind: str, action: str, response: Any) -> None:
         if data["pending_transactions"] or topic["type"] == "TRANSACTION":
             print(f"half messages waiting for their producer: {data['pending_transactions']}, next check "
                   f"{data.get('next_transaction_check') or '-'}")
+        if topic["type"] == "LITE":
+            names = data.get("lite_topic_names", [])
+            print(f"lite topics: {data.get('lite_topics', 0)}" + (f" ({', '.join(names)}"
+                  + (", ..." if len(names) < int(data.get("lite_topics", 0)) else "") + ")" if names else ""))
         print(_table([(q["queue_id"], q["min_offset"], q["max_offset"]) for q in data["queues"]],
                      ("QUEUE", "MIN OFFSET", "MAX OFFSET")))
         _print_progress(data["groups"], "group")
@@ -302,7 +313,7 @@ def _group_settings(args: argparse.Namespace, api: Any) -> Any:
 
 def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
     types = {"normal": api.NORMAL, "fifo": api.FIFO, "delay": api.DELAY, "transaction": api.TRANSACTION,
-             "priority": api.PRIORITY}
+             "priority": api.PRIORITY, "lite": api.LITE}
     action = (args.command, args.action)
     if action == ("topic", "create"):
         request = api.CreateTopicRequest(name=args.name, type=types[args.type], queues=args.queues)
@@ -337,8 +348,10 @@ def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
         return lambda s: s.ResendDeadLetters(resend, timeout=60)
     simple: dict[tuple[str, str], Callable[[Any], Any]] = {
         ("topic", "list"): lambda s: s.ListTopics(api.ListTopicsRequest(), timeout=10),
-        ("topic", "describe"): lambda s: s.DescribeTopic(api.DescribeTopicRequest(name=args.name), timeout=30),
-        ("topic", "delete"): lambda s: s.DeleteTopic(api.DeleteTopicRequest(name=args.name), timeout=30),
+        ("topic", "describe"): lambda s: s.DescribeTopic(api.DescribeTopicRequest(
+            name=args.name, lite_after=args.lite_after, lite_limit=args.lite_limit), timeout=30),
+        ("topic", "delete"): lambda s: s.DeleteTopic(
+            api.DeleteTopicRequest(name=args.name, lite_topic=args.lite), timeout=30),
         ("group", "list"): lambda s: s.ListGroups(api.ListGroupsRequest(), timeout=10),
         ("group", "describe"): lambda s: s.DescribeGroup(api.DescribeGroupRequest(name=args.name), timeout=30),
         ("group", "delete"): lambda s: s.DeleteGroup(api.DeleteGroupRequest(name=args.name), timeout=30),

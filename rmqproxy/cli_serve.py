@@ -31,8 +31,9 @@ def add_command(commands: Any) -> None:
                             "the same as --store rocksdb:DIR")
     serve.add_argument("--store", type=store_arg, default="rocksdb", metavar="SPEC",
                        help="rocksdb[:PATH] (default: on disk, PATH defaults to --data-dir), memory (nothing "
-                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...] (Redis Cluster, any of "
-                            "its nodes; several rmqproxy nodes may share it: docs/redis.md)")
+                            "survives a restart), or redis://HOST:PORT[,HOST:PORT...][/NAMESPACE] (Redis Cluster, any "
+                            "of its nodes; several rmqproxy nodes may share it; NAMESPACE, default rmq, keeps "
+                            "separate deployments apart on one cluster: docs/redis.md)")
     serve.add_argument("--redis-wait-replicas", type=int, default=0, metavar="N", help=(
         "Redis store: acknowledge a send only once N replicas of its primary have it (WAIT), so it "
         "survives the loss of that primary (default 0: once the primary has it)"))
@@ -79,6 +80,14 @@ def add_command(commands: Any) -> None:
         "a client that stops reading its ReceiveMessage or Telemetry stream for this long loses the stream, "
         "and the messages it was being sent are released to other consumers at once instead of staying "
         "invisible (default 10s; 0: wait for ever)"))
+    serve.add_argument("--lite-topic-quota", type=int, default=1_000_000, metavar="N", help=(
+        "lite topics (RocketMQ 5.5) one parent topic may have; a send that would make one more is refused "
+        "with LITE_TOPIC_QUOTA_EXCEEDED (default 1000000)"))
+    serve.add_argument("--lite-subscription-quota", type=int, default=3_000, metavar="N", help=(
+        "lite topics one lite consumer may subscribe to, told to clients in their settings; more is refused "
+        "with LITE_SUBSCRIPTION_QUOTA_EXCEEDED (default 3000)"))
+    serve.add_argument("--max-lite-topic-size", type=int, default=64, metavar="N", help=(
+        "longest lite topic name, told to clients in their settings; longer is ILLEGAL_LITE_TOPIC (default 64)"))
     serve.add_argument("--receive-gather", type=duration_arg, default=20, metavar="DURATION", help=(
         "a long-polling receive woken on a busy topic (messages arriving less than half this apart), while "
         "other receives of its group wait too, waits up to this long for more, so caught-up consumers get "
@@ -160,6 +169,8 @@ def serve(args: argparse.Namespace) -> int:
                           tls_reload_ms=args.tls_reload, handshake_timeout_ms=args.handshake_timeout,
                           stream_write_timeout_ms=args.stream_write_timeout,
                           receive_gather_ms=args.receive_gather,
+                          lite_topic_quota=args.lite_topic_quota, lite_subscription_quota=args.lite_subscription_quota,
+                          max_lite_topic_size=args.max_lite_topic_size,
                           max_send_bytes_in_flight=max(args.max_send_mib_in_flight, 0) * MiB,
                           metrics_port=args.metrics_port, cluster=args.cluster,
                           console_port=args.console_port, console_host=args.console_host,

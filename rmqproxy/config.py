@@ -19,7 +19,7 @@ class ServerConfig:
     data_dir: str = DEFAULT_DATA_DIR
     store: str = "rocksdb"
     """Which store (storage/registry.py): ``rocksdb[:PATH]`` (PATH defaults to ``data_dir``),
-    ``memory``, ``redis://HOST:PORT[,...]`` (Redis Cluster, docs/redis.md)."""
+    ``memory``, ``redis://HOST:PORT[,...][/NAMESPACE]`` (Redis Cluster, docs/redis.md)."""
     redis_wait_replicas: int = 0
     """Redis store: a send is acknowledged once this many replicas have it (WAIT)."""
     redis_retries: int = 10
@@ -45,6 +45,12 @@ class ServerConfig:
     receive_batch_max: int = 32
     long_polling_ms: int = 20_000
     receive_gather_ms: int = 20
+    lite_topic_quota: int = 1_000_000
+    """Lite topics one parent may have (rmqproxy/broker/lite.py)."""
+    lite_subscription_quota: int = 3_000
+    """Lite topics one lite consumer may subscribe to (told to clients in their settings)."""
+    max_lite_topic_size: int = 64
+    """Longest lite topic name (told to clients in their settings)."""
     """A long poll woken on a busy topic waits up to this long for more messages (broker/longpoll.py)."""
     min_long_polling_ms: int = 5_000
     min_invisible_ms: int = 10_000

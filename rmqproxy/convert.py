@@ -8,6 +8,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from rmqproxy import receipt as receipt_codec
+from rmqproxy.lite_names import shown_topic
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import DigestType, Encoding, Message, MessageType, Resource
 from storage.model import HalfMessage, NewMessage, Popped, StoredMessage
 from storage.query_contract import properties_with_keys
@@ -73,7 +74,8 @@ def fill_stored(target: Message, stored: StoredMessage) -> None:
     where it came from): what a pull reads, a delivery without its receipt."""
     target.ParseFromString(stored.payload)
     sp = target.system_properties
-    target.topic.name = stored.topic  # a dead letter's payload still names its original topic
+    # A lite topic shows its parent; a dead letter's payload still names its original topic.
+    target.topic.name = shown_topic(stored.topic)
     if stored.dead_letter is not None:
         origin = stored.dead_letter
         sp.dead_letter_queue.topic = origin.topic
@@ -100,7 +102,7 @@ def stored_message(stored: StoredMessage) -> Message:
     """A stored message as it was sent, with where it was stored (VerifyMessageCommand)."""
     message = Message()
     message.ParseFromString(stored.payload)
-    message.topic.name = stored.topic
+    message.topic.name = shown_topic(stored.topic)
     sp = message.system_properties
     sp.store_timestamp.FromMilliseconds(stored.store_ms)
     sp.queue_id = stored.queue_id

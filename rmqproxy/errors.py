@@ -15,7 +15,13 @@ from typing import TypeVar
 
 import grpc
 
-from rmqproxy.broker.errors import ConsumeDisabled, Unsupported
+from rmqproxy.broker.errors import (
+    ConsumeDisabled,
+    IllegalLiteTopic,
+    LiteSubscriptionQuotaExceeded,
+    LiteTopicQuotaExceeded,
+    Unsupported,
+)
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Code
 from storage.auth_contract import AuthUnsupported
 from storage.errors import (
@@ -98,6 +104,9 @@ _CODES: dict[type[BaseException], Code] = {
     Unsupported: Code.NOT_IMPLEMENTED,
     InvalidArgument: Code.BAD_REQUEST,
     AuthUnsupported: Code.NOT_IMPLEMENTED,
+    IllegalLiteTopic: Code.ILLEGAL_LITE_TOPIC,
+    LiteTopicQuotaExceeded: Code.LITE_TOPIC_QUOTA_EXCEEDED,
+    LiteSubscriptionQuotaExceeded: Code.LITE_SUBSCRIPTION_QUOTA_EXCEEDED,
 }
 
 _GRPC: dict[type[BaseException], grpc.StatusCode] = {
@@ -105,6 +114,7 @@ _GRPC: dict[type[BaseException], grpc.StatusCode] = {
     AlreadyExists: grpc.StatusCode.ALREADY_EXISTS,
     Unsupported: grpc.StatusCode.UNIMPLEMENTED,
     InvalidArgument: grpc.StatusCode.INVALID_ARGUMENT,
+    IllegalLiteTopic: grpc.StatusCode.INVALID_ARGUMENT,
     AuthUnsupported: grpc.StatusCode.UNIMPLEMENTED,
     StoreClosed: grpc.StatusCode.UNAVAILABLE,
     StoreUnavailable: grpc.StatusCode.UNAVAILABLE,

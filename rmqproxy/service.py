@@ -143,4 +143,6 @@ class MessagingService(rpc_grpc.MessagingServiceServicer):
 
     async def SyncLiteSubscription(self, request: rpc.SyncLiteSubscriptionRequest,
                                    context: ServicerContext) -> Any:
-        return self._not_implemented(rpc.SyncLiteSubscriptionResponse, "SyncLiteSubscription")
+        return await self._pipeline.unary("SyncLiteSubscription", context, rpc.SyncLiteSubscriptionResponse,
+                                          lambda c: self._consumer.sync_lite_subscription(request, c),
+                                          lambda: rights.consume(request.topic.name, request.group.name))

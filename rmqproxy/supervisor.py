@@ -82,11 +82,11 @@ def _reach(config: ServerConfig) -> None:
     """Connect to a networked store once and let go; StoreOpenFailed if it does not answer."""
     import asyncio
 
-    from storage.redis import open_redis_store, parse_addresses
+    from storage.redis import open_redis_store, parse_location
 
     async def reach() -> None:
-        location = parse_store(config.store).location or ""
-        store = await open_redis_store(parse_addresses(location), retries=config.redis_retries)
+        addresses, namespace = parse_location(parse_store(config.store).location or "")
+        store = await open_redis_store(addresses, namespace=namespace, retries=config.redis_retries)
         await store.close()
 
     asyncio.run(reach())

@@ -37,6 +37,7 @@ TOPIC_MESSAGE_TYPE = {
     TopicType.DELAY: MessageType.DELAY,
     TopicType.TRANSACTION: MessageType.TRANSACTION,
     TopicType.PRIORITY: MessageType.PRIORITY,
+    TopicType.LITE: MessageType.LITE,
 }
 
 
@@ -49,6 +50,7 @@ _NORMAL = int(MessageType.NORMAL)
 _FIFO = int(MessageType.FIFO)
 _DELAY = int(MessageType.DELAY)
 _PRIORITY = int(MessageType.PRIORITY)
+_LITE = int(MessageType.LITE)
 
 
 _MESSAGE_TYPES = frozenset(MessageType.values())
@@ -103,6 +105,8 @@ def effective_type(message: Message) -> MessageType:
         return MessageType.DELAY
     if sp.HasField("priority"):
         return MessageType.PRIORITY
+    if sp.HasField("lite_topic"):
+        return MessageType.LITE
     return MessageType.NORMAL
 
 
@@ -159,6 +163,8 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
             f"{message.topic.name!r}, which accepts {MessageType.Name(expected)} messages")
     if sp.HasField("priority") or message_type == _PRIORITY:
         _check_priority(message, message_type)
+    if sp.HasField("lite_topic") or message_type == _LITE:
+        _check_lite(message, message_type)
     due = delivery_time_ms(message)
     if message_type == _DELAY:
         if due is None:
@@ -185,3 +191,17 @@ def _check_priority(message: Message, message_type: MessageType) -> None:
     if sp.HasField("message_group"):
         raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
                             "a PRIORITY message cannot have a message group")
+
+
+def _check_lite(message: Message, message_type: MessageType) -> None:
+    """RIP-83: a lite topic belongs to LITE messages only, and a LITE message names its lite topic
+    (its name is checked against the server's rules when it is sent: rmqproxy/broker/lite.py)."""
+    sp = message.system_properties
+    if message_type != _LITE:
+        raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+                            f"a {MessageType.Name(message_type)} message cannot have a lite topic")
+    if not sp.HasField("lite_topic"):
+        raise ProtocolError(Code.ILLEGAL_LITE_TOPIC, "a LITE message needs a lite topic")
+    if sp.HasField("message_group"):
+        raise ProtocolError(Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE,
+                            "a LITE message cannot have a message group (each lite topic keeps its order)")

@@ -33,6 +33,8 @@ class TopicType(enum.Enum):
     DELAY = "delay"
     TRANSACTION = "transaction"
     PRIORITY = "priority"
+    LITE = "lite"
+    """A parent of lite topics (RIP-83), and each lite topic's own one-queue topic (rmqproxy/broker/lite.py)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,9 +4,12 @@
                                        directory), in a process of its own or, with ``in_thread``,
                                        on a thread of the server
     memory                             the in-memory store, on a thread (nothing survives a restart)
-    redis://HOST:PORT[,HOST:PORT...]   Redis Cluster (storage/redis): any of its nodes; the store
+    redis://HOST:PORT[,HOST:PORT...][/NAMESPACE]
+                                       Redis Cluster (storage/redis): any of its nodes; the store
                                        connects on its first call, so a cluster that does not answer
-                                       fails the server's start with StoreOpenFailed
+                                       fails the server's start with StoreOpenFailed. NAMESPACE (default
+                                       ``rmq``) prefixes every key and channel, so that separate
+                                       deployments can share one cluster
 
 A backend joins by adding an entry to ``BACKENDS``: a function from the spec and the options to
 an open :class:`~storage.base.MessageStore`. A synchronous backend comes wrapped in its worker (a
@@ -59,11 +62,15 @@ def parse_store(text: str) -> StoreSpec:
         if sep and not path:
             raise ValueError(f"store {text!r} names no path after the colon")
     if backend not in BACKENDS:
-        raise ValueError(f"unknown store {text!r}: use rocksdb[:PATH], memory or redis://HOST:PORT[,HOST:PORT...]")
+        raise ValueError(f"unknown store {text!r}: use rocksdb[:PATH], memory or redis://HOST:PORT[,HOST:PORT...][/NAMESPACE]")
     if backend == "memory" and location_or_none is not None:
         raise ValueError("the memory store takes no location")
     if backend == "redis" and not location_or_none:
-        raise ValueError("a redis store needs its addresses: redis://HOST:PORT[,HOST:PORT...]")
+        raise ValueError("a redis store needs its addresses: redis://HOST:PORT[,HOST:PORT...][/NAMESPACE]")
+    if backend == "redis":
+        from storage.redis import parse_location
+
+        parse_location(location_or_none or "")  # ValueError now, not when the store opens
     return StoreSpec(backend, location_or_none)
 
 
@@ -100,15 +107,15 @@ def _memory(spec: StoreSpec, options: StoreOptions) -> MessageStore:
 
 
 def _redis(spec: StoreSpec, options: StoreOptions) -> MessageStore:
-    from storage.redis import RedisStore, parse_addresses
+    from storage.redis import RedisStore, parse_location
     from storage.redis.client import ClusterConnection
 
     try:
-        addresses = parse_addresses(spec.location or "")
+        addresses, namespace = parse_location(spec.location or "")
     except ValueError as exc:
         raise StoreOpenFailed(str(spec), str(exc)) from None
     return RedisStore(ClusterConnection(addresses, retries=options.redis_retries,
-                                        wait_replicas=options.redis_wait_replicas))
+                                        wait_replicas=options.redis_wait_replicas), namespace)
 
 
 BACKENDS: dict[str, Callable[[StoreSpec, StoreOptions], MessageStore]] = {

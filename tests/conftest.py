@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from tests.redis_cluster import RedisCluster, start_cluster
 from tests.serverproc import CLIENT_HOME, ServerProcess
 
 _names = itertools.count()
+_namespaces = itertools.count()
 _STARTS_A_SERVER = ("test_e2e_", "test_durability", "test_bench_")
 
 
@@ -90,9 +92,15 @@ def name() -> str:
 
 
 @pytest.fixture(scope="session")
-def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+def shared_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
     """One Redis Cluster (3 primaries, 3 replicas) per pytest worker, shared by the tests that do
-    not harm it; each keeps to a key namespace of its own (tests/redis_cluster.py)."""
+    not harm it (tests/redis_cluster.py)."""
     cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
     yield cluster
     cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster(shared_redis_cluster: RedisCluster) -> RedisCluster:
+    """The shared cluster under a key namespace of this test's own (``--store redis://.../NS``)."""
+    return shared_redis_cluster.in_namespace(f"t{next(_namespaces):05d}x{os.getpid()}")

@@ -11,6 +11,7 @@ tests/conftest.py) and keep apart by key namespace; fault tests start their own.
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import subprocess
@@ -83,11 +84,19 @@ class RedisNode:
 class RedisCluster:
     directory: Path
     nodes: list[RedisNode] = field(default_factory=list)
+    namespace: str | None = None
+    """The key namespace servers started with :attr:`url` use (None: the server's default)."""
 
     @property
     def url(self) -> str:
-        """The ``--store`` spec naming every node."""
-        return "redis://" + ",".join(n.address for n in self.nodes)
+        """The ``--store`` spec naming every node (and the namespace, if any)."""
+        spec = "redis://" + ",".join(n.address for n in self.nodes)
+        return spec if self.namespace is None else f"{spec}/{self.namespace}"
+
+    def in_namespace(self, namespace: str) -> RedisCluster:
+        """The same running cluster, seen through a namespace of its own: servers of one test then
+        share nothing with an earlier test's (leases of a SIGKILLed server, catalog, timers)."""
+        return dataclasses.replace(self, namespace=namespace)
 
     @property
     def addresses(self) -> list[str]:

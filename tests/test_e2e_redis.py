@@ -5,6 +5,7 @@ keeps to topic and group names of its own."""
 
 from __future__ import annotations
 
+import base64
 import statistics
 import threading
 import time
@@ -139,3 +140,20 @@ def test_deliveries_of_a_killed_node_come_back_on_the_other(redis_server: Callab
     again = python_client("simple_consume", b.address, topic, group, "--expect", "10", "--ack", "--max-wait", "60")
     assert {m["message_id"] for m in again["received"]} == {s["message_id"] for s in produced["sent"]}
     assert again["ack_errors"] == []
+
+
+def test_deployments_in_separate_namespaces_share_a_cluster_without_seeing_each_other(
+        server_with: Callable[..., ServerProcess], redis_cluster: RedisCluster, name: str) -> None:
+    """``redis://.../NAMESPACE``: a topic of one deployment is unknown to the other, and a message
+    sent to the same topic name in each arrives only in its own."""
+    a = server_with("--store", redis_cluster.in_namespace(f"{name}-a").url, "--tls-mode", "disabled")
+    b = server_with("--store", redis_cluster.in_namespace(f"{name}-b").url, "--tls-mode", "disabled")
+    topic, group = _names(a, name)
+    assert b.cli("topic", "describe", topic, check=False).returncode != 0, "b sees a's topic"
+    _names(b, name)  # the same names, created again in b's namespace: no conflict
+    python_client("produce", a.address, topic, "3", "--prefix", "from-a")
+    python_client("produce", b.address, topic, "5", "--prefix", "from-b")
+    got_a = python_client("simple_consume", a.address, topic, group, "--expect", "3", "--ack", "--max-wait", "30")
+    got_b = python_client("simple_consume", b.address, topic, group, "--expect", "5", "--ack", "--max-wait", "30")
+    assert [base64.b64decode(m["body"])[:6] for m in got_a["received"]] == [b"from-a"] * 3
+    assert [base64.b64decode(m["body"])[:6] for m in got_b["received"]] == [b"from-b"] * 5

@@ -160,6 +160,7 @@ class BrokerBackground(BrokerPulling):
             # entries to delete them): call again until nothing is left, other calls in between.
             while deleted := await self._store.delete_expired(self._clock.now_ms(), self.settings.retention_ms):
                 log.info("retention deleted %d message(s)", deleted)
+            await self._after_retention()
 
     async def _timer_loop(self) -> None:
         while True:

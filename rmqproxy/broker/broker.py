@@ -27,6 +27,7 @@ import zlib
 from collections.abc import Collection, Mapping, Sequence
 
 from rmqproxy.broker.core import BrokerSettings
+from rmqproxy.broker.lite import BrokerLite
 from rmqproxy.broker.notices import BrokerNotices
 from rmqproxy.broker.priority import priority_queue
 from rmqproxy.broker.query import BrokerQuery
@@ -49,7 +50,7 @@ from storage.model import (
 __all__ = ["Broker", "BrokerSettings"]
 
 
-class Broker(BrokerQuery, BrokerNotices):
+class Broker(BrokerQuery, BrokerNotices, BrokerLite):
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:

@@ -57,7 +57,8 @@ class BrokerConsuming(BrokerCatalog):
             raise ConsumeDisabled(group.name)
         auto_renew = invisible_ms is None
         invisible = self.settings.auto_renew_invisible_ms if invisible_ms is None else invisible_ms
-        attempt_key = (client_id, group.name, topic.name, attempt_id) if attempt_id else None
+        lite = topic.type is TopicType.LITE  # a parent of lite topics: broker/lite.py
+        attempt_key = (client_id, group.name, topic.name, attempt_id) if attempt_id and not lite else None
         if attempt_key is not None and attempt_key in self._attempts:
             again = await self._repeat_attempt(attempt_key, invisible)
             if again:
@@ -77,7 +78,7 @@ class BrokerConsuming(BrokerCatalog):
         # Gathering (broker/longpoll.py) is for plain receives of the whole topic: a filter, a
         # FIFO group or an assigned queue may leave behind what a gatherer does not take.
         may_gather = (max_messages > 1 and accept is None and not group.fifo and queue_id is None
-                      and self.settings.receive_gather_ms > 0)
+                      and self.settings.receive_gather_ms > 0 and not lite)
         if not may_gather:
             return await self._receive(group, topic, client_id, max_messages, invisible, auto_renew, give_up_at,
                                        queue_ids, accept, attempt_key, False)
@@ -100,7 +101,7 @@ class BrokerConsuming(BrokerCatalog):
                 # (it wakes us if it leaves anything behind).
                 popped = PopResult()
             else:
-                popped = await self._pop(group.name, topic.name, queue_ids, max_messages, invisible, accept)
+                popped = await self._pop_for(group, topic, client_id, queue_ids, max_messages, invisible, accept)
                 if gathered and (len(popped) >= max_messages or popped.more):
                     self.waiters.notify(topic.name, group.name, 1)  # there may be more: whoever waits, look
                 gathered = False
@@ -109,7 +110,7 @@ class BrokerConsuming(BrokerCatalog):
             if popped:
                 if auto_renew:
                     for p in popped:
-                        self.renewals.add(Renewal(client_id, group.name, topic.name, p.receipt, p.visible_at_ms))
+                        self.renewals.add(Renewal(client_id, group.name, p.message.topic, p.receipt, p.visible_at_ms))
                     self._renew_alarm.wake_at(min(p.visible_at_ms for p in popped)
                                               - self.settings.auto_renew_margin_ms)
                 self._revive_alarm.wake_at(min(p.visible_at_ms for p in popped))
@@ -192,6 +193,11 @@ class BrokerConsuming(BrokerCatalog):
         ordered = sorted(consumers | {client_id})
         index = ordered.index(client_id)
         return list(range(index, topic.queues, len(ordered)))
+
+    async def _pop_for(self, group: GroupConfig, topic: TopicConfig, client_id: str, queue_ids: list[int],
+                       max_messages: int, invisible_ms: int, accept: EntryFilter | None) -> PopResult:
+        """One look in the store for a receive (broker/lite.py looks in a client's lite topics)."""
+        return await self._pop(group.name, topic.name, queue_ids, max_messages, invisible_ms, accept)
 
     async def _pop(self, group: str, topic: str, queue_ids: list[int], max_messages: int, invisible_ms: int,
                    accept: EntryFilter | None) -> PopResult:

@@ -53,6 +53,12 @@ class BrokerSettings:
     how long a wake notice lost without the bus noticing can delay a message (storage/bus.py)."""
     receive_gather_ms: int = 20
     """A receiver woken on a busy topic waits up to this long for more (broker/longpoll.py); 0: never."""
+    lite_topic_quota: int = 1_000_000
+    """Lite topics one parent may have (LITE_TOPIC_QUOTA_EXCEEDED beyond; broker/lite.py)."""
+    lite_subscription_quota: int = 3_000
+    """Lite topics one client may subscribe to (LITE_SUBSCRIPTION_QUOTA_EXCEEDED beyond)."""
+    max_lite_topic_size: int = 64
+    """Longest lite topic name (ILLEGAL_LITE_TOPIC beyond)."""
 
 
 @dataclass
@@ -103,6 +109,9 @@ class BrokerCore:
         """Wake long polls here and in the other processes sharing the store (see Waiters.notify)."""
         self.waiters.notify(topic, group, count)
         self.sharing.wake(topic, group, count)
+
+    async def _after_retention(self) -> None:
+        """Called after each retention pass (broker/lite.py drops lite topics it left empty)."""
 
     @property
     def store(self) -> MessageStore:

@@ -2,7 +2,10 @@
 
     BrokerError
     ├── ConsumeDisabled       the group is paused by an operator
-    └── Unsupported           a feature this server does not offer (yet)
+    ├── Unsupported           a feature this server does not offer (yet)
+    ├── IllegalLiteTopic      a lite topic name that is blank, too long or has odd characters
+    ├── LiteTopicQuotaExceeded          a parent has as many lite topics as allowed
+    └── LiteSubscriptionQuotaExceeded   a client subscribes to more lite topics than allowed
 """
 
 from __future__ import annotations
@@ -19,4 +22,16 @@ class ConsumeDisabled(BrokerError):
 
 
 class Unsupported(BrokerError):
+    pass
+
+
+class IllegalLiteTopic(BrokerError):
+    pass
+
+
+class LiteTopicQuotaExceeded(BrokerError):
+    pass
+
+
+class LiteSubscriptionQuotaExceeded(BrokerError):
     pass

@@ -39,6 +39,7 @@ class ClientHandler:
         broker.on_group_update(self._push_settings)
         broker.on_transaction_check(self._ask_producer)
         broker.questions.on_question(self._write_question)
+        broker.notify_unsubscribe = self._notify_unsubscribe
 
     def _ask_producer(self, session: ClientSession, half: HalfMessage) -> None:
         """Ask a producer to resolve a half message: RecoverOrphanedTransactionCommand on one of its
@@ -49,6 +50,17 @@ class ClientHandler:
         command = rpc.RecoverOrphanedTransactionCommand(
             message=half_message(half), transaction_id=handles.encode_transaction(topic.topic_id, half.transaction_id))
         session.streams[0].put_nowait(rpc.TelemetryCommand(recover_orphaned_transaction_command=command))
+
+    def _notify_unsubscribe(self, client_id: str, group: str, parent: str, lite: str) -> None:
+        """The server dropped one of the client's lite subscriptions (its lite topic is gone):
+        NotifyUnsubscribeLiteCommand on its Telemetry streams here."""
+        session = self._broker.clients.get(client_id)
+        if session is None:
+            return
+        notice = rpc.NotifyUnsubscribeLiteCommand(lite_topic=lite)
+        command = rpc.TelemetryCommand(notify_unsubscribe_lite_command=notice)
+        for outbox in session.streams:
+            outbox.put_nowait(command)
 
     def _write_question(self, session: ClientSession, kind: str, nonce: str, payload: Any) -> None:
         """A question for the client (rmqproxy/broker/questions.py), on one of its streams."""

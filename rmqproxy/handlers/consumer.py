@@ -16,10 +16,11 @@ from rmqproxy.context import RequestContext
 from rmqproxy.convert import fill_delivered, millis
 from rmqproxy.errors import ProtocolError, to_status
 from rmqproxy.filters import compile_filter
+from rmqproxy.handlers.lite import ack_lite, addressed_topic, is_lite_parent, sync_lite_subscription
 from rmqproxy.handlers.resources import group_and_topic
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
-from storage.model import Popped
+from storage.model import Popped, Receipt
 
 POLL_RESERVE_S = 0.5
 """Time kept back from the call's deadline to write the answer."""
@@ -89,15 +90,27 @@ class ConsumerHandler:
             stamp.FromMilliseconds(self._clock.now_ms())
             await write(rpc.ReceiveMessageResponse(delivery_timestamp=stamp))
         except BaseException:
-            await asyncio.shield(self._release(group.name, topic.name, popped))
+            await asyncio.shield(self._release(group.name, popped))
             raise
 
-    async def _release(self, group: str, topic: str, popped: list[Popped]) -> None:
+    async def _release(self, group: str, popped: list[Popped]) -> None:
+        by_topic: dict[str, list[Receipt]] = {}  # a lite consumer's batch spans its lite topics
+        for p in popped:
+            by_topic.setdefault(p.message.topic, []).append(p.receipt)
         with contextlib.suppress(Exception):
-            await self._broker.release(group, topic, [p.receipt for p in popped])
+            for topic, receipts in by_topic.items():
+                await self._broker.release(group, topic, receipts)
 
     async def ack_message(self, request: rpc.AckMessageRequest, ctx: RequestContext) -> rpc.AckMessageResponse:
         group, topic = await group_and_topic(self._broker, request.group.name, request.topic.name)
+        if is_lite_parent(topic):
+            response = rpc.AckMessageResponse()
+            for entry, result in zip(request.entries, await ack_lite(self._broker, group, topic, request),
+                                     strict=True):
+                response.entries.append(rpc.AckMessageResultEntry(
+                    message_id=entry.message_id, receipt_handle=entry.receipt_handle, status=result))
+            response.status.CopyFrom(overall_status([e.status for e in response.entries]))
+            return response
         statuses: list[pb.Status | None] = []
         receipts = []
         for entry in request.entries:
@@ -129,6 +142,8 @@ class ConsumerHandler:
             raise ProtocolError(pb.Code.ILLEGAL_INVISIBLE_TIME,
                                 f"invisible duration {invisible} ms is outside [0, {self._config.max_invisible_ms}] ms")
         receipt = receipt_codec.decode(request.receipt_handle)
+        lite = request.lite_topic if request.HasField("lite_topic") else None
+        topic = await addressed_topic(self._broker, topic, lite)
         new = await self._broker.change_invisibility(group, topic, receipt, invisible, suspend=request.suspend)
         return rpc.ChangeInvisibleDurationResponse(status=pb.Status(code=pb.Code.OK, message="OK"),
                                                    receipt_handle=receipt_codec.encode(new))
@@ -139,10 +154,17 @@ class ConsumerHandler:
         """The client gave up on a message (FIFO consumers, after their local retries)."""
         group, topic = await group_and_topic(self._broker, request.group.name, request.topic.name)
         receipt = receipt_codec.decode(request.receipt_handle)
+        lite = request.lite_topic if request.HasField("lite_topic") else None
+        topic = await addressed_topic(self._broker, topic, lite)
         # FIFO push consumers retry locally before they give up: the attempt count they report
         # (delivery_attempt) can exceed the server's deliveries, and the dead letter keeps the larger.
         await self._broker.dead_letter(group, topic, receipt, request.delivery_attempt or None)
         return rpc.ForwardMessageToDeadLetterQueueResponse(status=pb.Status(code=pb.Code.OK, message="OK"))
+
+
+    async def sync_lite_subscription(self, request: rpc.SyncLiteSubscriptionRequest,
+                                     ctx: RequestContext) -> rpc.SyncLiteSubscriptionResponse:
+        return await sync_lite_subscription(self._broker, request, ctx)
 
 
 def overall_status(statuses: list[pb.Status]) -> pb.Status:

@@ -3,6 +3,8 @@ answer says what the store did with its message (an offset, a recall handle, a t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rmqproxy import handles
 from rmqproxy.broker.broker import Broker
 from rmqproxy.clock import Clock
@@ -15,7 +17,7 @@ from rmqproxy.handlers.resources import topic_named
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.validate import validate_message
-from storage.model import NewMessage, Scheduled, Stored
+from storage.model import AppendOutcome, NewMessage, Scheduled, Stored, TopicConfig, TopicType
 
 _OK = pb.Status(code=pb.Code.OK, message="OK")
 _TRANSACTION = int(pb.MessageType.TRANSACTION)
@@ -44,7 +46,10 @@ class ProducerHandler:
             checked = [validate_message(m, topic.type, config, now) for m in messages]
             new = [self._new_message(m, message_type, due, now)
                    for m, (message_type, due) in zip(messages, checked, strict=True)]
-            outcomes = await self._broker.send(topic, new, producer=(ctx.client_id, ctx.peer))
+            if topic.type is TopicType.LITE:
+                outcomes = await self._send_lite(topic, messages, new, ctx)
+            else:
+                outcomes = await self._broker.send(topic, new, producer=(ctx.client_id, ctx.peer))
         ids = [m.system_properties.message_id for m in messages]
         response = rpc.SendMessageResponse(status=_OK)
         entries = response.entries
@@ -59,6 +64,22 @@ class ProducerHandler:
             else:
                 entry.transaction_id = handles.encode_transaction(topic.topic_id, outcome.transaction_id)
         return response
+
+    async def _send_lite(self, parent: TopicConfig, messages: Sequence[pb.Message], new: list[NewMessage],
+                         ctx: RequestContext) -> list[AppendOutcome]:
+        """Each message to its lite topic (made on first use; rmqproxy/broker/lite.py)."""
+        by_lite: dict[str, list[int]] = {}
+        for index, message in enumerate(messages):
+            by_lite.setdefault(message.system_properties.lite_topic, []).append(index)
+        topics = {lite: await self._broker.lite_topic(parent, lite, create=True) for lite in by_lite}
+        outcomes: list[AppendOutcome] = [Stored(0, 0)] * len(messages)
+        for lite, indexes in by_lite.items():
+            topic = topics[lite]
+            assert topic is not None  # create=True
+            placed = await self._broker.send(topic, [new[i] for i in indexes], producer=(ctx.client_id, ctx.peer))
+            for index, outcome in zip(indexes, placed, strict=True):
+                outcomes[index] = outcome
+        return outcomes
 
     def _new_message(self, message: pb.Message, message_type: pb.MessageType, due: int | None,
                      now_ms: int) -> NewMessage:

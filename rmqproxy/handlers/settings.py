@@ -27,6 +27,8 @@ CONSUMER_TYPES = frozenset({pb.ClientType.PUSH_CONSUMER, pb.ClientType.SIMPLE_CO
                             pb.ClientType.PULL_CONSUMER, pb.ClientType.LITE_PUSH_CONSUMER,
                             pb.ClientType.LITE_SIMPLE_CONSUMER})
 
+LITE_CONSUMER_TYPES = frozenset({pb.ClientType.LITE_PUSH_CONSUMER, pb.ClientType.LITE_SIMPLE_CONSUMER})
+
 _HEADER_LANGUAGES = {"JAVA": pb.Language.JAVA, "PYTHON": pb.Language.PYTHON, "HTTP": pb.Language.NODE_JS,
                      "NODE_JS": pb.Language.NODE_JS, "NODEJS": pb.Language.NODE_JS, "GOLANG": pb.Language.GOLANG,
                      "CPP": pb.Language.CPP, "DOTNET": pb.Language.DOT_NET, "RUST": pb.Language.RUST}
@@ -94,6 +96,9 @@ def server_settings(client: pb.Settings, *, language: int, config: ServerConfig,
         answer.subscription.fifo = fifo
         answer.subscription.receive_batch_size = config.receive_batch_max
         answer.subscription.long_polling_timeout.CopyFrom(duration(config.long_polling_ms))
+        if client.client_type in LITE_CONSUMER_TYPES:
+            answer.subscription.lite_subscription_quota = config.lite_subscription_quota
+            answer.subscription.max_lite_topic_size = config.max_lite_topic_size
     # Clients export their metrics (OTLP) to the address they already use; see client_metrics.py.
     answer.metric.Clear()
     # The Go client always dials TLS for its metrics, whatever its own TLS setting: on a plaintext-only

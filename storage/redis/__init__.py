@@ -9,6 +9,7 @@ cluster must be configured with and what each durability setting guarantees.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from storage.base import Capabilities, MessageStore
@@ -38,6 +39,20 @@ class RedisStore(RedisAuth, RedisQuery, RedisOffsets, MessageStore):
             return
         await self._bus.close()
         await super().close()
+
+
+_NAMESPACE = re.compile(r"[A-Za-z0-9_-]{1,32}")
+
+
+def parse_location(location: str) -> tuple[list[tuple[str, int]], str]:
+    """``HOST:PORT[,HOST:PORT...][/NAMESPACE]`` as the addresses and the key namespace (``rmq`` when
+    none is given); ValueError saying what is wrong."""
+    addresses, slash, namespace = location.partition("/")
+    if not slash:
+        return parse_addresses(addresses), DEFAULT_NAMESPACE
+    if not _NAMESPACE.fullmatch(namespace):
+        raise ValueError(f"redis namespace {namespace!r} must be 1-32 letters, digits, '-' or '_'")
+    return parse_addresses(addresses), namespace
 
 
 def parse_addresses(location: str) -> list[tuple[str, int]]:

@@ -30,9 +30,12 @@ from storage.model import (
     TopicConfig,
     TopicType,
 )
+from storage.redis.client import Script
 from storage.redis.layout import decode_body, decode_entry, encode_body, stored_message
 from storage.redis.messages import RedisMessages
+from storage.redis.query_lua import QUERY
 
+_QUERY = Script(QUERY)
 FILTER_WINDOW = 1024
 """How many new messages a pop with a filter evaluated here looks at, when it sets no scan limit."""
 
@@ -190,13 +193,18 @@ class RedisConsume(RedisMessages):
         dlq = await self.get_topic(dlq_topic_name(group))
         if dlq is None:
             return result
-        entries, bodies = await self._pipeline([("hgetall", self._keys.queue_key(dlq.topic_id, 0, "e"), ()),
-                                                ("hgetall", self._keys.queue_key(dlq.topic_id, 0, "b"), ())])
+        # The DLQ's message-id index (storage/redis/query_lua.py) finds each copy: reading the whole
+        # dead-letter queue would pull every body of it out of Redis at once.
+        self._check_open()
+        lookups = [(message_id, queue_id) for message_id in dict.fromkeys(message_ids)
+                   for queue_id in range(dlq.queues)]
+        replies = await self._fan_out([self._conn.run(_QUERY, [self._keys.queue(dlq.topic_id, queue_id)],
+                                                      ("i", message_id, 1, -1, -1))
+                                       for message_id, queue_id in lookups])
         latest: dict[str, tuple[int, bytes, bytes]] = {}
-        for offset in sorted(int(o) for o in bodies):
-            message_id, _, _ = decode_body(bodies[str(offset).encode()])
-            if message_id in result and str(offset).encode() in entries:
-                latest[message_id] = (offset, entries[str(offset).encode()], bodies[str(offset).encode()])
+        for (message_id, _), reply in zip(lookups, replies, strict=True):
+            if reply:  # [offset, entry, body] of the newest copy in that queue
+                latest.setdefault(message_id, (int(reply[0]), reply[1], reply[2]))
         for message_id, (_, entry, body) in latest.items():
             _, payload, origin_info = decode_body(body)
             assert origin_info is not None

@@ -201,26 +201,30 @@ class RedisCore:
     async def _create(self, kind: str, name: str, config: dict[str, Any]) -> int:
         self._check_open()
         keys = [self._keys.catalog, self._keys.seq]
-        status, *rest = await self._conn.run(S["CREATE"], keys, [kind, name, json.dumps(config)])
+        status, *rest = await self._conn.run(S["CREATE"], keys, [kind, name, json.dumps(config)], wait=True)
         if status == b"exists":
             raise TopicExists(name) if kind == "t" else GroupExists(name)
         return int(rest[0])
 
     async def _replace(self, field: str, config: dict[str, Any]) -> bool:
         self._check_open()
-        (status,) = await self._conn.run(S["REPLACE"], [self._keys.catalog], [field, json.dumps(config), 0])
+        (status,) = await self._conn.run(S["REPLACE"], [self._keys.catalog], [field, json.dumps(config), 0],
+                                         wait=True)
         return bool(status == b"OK")
 
     async def _new_topic(self, name: str, type: TopicType, queues: int, now_ms: int) -> TopicConfig:
         self._check_open()
         seq = self._keys.seq
         topic_id = int(await self._conn.retrying(lambda: self._conn.cluster.hincrby(seq, "t", 1)))
-        await self._fan_out([self._conn.run(S["MAKE_QUEUES"], [self._keys.queue(topic_id, q)], [])
+        # The catalog and its queues are waited for like a send (--redis-wait-replicas): a topic
+        # acknowledged to its creator must not vanish, or lose its queues, when a primary dies.
+        await self._fan_out([self._conn.run(S["MAKE_QUEUES"], [self._keys.queue(topic_id, q)], [], wait=True)
                              for q in range(queues)])
         topic = TopicConfig(name, topic_id, type, queues, now_ms)
         self._check_open()
         (status,) = await self._conn.run(S["REPLACE"], [self._keys.catalog],
-                                         ["t:" + name, json.dumps({**_topic_json(topic), "id": topic_id}), 1])
+                                         ["t:" + name, json.dumps({**_topic_json(topic), "id": topic_id}), 1],
+                                         wait=True)
         if status != b"OK":
             await self._fan_out([self._run("DROP_QUEUE", self._keys.queue(topic_id, q)) for q in range(queues)])
             raise TopicExists(name)

@@ -8,8 +8,10 @@ from collections.abc import Mapping, Sequence
 from storage.base import dlq_topic_name
 from storage.errors import InvalidReceipt
 from storage.model import DeadLettered, GroupConfig, Receipt, Resent, Revived, ReviveResult, TopicConfig, TopicType
+from storage.query_contract import QueryBy
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
+from storage.rocksdb.index import KIND, newest_offsets
 from storage.rocksdb.write import NO_UPPER, Write
 
 
@@ -169,12 +171,16 @@ class RocksDBConsume(RocksDBCore):
         dlq = self._topics.get(dlq_topic_name(group))
         if dlq is None:
             return result
+        # The DLQ's message-id index finds each copy, the newest first, without reading the others.
         latest: dict[str, tuple[bytes, bytes]] = {}
-        for queue_id in range(dlq.queues):
-            prefix = L.tq(dlq.topic_id, queue_id)
-            for key, raw in self._scan("msg", prefix, L.next_prefix(prefix)):
-                if L.message_id_of(raw) in result:
-                    latest[L.message_id_of(raw)] = (key, raw)
+        for message_id in result:
+            for queue_id in range(dlq.queues):
+                for offset in newest_offsets(self._cf["qidx"], dlq.topic_id, queue_id, KIND[QueryBy.MESSAGE_ID],
+                                             message_id, 1):
+                    key = L.tqo(dlq.topic_id, queue_id, offset)
+                    raw = self._cf["msg"].get(key)
+                    if raw is not None and message_id not in latest:
+                        latest[message_id] = (key, raw)
         write = Write(self)
         for message_id, (key, raw) in latest.items():
             entry = self._cf["cq"].get(key)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Iterable
 
+import rocksdict
+
 from storage.query_contract import KEYS_PROPERTY, QueryBy, entry_keys
 from storage.rocksdb import layout as L
 
@@ -79,3 +81,22 @@ def drop_indexes(reverse: Iterable[tuple[bytes, bytes]], delete: Delete, topic_i
             pos = end
 
 
+
+
+def newest_offsets(qidx: rocksdict.Rdict, topic_id: int, queue_id: int, kind: int, value: str,
+                   limit: int) -> list[int]:
+    """Offsets of one queue whose message has ``value`` under index ``kind``, newest first, at most
+    ``limit``: one seek backwards from the end of the prefix."""
+    prefix = L.tq(topic_id, queue_id) + suffix(kind, value)
+    options = rocksdict.ReadOptions()
+    options.set_iterate_upper_bound(L.next_prefix(prefix))  # an upper bound; the lower is checked below
+    iterator = qidx.iter(options)
+    iterator.seek_for_prev(prefix + b"\xff" * 8)
+    found: list[int] = []
+    while iterator.valid() and len(found) < limit:
+        key = iterator.key()
+        if not key.startswith(prefix) or len(key) != len(prefix) + 8:
+            break
+        found.append(L.read_u64(key[-8:]))
+        iterator.prev()
+    return found

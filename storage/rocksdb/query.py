@@ -26,7 +26,7 @@ from storage.query_contract import (
 )
 from storage.rocksdb import layout as L
 from storage.rocksdb.core import RocksDBCore
-from storage.rocksdb.index import KIND, suffix
+from storage.rocksdb.index import KIND, newest_offsets
 from storage.rocksdb.write import Write
 from storage.trace_contract import TraceEntry
 
@@ -81,19 +81,7 @@ class RocksDBQuery(RocksDBCore):
 
     def _indexed(self, topic_id: int, queue_id: int, query: MessageQuery, limit: int) -> list[int]:
         """Offsets of one index prefix, newest first, at most ``limit``."""
-        prefix = L.tq(topic_id, queue_id) + suffix(KIND[query.by], query.value)
-        options = rocksdict.ReadOptions()
-        options.set_iterate_upper_bound(L.next_prefix(prefix))  # an upper bound; the lower is checked below
-        iterator = self._cf["qidx"].iter(options)
-        iterator.seek_for_prev(prefix + b"\xff" * 8)
-        found: list[int] = []
-        while iterator.valid() and len(found) < limit:
-            key = iterator.key()
-            if not key.startswith(prefix) or len(key) != len(prefix) + 8:
-                break
-            found.append(L.read_u64(key[-8:]))
-            iterator.prev()
-        return found
+        return newest_offsets(self._cf["qidx"], topic_id, queue_id, KIND[query.by], query.value, limit)
 
     def _time_range(self, topic_id: int, queue_id: int, query: MessageQuery, limit: int) -> range:
         """Offsets stored in [since, until), newest first: two binary searches."""

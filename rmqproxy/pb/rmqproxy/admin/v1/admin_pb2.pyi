@@ -19,12 +19,14 @@ class TopicType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     DELAY: _ClassVar[TopicType]
     TRANSACTION: _ClassVar[TopicType]
     PRIORITY: _ClassVar[TopicType]
+    LITE: _ClassVar[TopicType]
 TOPIC_TYPE_UNSPECIFIED: TopicType
 NORMAL: TopicType
 FIFO: TopicType
 DELAY: TopicType
 TRANSACTION: TopicType
 PRIORITY: TopicType
+LITE: TopicType
 
 class Topic(_message.Message):
     __slots__ = ("name", "type", "queues", "created", "retention", "effective_retention")
@@ -65,10 +67,14 @@ class UpdateTopicRequest(_message.Message):
     def __init__(self, name: _Optional[str] = ..., retention: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., default_retention: _Optional[bool] = ...) -> None: ...
 
 class DescribeTopicRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "lite_after", "lite_limit")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    LITE_AFTER_FIELD_NUMBER: _ClassVar[int]
+    LITE_LIMIT_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    lite_after: str
+    lite_limit: int
+    def __init__(self, name: _Optional[str] = ..., lite_after: _Optional[str] = ..., lite_limit: _Optional[int] = ...) -> None: ...
 
 class QueueOffsets(_message.Message):
     __slots__ = ("queue_id", "min_offset", "max_offset")
@@ -129,7 +135,7 @@ class TopicProgress(_message.Message):
     def __init__(self, topic: _Optional[str] = ..., group: _Optional[str] = ..., queues: _Optional[_Iterable[_Union[QueueProgress, _Mapping]]] = ..., ready: _Optional[int] = ..., inflight: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_ready_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., oldest_inflight_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
 
 class TopicDescription(_message.Message):
-    __slots__ = ("topic", "queues", "groups", "pending_timers", "next_timer_due", "pending_transactions", "next_transaction_check")
+    __slots__ = ("topic", "queues", "groups", "pending_timers", "next_timer_due", "pending_transactions", "next_transaction_check", "lite_topics", "lite_topic_names")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
     GROUPS_FIELD_NUMBER: _ClassVar[int]
@@ -137,6 +143,8 @@ class TopicDescription(_message.Message):
     NEXT_TIMER_DUE_FIELD_NUMBER: _ClassVar[int]
     PENDING_TRANSACTIONS_FIELD_NUMBER: _ClassVar[int]
     NEXT_TRANSACTION_CHECK_FIELD_NUMBER: _ClassVar[int]
+    LITE_TOPICS_FIELD_NUMBER: _ClassVar[int]
+    LITE_TOPIC_NAMES_FIELD_NUMBER: _ClassVar[int]
     topic: Topic
     queues: _containers.RepeatedCompositeFieldContainer[QueueOffsets]
     groups: _containers.RepeatedCompositeFieldContainer[TopicProgress]
@@ -144,7 +152,9 @@ class TopicDescription(_message.Message):
     next_timer_due: _timestamp_pb2.Timestamp
     pending_transactions: int
     next_transaction_check: _timestamp_pb2.Timestamp
-    def __init__(self, topic: _Optional[_Union[Topic, _Mapping]] = ..., queues: _Optional[_Iterable[_Union[QueueOffsets, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[TopicProgress, _Mapping]]] = ..., pending_timers: _Optional[int] = ..., next_timer_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_transactions: _Optional[int] = ..., next_transaction_check: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    lite_topics: int
+    lite_topic_names: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, topic: _Optional[_Union[Topic, _Mapping]] = ..., queues: _Optional[_Iterable[_Union[QueueOffsets, _Mapping]]] = ..., groups: _Optional[_Iterable[_Union[TopicProgress, _Mapping]]] = ..., pending_timers: _Optional[int] = ..., next_timer_due: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., pending_transactions: _Optional[int] = ..., next_transaction_check: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., lite_topics: _Optional[int] = ..., lite_topic_names: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListTopicsRequest(_message.Message):
     __slots__ = ()
@@ -157,10 +167,12 @@ class ListTopicsResponse(_message.Message):
     def __init__(self, topics: _Optional[_Iterable[_Union[Topic, _Mapping]]] = ...) -> None: ...
 
 class DeleteTopicRequest(_message.Message):
-    __slots__ = ("name",)
+    __slots__ = ("name", "lite_topic")
     NAME_FIELD_NUMBER: _ClassVar[int]
+    LITE_TOPIC_FIELD_NUMBER: _ClassVar[int]
     name: str
-    def __init__(self, name: _Optional[str] = ...) -> None: ...
+    lite_topic: str
+    def __init__(self, name: _Optional[str] = ..., lite_topic: _Optional[str] = ...) -> None: ...
 
 class DeleteTopicResponse(_message.Message):
     __slots__ = ()

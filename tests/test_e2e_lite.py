@@ -1,0 +1,243 @@
+"""Lite topics (RocketMQ 5.5, RIP-83) against the real server process.
+
+The official Python client 5.1.2 sends LITE messages (Message.lite_topic) and consumes them with its
+LiteSimpleConsumer and LitePushConsumer, changing its lite subscriptions (SyncLiteSubscription) while
+messages flow; refused input, quotas and the lite topic on ack / change of invisibility / dead
+letters are driven over raw gRPC (the clients check much of it locally before sending, so only a raw
+call shows the server's own codes). Layout and rules: rmqproxy/broker/lite.py.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from collections.abc import Iterator
+
+import grpc
+import pytest
+from google.protobuf.duration_pb2 import Duration
+
+from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
+from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
+from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
+from tests.e2e_support import shared_server
+from tests.serverproc import ServerProcess, python_client
+
+Code = pb.Code
+TIMEOUT = 60
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    with shared_server(tmp_path_factory.mktemp("lite-server")) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def mq(server: ServerProcess) -> Iterator[rpc_grpc.MessagingServiceStub]:
+    with grpc.insecure_channel(server.address) as chan:
+        grpc.channel_ready_future(chan).result(timeout=TIMEOUT)
+        yield rpc_grpc.MessagingServiceStub(chan)
+
+
+def make(server: ServerProcess, name: str) -> tuple[str, str]:
+    server.cli("topic", "create", f"{name}-t", "--type", "lite", "--queues", "1")
+    server.cli("group", "create", f"{name}-g", "--from-beginning")
+    return f"{name}-t", f"{name}-g"
+
+
+def flow(server: ServerProcess, topic: str, group: str, *steps: str, push: bool = False) -> list[dict]:
+    result = python_client("lite_flow", server.address, topic, group, *steps, *(["--push"] if push else []))
+    return list(result["steps"])
+
+
+def bodies(step: dict) -> list[str]:
+    return sorted(m["body"] for m in step["received"])
+
+
+@pytest.mark.parametrize("push", [False, True], ids=["simple", "push"])
+def test_subscriptions_added_and_removed_while_messages_flow(server: ServerProcess, push: bool) -> None:
+    topic, group = make(server, "flow-push" if push else "flow-simple")
+    steps = flow(server, topic, group, "sub:a", "sub:b", "send:a:3", "send:b:2", "send:c:2", "recv:5",
+                 "unsub:a", "sub:c", "recv:2", "send:a:2", "send:c:1", "recv:1", "quiet:4", push=push)
+    assert all(s["errors"] == [] for s in steps), [s for s in steps if s["errors"]]
+    by_step = {s["step"]: s for s in steps}
+    assert bodies(by_step["recv:5"]) == ["a-0", "a-1", "a-2", "b-0", "b-1"]
+    assert {m["topic"] for m in by_step["recv:5"]["received"]} == {topic}
+    assert {m["lite_topic"] for m in by_step["recv:5"]["received"]} == {"a", "b"}
+    assert bodies(by_step["recv:2"]) == ["c-0", "c-1"]  # c's backlog, once subscribed
+    assert bodies(by_step["recv:1"]) == ["c-2"]  # a is no longer subscribed
+    assert by_step["quiet:4"]["received"] == []
+
+
+# -- raw gRPC: the server's own codes --------------------------------------------------------------
+
+METADATA = (("x-mq-client-id", "lite-e2e"), ("x-mq-language", "JAVA"), ("x-mq-protocol", "v2"))
+
+
+@pytest.fixture(scope="module")
+def tight(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """A server with small lite quotas."""
+    directory = tmp_path_factory.mktemp("lite-tight")
+    proc = ServerProcess(directory / "data", directory / "server.log",
+                         extra_args=("--lite-topic-quota", "3", "--lite-subscription-quota", "2",
+                                     "--max-lite-topic-size", "8")).start(timeout=60)
+    try:
+        yield proc
+    finally:
+        proc.stop()
+    assert "Traceback" not in proc.log()
+
+
+def lite_message(topic: str, lite: str | None, message_type: int = pb.MessageType.LITE,
+                 group: str | None = None) -> pb.Message:
+    sp = pb.SystemProperties(message_id=f"01{time.time_ns() & 0xFFFFFFFFFFFF:032X}"[:34],
+                             message_type=message_type, body_encoding=pb.Encoding.IDENTITY, born_host="test")
+    sp.born_timestamp.GetCurrentTime()
+    if lite is not None:
+        sp.lite_topic = lite
+    if group is not None:
+        sp.message_group = group
+    return pb.Message(topic=pb.Resource(name=topic), body=b"body", system_properties=sp)
+
+
+def send_code(mq: rpc_grpc.MessagingServiceStub, message: pb.Message) -> int:
+    response = mq.SendMessage(rpc.SendMessageRequest(messages=[message]), metadata=METADATA, timeout=TIMEOUT)
+    return int(response.status.code)
+
+
+def sync(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, action: int, *lites: str,
+         option: pb.OffsetOption | None = None) -> int:
+    request = rpc.SyncLiteSubscriptionRequest(action=action, topic=pb.Resource(name=topic),  # type: ignore[arg-type]
+                                              group=pb.Resource(name=group), lite_topic_set=list(lites))
+    if option is not None:
+        request.offset_option.CopyFrom(option)
+    return int(mq.SyncLiteSubscription(request, metadata=METADATA, timeout=TIMEOUT).status.code)
+
+
+def receive(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, batch: int = 16) -> list[pb.Message]:
+    request = rpc.ReceiveMessageRequest(
+        group=pb.Resource(name=group), message_queue=pb.MessageQueue(topic=pb.Resource(name=topic), id=0),
+        filter_expression=pb.FilterExpression(type=pb.FilterType.TAG, expression="*"), batch_size=batch)
+    request.invisible_duration.FromSeconds(30)
+    request.long_polling_timeout.FromSeconds(5)
+    return [f.message for f in mq.ReceiveMessage(request, metadata=METADATA, timeout=TIMEOUT)
+            if f.WhichOneof("content") == "message"]
+
+
+def test_bad_lite_input_is_refused_with_its_code(server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    topic, group = make(server, "bad")
+    server.cli("topic", "create", "bad-normal", "--queues", "1")
+    assert send_code(mq, lite_message(topic, "ok")) == Code.OK
+    assert send_code(mq, lite_message(topic, "x" * 65)) == Code.ILLEGAL_LITE_TOPIC  # over 64 characters
+    assert send_code(mq, lite_message(topic, "a b")) == Code.ILLEGAL_LITE_TOPIC
+    assert send_code(mq, lite_message(topic, " ")) == Code.ILLEGAL_LITE_TOPIC
+    assert send_code(mq, lite_message(topic, None)) == Code.ILLEGAL_LITE_TOPIC  # LITE without a lite topic
+    assert send_code(mq, lite_message(topic, "ok", group="g")) == Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE
+    assert send_code(mq, lite_message(topic, "ok", pb.MessageType.NORMAL)) == Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE
+    assert send_code(mq, lite_message("bad-normal", "ok")) == Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE
+    assert send_code(mq, lite_message("bad-normal", None, pb.MessageType.NORMAL)) == Code.OK
+    actions = pb.LiteSubscriptionAction
+    assert sync(mq, "bad-normal", group, actions.PARTIAL_ADD, "ok") == Code.MESSAGE_PROPERTY_CONFLICT_WITH_TYPE
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "a b") == Code.ILLEGAL_LITE_TOPIC
+    assert sync(mq, topic, group, 7, "ok") == Code.BAD_REQUEST
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "ok", option=pb.OffsetOption(tail_n=-1)) == Code.BAD_REQUEST
+    assert sync(mq, "no-such-topic", group, actions.PARTIAL_ADD, "ok") == Code.TOPIC_NOT_FOUND
+    described = server.cli_json("topic", "describe", topic)
+    assert int(described["lite_topics"]) == 1 and described["lite_topic_names"] == ["ok"]
+    assert "%LMQ%" not in server.cli("topic", "list").stdout
+
+
+def test_quotas_are_refused_with_their_codes(tight: ServerProcess) -> None:
+    with grpc.insecure_channel(tight.address) as chan:
+        mq = rpc_grpc.MessagingServiceStub(chan)
+        tight.cli("topic", "create", "quota-t", "--type", "lite", "--queues", "1")
+        tight.cli("group", "create", "quota-g", "--from-beginning")
+        for lite in ("a", "b", "c"):
+            assert send_code(mq, lite_message("quota-t", lite)) == Code.OK
+        assert send_code(mq, lite_message("quota-t", "d")) == Code.LITE_TOPIC_QUOTA_EXCEEDED
+        assert send_code(mq, lite_message("quota-t", "a")) == Code.OK  # an existing one still takes messages
+        assert send_code(mq, lite_message("quota-t", "x" * 9)) == Code.ILLEGAL_LITE_TOPIC  # --max-lite-topic-size 8
+        actions = pb.LiteSubscriptionAction
+        assert sync(mq, "quota-t", "quota-g", actions.PARTIAL_ADD, "a", "b") == Code.OK
+        assert sync(mq, "quota-t", "quota-g", actions.PARTIAL_ADD, "c") == Code.LITE_SUBSCRIPTION_QUOTA_EXCEEDED
+        too_many = sync(mq, "quota-t", "quota-g", actions.COMPLETE_ADD, "a", "b", "c")
+        assert too_many == Code.LITE_SUBSCRIPTION_QUOTA_EXCEEDED
+        assert sync(mq, "quota-t", "quota-g", actions.PARTIAL_REMOVE, "a") == Code.OK
+        assert sync(mq, "quota-t", "quota-g", actions.PARTIAL_ADD, "c") == Code.OK
+        got = receive(mq, "quota-t", "quota-g")
+        assert sorted(m.system_properties.lite_topic for m in got) == ["b", "c"]
+
+
+def test_ack_change_invisibility_and_dead_letter_carry_the_lite_topic(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    topic, group = make(server, "carry")
+    for lite in ("p", "q", "r"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    actions = pb.LiteSubscriptionAction
+    assert sync(mq, topic, group, actions.COMPLETE_ADD, "p", "q", "r") == Code.OK
+    got = {m.system_properties.lite_topic: m for m in receive(mq, topic, group)}
+    assert sorted(got) == ["p", "q", "r"] and {m.topic.name for m in got.values()} == {topic}
+    handle = {k: m.system_properties.receipt_handle for k, m in got.items()}
+    ack = mq.AckMessage(rpc.AckMessageRequest(group=pb.Resource(name=group), topic=pb.Resource(name=topic), entries=[
+        rpc.AckMessageEntry(message_id="w", receipt_handle=handle["p"], lite_topic="p"),
+        rpc.AckMessageEntry(message_id="x", receipt_handle=handle["q"]),  # no lite topic
+        rpc.AckMessageEntry(message_id="y", receipt_handle=handle["q"], lite_topic="nope")]),
+        metadata=METADATA, timeout=TIMEOUT)
+    assert [e.status.code for e in ack.entries] == [Code.OK, Code.ILLEGAL_LITE_TOPIC, Code.TOPIC_NOT_FOUND]
+    change = rpc.ChangeInvisibleDurationRequest(group=pb.Resource(name=group), topic=pb.Resource(name=topic),
+                                                receipt_handle=handle["q"], lite_topic="q",
+                                                message_id=got["q"].system_properties.message_id)
+    change.invisible_duration.FromSeconds(0)
+    answer = mq.ChangeInvisibleDuration(change, metadata=METADATA, timeout=TIMEOUT)
+    assert answer.status.code == Code.OK
+    forward = mq.ForwardMessageToDeadLetterQueue(rpc.ForwardMessageToDeadLetterQueueRequest(
+        group=pb.Resource(name=group), topic=pb.Resource(name=topic), receipt_handle=handle["r"], lite_topic="r",
+        message_id=got["r"].system_properties.message_id, delivery_attempt=1, max_delivery_attempts=16),
+        metadata=METADATA, timeout=TIMEOUT)
+    assert forward.status.code == Code.OK
+    again = receive(mq, topic, group)  # q comes back (retry), r is dead-lettered, p is done
+    assert [(m.system_properties.lite_topic, m.system_properties.delivery_attempt) for m in again] == [("q", 2)]
+    dlq = server.cli_json("topic", "describe", f"%DLQ%{group}")
+    assert sum(int(q["max_offset"]) for q in dlq["queues"]) == 1
+    # Offset options: MAX skips s's backlog, MIN brings it back.
+    offset_max, offset_min = (pb.OffsetOption(policy=p) for p in (pb.OffsetOption.MAX, pb.OffsetOption.MIN))
+    assert send_code(mq, lite_message(topic, "s")) == Code.OK
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "s", option=offset_max) == Code.OK
+    assert receive(mq, topic, group) == []
+    assert sync(mq, topic, group, actions.PARTIAL_REMOVE, "s") == Code.OK
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "s", option=offset_min) == Code.OK
+    assert [m.system_properties.lite_topic for m in receive(mq, topic, group)] == ["s"]
+
+
+def test_settings_carry_the_quotas_and_a_dropped_lite_topic_is_notified(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    topic, group = make(server, "notify")
+    for lite in ("gone", "kept"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    settings = pb.Settings(
+        client_type=pb.ClientType.LITE_SIMPLE_CONSUMER, request_timeout=Duration(seconds=3),
+        subscription=pb.Subscription(group=pb.Resource(name=group), subscriptions=[pb.SubscriptionEntry(
+            topic=pb.Resource(name=topic), expression=pb.FilterExpression(type=pb.FilterType.TAG, expression="*"))]),
+        user_agent=pb.UA(language=pb.Language.JAVA, version="5.2.1", platform="test", hostname="test"))
+    requests: queue.Queue[rpc.TelemetryCommand | None] = queue.Queue()
+    requests.put(rpc.TelemetryCommand(settings=settings))
+    call = mq.Telemetry(iter(requests.get, None), metadata=METADATA, timeout=TIMEOUT)
+    try:
+        answer = next(call)
+        assert answer.status.code == Code.OK
+        assert answer.settings.subscription.lite_subscription_quota == 3000
+        assert answer.settings.subscription.max_lite_topic_size == 64
+        actions = pb.LiteSubscriptionAction
+        assert sync(mq, topic, group, actions.COMPLETE_ADD, "gone", "kept") == Code.OK
+        server.cli("topic", "delete", topic, "--lite", "gone")
+        notice = next(call)
+        assert notice.WhichOneof("command") == "notify_unsubscribe_lite_command"
+        assert notice.notify_unsubscribe_lite_command.lite_topic == "gone"
+        assert [m.system_properties.lite_topic for m in receive(mq, topic, group)] == ["kept"]
+        described = server.cli_json("topic", "describe", topic)
+        assert int(described["lite_topics"]) == 1 and described["lite_topic_names"] == ["kept"]
+        assert server.cli("topic", "delete", topic, "--lite", "gone", check=False).returncode != 0
+    finally:
+        requests.put(None)
+        call.cancel()
