@@ -400,7 +400,7 @@ class AdminService(api_grpc.AdminServicer):
         """ListTopics' rights and pipeline without building its response: the plain configs, for a
         caller that shows one page of them (the web console pages through 10,000 topics)."""
         async def configs(_: Any, __: ServicerContext) -> list[TopicConfig]:
-            return self._broker.list_topics()
+            return [t for t in self._broker.list_topics() if split_lite_store_name(t.name) is None]
 
         result: list[TopicConfig] = await self._call("ListTopics", None, context, configs,
                                                      lambda: [rights.cluster(_LIST)])

@@ -177,7 +177,7 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         metrics_http.check_free(config.host, metrics_port)
     console_port = console_port_of(config)
     if console_port:
-        from rmqproxy.console.server import check_free as check_console_free
+        from rmqproxy.console import check_free as check_console_free
         check_console_free(config.console_host, console_port)
     started_ms = clock.now_ms()
     recorder = MetricsRecorder() if metrics_port or console_port else None

@@ -163,7 +163,7 @@ class Supervisor:
             for index in range(self.config.workers):
                 metrics_http.check_free(self.config.host, self.config.metrics_port + index)
         if self.config.console_port:  # served by worker 1 (rmqproxy/app.py console_port_of)
-            from rmqproxy.console.server import check_free as check_console_free
+            from rmqproxy.console import check_free as check_console_free
 
             check_console_free(self.config.console_host, self.config.console_port)
         port = self.config.port

@@ -5,6 +5,12 @@ docs), else to the test's own directory."""
 
 from __future__ import annotations
 
+import json
+import queue
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.consoleweb import chromium, shots_dir
-from tests.serverproc import ServerProcess, free_port, python_client
+from tests.serverproc import CLIENTS, ServerProcess, client_env, free_port, python_client
 
 playwright = pytest.importorskip("playwright.sync_api")
 FORBIDDEN = 40300
@@ -34,6 +40,7 @@ def console_server(server_with: Callable[..., ServerProcess], *args: str) -> tup
     return server_with("--console-port", str(port), *args), f"http://127.0.0.1:{port}"
 
 
+@pytest.mark.slow
 def test_operator_walkthrough(server_with: Callable[..., ServerProcess], browser: Any, name: str,
                               tmp_path: Path) -> None:
     server, base = console_server(server_with, "--trace", "on")
@@ -138,6 +145,9 @@ def test_operator_walkthrough(server_with: Callable[..., ServerProcess], browser
     page.goto(f"{base}/topics?q={topic}")
     assert page.locator("#topics tbody tr").count() == 1
     page.screenshot(path=str(shots / "topics.png"))
+    page.goto(f"{base}/groups?q={name}")
+    assert page.locator("#groups tbody tr").count() == 2
+    page.screenshot(path=str(shots / "groups.png"))
 
 
 def test_sign_in_and_rights(server_with: Callable[..., ServerProcess], browser: Any, name: str,
@@ -184,3 +194,54 @@ def test_sign_in_and_rights(server_with: Callable[..., ServerProcess], browser: 
     assert "PERMISSION_DENIED" in page.inner_text("h1").upper().replace(" ", "_")
     page.goto(f"{base}/users")
     assert "Permission denied" in page.inner_text("h1")
+
+
+def test_pausing_a_group_in_the_console_stops_its_running_consumer(
+        server_with: Callable[..., ServerProcess], browser: Any, name: str) -> None:
+    server, base = console_server(server_with)
+    topic, group = f"{name}-t", f"{name}-g"
+    server.cli("topic", "create", topic)
+    server.cli("group", "create", group)
+    consumer = subprocess.Popen(
+        [sys.executable, str(CLIENTS / "python" / "push_fail.py"), server.address, topic, group, "--fail-times", "0",
+         "--expect", "4", "--stream", "--max-wait", "120", "--linger", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=client_env(), text=True)
+    deliveries: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        assert consumer.stdout is not None
+        for line in consumer.stdout:
+            if line.startswith('{"message_id"'):
+                deliveries.put(json.loads(line)["message_id"])
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        page = browser.new_page()
+        deadline = time.monotonic() + 60
+        while True:  # the consumer shows up on the group page once its client has connected
+            page.goto(f"{base}/groups/{group}")
+            if page.locator("#consumers tbody td").first.inner_text() != "No consumer online.":
+                break
+            assert time.monotonic() < deadline, "the consumer never came online"
+            time.sleep(0.5)
+        cells = page.locator("#consumers tbody tr").first.locator("td").all_inner_texts()
+        assert cells[2] == "PYTHON" and f"{topic}: *" in cells[5]
+
+        first = {s["message_id"] for s in python_client("produce", server.address, topic, "2", "--mode", "sync")
+                 ["sent"]}
+        assert {deliveries.get(timeout=30) for _ in range(2)} == first
+        page.click("#pause-form button")
+        assert page.inner_text("#state") == "paused"
+        second = {s["message_id"] for s in python_client("produce", server.address, topic, "2", "--mode", "sync")
+                  ["sent"]}
+        with pytest.raises(queue.Empty):
+            deliveries.get(timeout=6)  # paused: nothing more arrives, though the consumer keeps asking
+        page.goto(f"{base}/groups/{group}")
+        assert page.inner_text("#ready") == "2"
+        page.click("#pause-form button")
+        assert page.inner_text("#state") == "consuming"
+        assert {deliveries.get(timeout=60) for _ in range(2)} == second
+    finally:
+        consumer.kill()
+        consumer.wait(10)

@@ -6,6 +6,9 @@ browser that has not signed in, and a signed-in user gets only what the ACLs all
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +16,7 @@ import pytest
 
 from rmqproxy.cli_access import SECRET_ENV
 from tests.consoleweb import Browserless
-from tests.serverproc import ServerProcess, free_port
+from tests.serverproc import REPO, ServerProcess, free_port
 
 HOSTILE = "<script>alert('x')</script>"
 
@@ -94,6 +97,8 @@ def test_with_auth_every_page_needs_a_signed_in_user_with_the_right(
     assert viewer.request("/signin", {"csrf": token, "access_key": "viewer",
                                       "secret_key": "viewer-secret-1"})[0] == 303
     assert viewer.request(f"/topics/{name}-t")[0] == 200
+    status, overview, _ = viewer.request("/")  # the node's rates and health, but no names it may not list
+    assert status == 200 and "allowed to list them" in overview and "consumer groups" not in overview
     for path in ("/topics", "/groups", "/users"):
         status, page, _ = viewer.request(path)
         assert status == 403 and "viewer" in page, path
@@ -102,3 +107,31 @@ def test_with_auth_every_page_needs_a_signed_in_user_with_the_right(
     assert status == 403
     assert sorted(t["name"] for t in server.cli_json("--access-key", "root", "topic", "list")["topics"]) == [
         f"{name}-t"]
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_busy_console_port_fails_at_start_in_one_line(tmp_path: Path, workers: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "rmqproxy", "serve", "--host", "127.0.0.1", "--port", str(free_port()),
+             "--metrics-port", "0", "--console-port", str(port), "--workers", workers, "--store", "memory",
+             "--data-dir", str(tmp_path / "data")],
+            capture_output=True, text=True, cwd=REPO, timeout=60)
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert result.returncode == 1
+    assert lines == [f"rmqproxy: console port {port} is already in use on 127.0.0.1; choose another "
+                     "--console-port, or 0 to serve no console"]
+
+
+def test_under_workers_worker_1_serves_the_console(server_with: Callable[..., ServerProcess], name: str) -> None:
+    server, web = console(server_with, "--workers", "2")
+    assert "[w1]: console at http://127.0.0.1:" in server.log()
+    server.cli("topic", "create", f"{name}-t")  # through whichever worker the admin call reached
+    token = web.csrf()
+    assert web.request("/groups", {"csrf": token, "name": f"{name}-g"})[0] == 303
+    _, page, _ = web.request("/topics")
+    assert f"{name}-t" in page
+    assert f"{name}-g" in [g["name"] for g in server.cli_json("group", "list")["groups"]]

@@ -92,6 +92,10 @@ class BrokerConsuming(BrokerCatalog):
                        lite: bool = False) -> list[Popped]:
         gathered = False
         while True:
+            current = self.find_group(group.name)
+            if current is not None and not current.consume_enabled:
+                # Paused while this long poll waited: what arrives now must not go out.
+                raise ConsumeDisabled(group.name)
             seen = self.waiters.version(topic.name, group.name)
             if may_gather and not gathered and self.waiters.gathering(topic.name, group.name):
                 # Another receive of the group is collecting what arrives: let it have it, and wait

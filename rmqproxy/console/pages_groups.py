@@ -11,6 +11,7 @@ from aiohttp import web
 from rmqproxy.console.calls import CallFailed
 from rmqproxy.console.pages_topics import progress_row, when
 from rmqproxy.console.web import call, form, page_of, redirect, render, services
+from rmqproxy.durations import format_duration
 from rmqproxy.names import dlq_topic
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import messages_pb2 as mapi
@@ -33,7 +34,14 @@ def group_row(group: api.Group, topics: list[api.TopicProgress]) -> dict[str, An
             "paused": not group.consume_enabled, "fifo": group.fifo, "from_beginning": group.from_beginning,
             "created": when(group.created),
             "ready": sum(t.ready for t in topics), "inflight": sum(t.inflight for t in topics),
-            "retrying": sum(t.retrying for t in topics), "dead_lettered": sum(t.dead_lettered for t in topics)}
+            "retrying": sum(t.retrying for t in topics), "dead_lettered": sum(t.dead_lettered for t in topics),
+            "oldest_ready": oldest(topics, "oldest_ready_age"),
+            "oldest_inflight": oldest(topics, "oldest_inflight_age")}
+
+
+def oldest(topics: list[api.TopicProgress], field: str) -> str:
+    ages = [getattr(t, field).ToMilliseconds() for t in topics if t.HasField(field)]
+    return format_duration(max(ages)) if ages else "-"
 
 
 async def groups(request: web.Request) -> web.StreamResponse:

@@ -14,7 +14,7 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from storage.model import TopicConfig
 
 TYPES = {"NORMAL": api.NORMAL, "FIFO": api.FIFO, "DELAY": api.DELAY, "TRANSACTION": api.TRANSACTION,
-         "PRIORITY": api.PRIORITY}
+         "PRIORITY": api.PRIORITY, "LITE": api.LITE}
 
 
 def when(stamp: Timestamp) -> str:
@@ -71,7 +71,8 @@ async def topic(request: web.Request) -> web.StreamResponse:
                   queues=[{"queue_id": q.queue_id, "min": q.min_offset, "max": q.max_offset} for q in found.queues],
                   groups=[progress_row(g) for g in found.groups], pending_timers=found.pending_timers,
                   next_timer=when(found.next_timer_due) if found.HasField("next_timer_due") else "-",
-                  pending_transactions=found.pending_transactions,
+                  pending_transactions=found.pending_transactions, lite_topics=found.lite_topics,
+                  lite_names=list(found.lite_topic_names),
                   next_check=when(found.next_transaction_check) if found.HasField("next_transaction_check") else "-")
 
 

@@ -105,7 +105,7 @@ class RateHistory:
     def busiest(self, most: int = 10) -> tuple[list[tuple[str, int]], list[tuple[str, int]]]:
         """Topics by messages in and groups by messages out since the oldest snapshot in the hour."""
         now_topics, now_groups = _by_topic(self._recorder), _by_group(self._recorder)
-        since = self._snapshots[0] if self._snapshots else Snapshot(0, {}, {})
+        since = self._since() or Snapshot(0, {}, {})
 
         def top(now: dict[str, int], then: dict[str, int]) -> list[tuple[str, int]]:
             deltas = [(name, count - then.get(name, 0)) for name, count in now.items()]
@@ -113,5 +113,11 @@ class RateHistory:
 
         return top(now_topics, since.by_topic), top(now_groups, since.by_group)
 
+    def _since(self) -> Snapshot | None:
+        """The oldest snapshot within the hour."""
+        start = self._clock.now_ms() - WINDOW_MS
+        return next((s for s in self._snapshots if s.at_ms >= start), None)
+
     def since_ms(self) -> int | None:
-        return self._snapshots[0].at_ms if self._snapshots else None
+        found = self._since()
+        return found.at_ms if found is not None else None

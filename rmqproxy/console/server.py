@@ -48,14 +48,6 @@ OPEN_PATHS = ("/signin", "/static/")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-def check_free(host: str, port: int) -> None:
-    try:
-        ports.check_free(host, port)
-    except ports.PortInUse:
-        raise ports.PortInUse(f"console port {port} is already in use on {host}; choose another --console-port, "
-                              "or 0 to serve no console") from None
-
-
 @web.middleware
 async def sessions_and_guards(request: web.Request, handler: Handler) -> web.StreamResponse:
     sessions = request.app[SESSIONS]
@@ -130,6 +122,7 @@ class Console:
 
     def __init__(self, services: ConsoleServices, clock: Sleeper, recorder: MetricsRecorder) -> None:
         self.rates = RateHistory(recorder, clock)
+        self._services = services
         app = web.Application(middlewares=[sessions_and_guards], client_max_size=8 * 1024 * 1024)
         app[SERVICES] = services
         app[SESSIONS] = Sessions(clock)
@@ -146,6 +139,9 @@ class Console:
         self.port = 0
 
     async def start(self, host: str, port: int) -> None:
+        if not self._services.auth and host not in ("127.0.0.1", "::1", "localhost"):
+            log.warning("the console listens on %s without --auth: anyone who reaches it can change topics, "
+                        "groups and offsets", host)
         await self._runner.setup()
         for sock in ports.listen(host, port):
             site = web.SockSite(self._runner, sock)
