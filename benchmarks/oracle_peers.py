@@ -80,18 +80,19 @@ def rmqproxy(workdir: Path) -> Peer:
 
 
 def apache(workdir: Path) -> Peer:
-    from benchmarks.rocketmq_admin import create_group, create_topic
+    from benchmarks.rocketmq_admin import create_group, create_topic, wait_for_route
 
     server = ApacheRocketMQ(workdir / "rocketmq", broker_extra=APACHE_BROKER).start(timeout=300)
 
     def topic(name: str, kind: str, queues: int) -> None:
         create_topic(server.broker_address, name, queues, kind)
+        wait_for_route(server.namesrv_address, name)
 
     def group(name: str, fifo: bool, max_retries: int, delays_ms: tuple[int, ...]) -> None:
         create_group(server.broker_address, name, fifo=fifo, retry_max_times=max_retries, retry_delays_ms=delays_ms)
 
     def settle() -> None:
-        time.sleep(1.5)  # the broker registers new topics with the name server, whose routes the proxy reads
+        time.sleep(0.5)  # margin for the proxy, which reads routes from the name server (waited for above)
 
     return Peer(f"Apache RocketMQ {version()}", server.address, topic, group, settle, server.stop)
 

@@ -175,10 +175,20 @@ def fifo_simple(ctx: Context) -> list[Row]:
     def names(messages: list[dict[str, Any]]) -> str:
         return " ".join(f"{m['message_group']}#{m['properties']['seq']}" for m in messages) or "nothing"
 
-    return [
+    again = ctx.run("simple-consume", topic=topic, group=group, expect=1, batch=1, invisible_s=INVISIBLE_S,
+                    ack=True, max_wait_s=30)
+    rows: list[Row] = [
         ("FIFO blocking, simple consumer", "first receive (batch 1), left unacked", names(held["received"])),
         ("FIFO blocking, simple consumer", "received in the next 8 s (batch 1, acked)", names(during["received"])),
+        ("FIFO blocking, simple consumer", "next receive once it is visible again", names(again["received"])),
     ]
+    if held["received"] and again["received"]:
+        back = again["received"][0]
+        rows += [("delivery attempts, simple consumer, FIFO group", "the unacked message's next delivery attempt",
+                  str(back["delivery_attempt"])),
+                 ("retry delays, simple consumer", "FIFO: attempt 1 -> 2 (invisible duration 20 s)",
+                  Seconds((back["at_ms"] - held["received"][0]["at_ms"]) / 1000, 20))]
+    return rows
 
 
 def simple_retry(ctx: Context) -> list[Row]:
