@@ -124,9 +124,10 @@ NOTES = {
         "mg-0#0 is invisible. The reference blocks the whole queue (its orderly pop locks the queue until the "
         "batch is acknowledged or becomes visible again), so nothing else arrives from it meanwhile.",
     "transaction checks":
-        "The first check is timed from the start of the producer's process, its start-up (2-3 s here) included. "
-        "The reference's commit/rollback records are written in batches (transactionOpBatchInterval); with it "
-        "left at 3 s while the first check came after 2 s, the reference once asked the checker about a message "
+        "The first check is timed from the send (the Python runner reports it; with another client, from the start "
+        "of its process, start-up included). The reference's commit/rollback records are written in batches "
+        "(transactionOpBatchInterval); with it left at 3 s while the first check came after 2 s, the reference "
+        "once asked the checker about a message "
         "already rolled back and made it visible on the checker's commit, hence that setting too.",
     "delivery attempts, push, FIFO group":
         "The Python client 5.1.2 retries a FIFO message locally and hands the listener the server's delivery "
