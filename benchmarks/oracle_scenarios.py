@@ -137,6 +137,32 @@ def push_normal(ctx: Context, max_retries: int = MAX_RETRIES, count: int = 2) ->
     return rows + _dead_letter_rows(ctx, "dead letters, push, normal group", group, topic, originals)
 
 
+def dead_letter_timing(ctx: Context) -> list[Row]:
+    """When does a message whose last attempt failed reach the DLQ: with no consumer of its group
+    online, and once one is back? (max retries 1; the consumer leaves right after the last failure)"""
+    topic, group = "oc-dlq-when", "oc-dlq-when-g"
+    ctx.peer.topic(topic, "NORMAL", 1)
+    ctx.peer.group(group, False, 1, RETRY_DELAYS_MS)
+    ctx.peer.group(f"{group}-dlq-reader", False, 16, ())
+    ctx.peer.settle()
+    ctx.run("produce", topic=topic, count=1, mode="sync", prefix="w")
+    failed = ctx.run("push-consume", topic=topic, group=group, expect=2, fail="always", max_wait_s=60, linger_s=0.5)
+    time.sleep(5)  # the last retry delay (1 s) and then some
+    alone = ctx.run("simple-consume", topic=f"%DLQ%{group}", group=f"{group}-dlq-reader", expect=1, ack=True,
+                    max_wait_s=10, invisible_s=INVISIBLE_S)
+    back = ctx.run("push-consume", topic=topic, group=group, expect=1, fail="always", max_wait_s=15, linger_s=0.5)
+    later = ctx.run("simple-consume", topic=f"%DLQ%{group}", group=f"{group}-dlq-reader", expect=1, ack=True,
+                    max_wait_s=10, invisible_s=INVISIBLE_S)
+    aspect = "dead letters: when"
+    return [
+        (aspect, "listener calls (max retries 1); the consumer then leaves", str(len(failed["events"]))),
+        (aspect, "in the DLQ 5-15 s after the last failed attempt, no consumer of the group online",
+         f"{len(alone['received'])} of 1"),
+        (aspect, "listener calls when a consumer of the group comes back", str(len(back["events"]))),
+        (aspect, "in the DLQ after that (if not before)", f"{len(later['received'])} of 1"),
+    ]
+
+
 def push_fifo(ctx: Context) -> list[Row]:
     """A FIFO push consumer failing every call on two message groups: local retries, their order, DLQ."""
     topic, group = "oc-fifo-push", "oc-fifo-push-g"
@@ -251,6 +277,7 @@ def transactions(ctx: Context) -> list[Row]:
 
 SCENARIOS: dict[str, Callable[[Context], list[Row]]] = {
     "push-normal": push_normal,
+    "dead-letter-timing": dead_letter_timing,
     "push-fifo": push_fifo,
     "fifo-simple": fifo_simple,
     "simple-retry": simple_retry,
