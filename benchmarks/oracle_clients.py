@@ -29,6 +29,8 @@ from benchmarks.oracle_scenarios import MAX_RETRIES, RETRY_DELAYS_MS, SCENARIOS,
 from benchmarks.rocketmq_peer import missing, version
 
 RESULTS = Path(__file__).resolve().parent / "results"
+CLIENTS = {"python": "the Python client 5.1.2 (tests/clients/python/runner.py)",
+           "java": "the Java client 5.2.0 (tests/clients/java)"}
 
 
 def observe(server: str, scenarios: Sequence[str], scratch: Path, language: str = "python") -> list[Row]:
@@ -60,7 +62,7 @@ def _cell(value: Value | None) -> str:
     return "(not seen)" if value is None else str(value).replace("|", "\\|")
 
 
-def render(results: dict[str, list[Row]], notes: dict[str, str]) -> str:
+def render(results: dict[str, list[Row]], notes: dict[str, str], language: str = "python") -> str:
     """One table per aspect: item, each server's value, same."""
     labels = list(results)
     keyed = {label: {(a, i): v for a, i, v in rows} for label, rows in results.items()}
@@ -68,8 +70,9 @@ def render(results: dict[str, list[Row]], notes: dict[str, str]) -> str:
     for rows in results.values():
         order += [(a, i) for a, i, _ in rows if (a, i) not in order]
     lines = ["# What a client observes: rmqproxy and Apache RocketMQ side by side", "",
-             "`python -m benchmarks.oracle_clients`: the client scenarios of benchmarks/oracle_scenarios.py with the "
-             "Python client 5.1.2 (tests/clients/python/runner.py) against each server in turn. Groups: max retries "
+             f"`python -m benchmarks.oracle_clients{'' if language == 'python' else ' --language ' + language}`: "
+             f"the client scenarios of benchmarks/oracle_scenarios.py with {CLIENTS.get(language, language)} "
+             "against each server in turn. Groups: max retries "
              f"{MAX_RETRIES}, customized retry policy {', '.join(f'{d / 1000:g} s' for d in RETRY_DELAYS_MS)}. "
              f"rmqproxy serve {' '.join(RMQPROXY_ARGS)}; Apache RocketMQ {version()} broker.conf "
              f"{' '.join(f'{k}={v}' for k, v in APACHE_BROKER.items())}, everything else as in "
@@ -113,17 +116,22 @@ NOTES = {
         "property. rmqproxy's DLQ_DELIVERY_ATTEMPTS=1 is what the Python client 5.1.2 reports in "
         "ForwardMessageToDeadLetterQueue (the server's delivery attempt, not its own local retries).",
     "FIFO blocking, push":
-        "Both: the Python client receives both message groups in one batch and retries each group locally, so "
-        "a failing group holds back only its own later messages, on either server.",
+        "Decided by the client, alike on both servers: the push consumer receives both message groups in one "
+        "batch; the Python client 5.1.2 consumes the groups of a batch side by side (mg-1 goes on while mg-0 "
+        "retries), the Java client 5.2.0 one message after another (mg-1 waits).",
     "FIFO blocking, simple consumer":
         "rmqproxy blocks only the message group of an unacknowledged FIFO message: mg-1 is received while "
         "mg-0#0 is invisible. The reference blocks the whole queue (its orderly pop locks the queue until the "
         "batch is acknowledged or becomes visible again), so nothing else arrives from it meanwhile.",
     "transaction checks":
-        "The first check is timed from the start of the producer's process (its start-up included). Where the "
-        "counts differ: the reference asked the checker about a half message the producer had already "
-        "committed (its check can run before it has read the commit's op record); rmqproxy asks only about "
-        "unresolved ones.",
+        "The first check is timed from the send (the Python runner reports it; with another client, from the start "
+        "of its process, start-up included). The reference's commit/rollback records are written in batches "
+        "(transactionOpBatchInterval); with it left at 3 s while the first check came after 2 s, the reference "
+        "once asked the checker about a message "
+        "already rolled back and made it visible on the checker's commit, hence that setting too.",
+    "delivery attempts, push, FIFO group":
+        "The Python client 5.1.2 retries a FIFO message locally and hands the listener the server's delivery "
+        "attempt each time (1), on either server.",
 }
 
 
@@ -132,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="run this scenario (repeatable)")
     parser.add_argument("--server", action="append", choices=sorted(STARTERS), help="run against this server only")
-    parser.add_argument("--language", default="python", help="the client runner (default python)")
+    parser.add_argument("--language", default="python",
+                        help="the client runner (default python; java writes oracle-clients-java.md)")
     parser.add_argument("--out", type=Path, default=RESULTS,
                         help="where to write the tables (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -146,12 +155,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         for server in servers:
             label = "rmqproxy" if server == "rmqproxy" else f"Apache RocketMQ {version()}"
             results[label] = observe(server, scenarios, Path(scratch), args.language)
-    text = render(results, NOTES)
+    text = render(results, NOTES, args.language)
     print(text)
     if len(servers) == 2 and not args.only:
         args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "oracle-clients.md").write_text(text)
-        (args.out / "oracle-clients.json").write_text(json.dumps(
+        stem = "oracle-clients" + ("" if args.language == "python" else f"-{args.language}")
+        (args.out / f"{stem}.md").write_text(text)
+        (args.out / f"{stem}.json").write_text(json.dumps(
             {label: [{"aspect": a, "item": i, "value": str(v),
                       **({"seconds": v.measured, "policy_s": v.policy} if isinstance(v, Seconds) else {})}
                      for a, i, v in rows] for label, rows in results.items()}, indent=1) + "\n")

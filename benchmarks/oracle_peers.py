@@ -24,13 +24,16 @@ from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 TIMEOUT = 30
 
 # Transaction checks, shortened the same way on both (defaults: first check after 6 s, again every
-# 30 s, 15 checks): rmqproxy's serve options and the reference broker's broker.conf settings.
+# 30 s, 15 checks): rmqproxy's serve options and the reference broker's broker.conf settings. The
+# reference writes commit/rollback records in batches every transactionOpBatchInterval (3 s); that
+# is kept at half the first check's delay, as by default (6 s), or a check would come before the
+# producer's own commit or rollback is on record (seen: a rolled-back message committed by its checker).
 CHECK_FIRST_S, CHECK_INTERVAL_S, CHECK_MAX = 2, 2, 3
 RMQPROXY_ARGS = ("--flush", "async", "--transaction-check-first", f"{CHECK_FIRST_S}s",
                  "--transaction-check-interval", f"{CHECK_INTERVAL_S}s", "--transaction-max-checks", str(CHECK_MAX))
 APACHE_BROKER = {"transactionTimeOut": str(CHECK_FIRST_S * 1000),
                  "transactionCheckInterval": str(CHECK_INTERVAL_S * 1000),
-                 "transactionCheckMax": str(CHECK_MAX)}
+                 "transactionCheckMax": str(CHECK_MAX), "transactionOpBatchInterval": str(CHECK_FIRST_S * 500)}
 
 KINDS = {"NORMAL": admin.NORMAL, "FIFO": admin.FIFO, "TRANSACTION": admin.TRANSACTION}
 
@@ -77,18 +80,19 @@ def rmqproxy(workdir: Path) -> Peer:
 
 
 def apache(workdir: Path) -> Peer:
-    from benchmarks.rocketmq_admin import create_group, create_topic
+    from benchmarks.rocketmq_admin import create_group, create_topic, wait_for_route
 
     server = ApacheRocketMQ(workdir / "rocketmq", broker_extra=APACHE_BROKER).start(timeout=300)
 
     def topic(name: str, kind: str, queues: int) -> None:
         create_topic(server.broker_address, name, queues, kind)
+        wait_for_route(server.namesrv_address, name)
 
     def group(name: str, fifo: bool, max_retries: int, delays_ms: tuple[int, ...]) -> None:
         create_group(server.broker_address, name, fifo=fifo, retry_max_times=max_retries, retry_delays_ms=delays_ms)
 
     def settle() -> None:
-        time.sleep(1.5)  # the broker registers new topics with the name server, whose routes the proxy reads
+        time.sleep(0.5)  # margin for the proxy, which reads routes from the name server (waited for above)
 
     return Peer(f"Apache RocketMQ {version()}", server.address, topic, group, settle, server.stop)
 

@@ -14,9 +14,11 @@ import itertools
 import json
 import socket
 import struct
+import time
 
 UPDATE_AND_CREATE_TOPIC = 17
 UPDATE_AND_CREATE_SUBSCRIPTIONGROUP = 200
+GET_ROUTEINFO_BY_TOPIC = 105
 SUCCESS = 0
 RESPONSE_FLAG = 1
 PERM_READ_WRITE = 6  # PermName.PERM_READ | PermName.PERM_WRITE
@@ -83,3 +85,17 @@ def create_group(broker: str, group: str, *, fifo: bool = False, retry_max_times
         config["groupRetryPolicy"] = {"type": "CUSTOMIZED", "customizedRetryPolicy": {"next": list(retry_delays_ms)}}
     body = json.dumps(config)
     request(broker, UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, {}, body.encode())
+
+
+def wait_for_route(namesrv: str, topic: str, timeout: float = 30) -> None:
+    """Wait until the name server has ``topic``'s route (the broker registers a new topic with it
+    shortly after creating it; the proxy's clients fail to start until then)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            request(namesrv, GET_ROUTEINFO_BY_TOPIC, {"topic": topic})
+            return
+        except RemotingError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)

@@ -232,6 +232,7 @@ def produce_transaction(args: argparse.Namespace, conn: Connection) -> dict[str,
             ("checker-commits", "commit", None), ("checker-rolls-back", "rollback", None),
             ("checker-unsure", "unknown", None)]
     sent: dict[str, str] = {}
+    sent_ms: dict[str, int] = {}  # when each half message's send returned (an extra field: SCENARIOS.md)
     errors: dict[str, Any] = {"commit-again": None}
     for index, (name, decide, action) in enumerate(plan):
         message = standard_message(args.topic, index)
@@ -239,6 +240,7 @@ def produce_transaction(args: argparse.Namespace, conn: Connection) -> dict[str,
         message.add_property("decide", decide)
         transaction = producer.begin_transaction()
         sent[name] = producer.send(message, transaction).message_id
+        sent_ms[name] = now_ms()
         if action == "commit":
             transaction.commit()
             errors["commit-again"] = attempt(transaction.commit)
@@ -248,7 +250,7 @@ def produce_transaction(args: argparse.Namespace, conn: Connection) -> dict[str,
     with checker.lock:
         asked = list(checker.asked)
     producer.shutdown()
-    return {"sent": sent, "asked": asked, "errors": errors}
+    return {"sent": sent, "sent_ms": sent_ms, "asked": asked, "errors": errors}
 
 
 # -- consumers -------------------------------------------------------------------------------------------------
