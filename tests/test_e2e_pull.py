@@ -154,6 +154,29 @@ def test_pull_long_poll_wakes_on_send(mq: rpc_grpc.MessagingServiceStub, admin: 
     assert [f.next_offset for f in frames if f.WhichOneof("content") == "next_offset"] == [1]
 
 
+def test_pausing_the_group_ends_a_waiting_pull_without_its_messages(mq: rpc_grpc.MessagingServiceStub,
+                                                                  admin: api_grpc.AdminStub) -> None:
+    """A pull already waiting when its group is paused must not hand out what arrives next."""
+    topic, group = make(admin, "paused")
+    request = rpc.PullMessageRequest(group=pb.Resource(name=group), message_queue=queue(topic), offset=0,
+                                     batch_size=32,
+                                     filter_expression=pb.FilterExpression(type=pb.FilterType.TAG, expression="*"))
+    request.long_polling_timeout.FromMilliseconds(20_000)
+    call = mq.PullMessage(request, metadata=METADATA, timeout=TIMEOUT)
+    time.sleep(1)  # the pull is waiting by now (nothing is stored)
+    admin.UpdateGroup(api.UpdateGroupRequest(name=group, settings=api.GroupSettings(consume_enabled=False)),
+                      timeout=TIMEOUT)
+    send(mq, topic, 1)
+    frames = list(call)
+    assert [f.status.code for f in frames if f.WhichOneof("content") == "status"] == [Code.FORBIDDEN]
+    assert [f for f in frames if f.WhichOneof("content") == "message"] == []
+    admin.UpdateGroup(api.UpdateGroupRequest(name=group, settings=api.GroupSettings(consume_enabled=True)),
+                      timeout=TIMEOUT)
+    statuses, messages, _ = pull(mq, topic, group, 0)
+    assert [s.code for s in statuses] == [Code.OK]
+    assert [m.body for m in messages] == [b"body-0"]  # kept for when the group resumes
+
+
 def test_pull_with_a_tag_filter_skips_and_moves_on(mq: rpc_grpc.MessagingServiceStub,
                                                     admin: api_grpc.AdminStub) -> None:
     topic, group = make(admin, "filter")

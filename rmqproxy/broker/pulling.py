@@ -47,6 +47,9 @@ class BrokerPulling(BrokerConsuming):
         give_up_at = self._clock.now_ms() + poll_ms
         waiter_key = PULL_WAITERS + group.name
         while True:
+            current = self.find_group(group.name)
+            if current is not None and not current.consume_enabled:
+                raise ConsumeDisabled(group.name)  # paused while this long poll waited
             seen = self.waiters.version(topic.name, waiter_key)
             read = await self._store.read_queue(group.name, topic.name, queue_id, offset, max_messages, accept,
                                                 SCAN_LIMIT)
