@@ -124,7 +124,7 @@ def test_transactions_retries_and_dead_letters_across_nodes(nodes: list[ServerPr
     elsewhere = [node for index, node in enumerate(nodes) if index not in holders]
     assert elsewhere, "the lease went round every node: nowhere to put the producer apart from it"
     producer_node = elsewhere[0]
-    result = python_client("transaction_flow", producer_node.address, topic, group, "--listen", "8")
+    result = python_client("transaction_flow", producer_node.address, topic, group, "--listen", "12")
     assert sorted(result["arrivals"]) == ["checker-commits", "committed"]
     asked = result["asked"]
     assert sorted(set(asked)) == ["checker-commits", "checker-rolls-back", "checker-unsure"]
