@@ -112,10 +112,15 @@ class RedisCluster:
         for node in self.nodes:
             while True:
                 try:
-                    if node.cli("ping").strip() == "PONG":
+                    if node.cli("ping", timeout=2).strip() == "PONG":
                         break
-                except subprocess.CalledProcessError:
+                except (subprocess.CalledProcessError, subprocess.TimeoutExpired):
                     pass
+                if node.process is not None and node.process.poll() is not None:
+                    # It exited: another process took a free port between our choice and its bind
+                    # (several pytest workers start servers at once). Try two new ports.
+                    node.port, node.bus_port = free_port(), free_port()
+                    node.start()
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"redis node {node.address} did not start")
                 time.sleep(0.05)

@@ -245,3 +245,6 @@ def test_pausing_a_group_in_the_console_stops_its_running_consumer(
     finally:
         consumer.kill()
         consumer.wait(10)
+        reader.join(10)
+        assert consumer.stdout is not None
+        consumer.stdout.close()  # (left open, the garbage collector's ResourceWarning fails a later test)

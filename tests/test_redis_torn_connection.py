@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from storage.redis.client import ClusterConnection, _torn_connection
+from storage.redis.client import ClusterConnection, torn_connection
 
 
 def _raiser(filename: str, function: str = "_send_packed_command", error: str = "None.writelines") -> Callable[[], Any]:
@@ -30,8 +30,8 @@ def test_only_errors_while_redis_py_writes_a_command_count_as_torn() -> None:
                          (_raiser("/repo/storage/x.py"), False), (_raiser(REDIS, "read_response"), False)):
         with pytest.raises((AttributeError, RuntimeError)) as caught:
             raiser()
-        assert _torn_connection(caught.value) is torn
-    assert not _torn_connection(ValueError("x"))
+        assert torn_connection(caught.value) is torn
+    assert not torn_connection(ValueError("x"))
 
 
 class _NodesManager:
@@ -43,7 +43,7 @@ class _FakeCluster:
     nodes_manager = _NodesManager()
 
 
-def test_a_torn_connection_is_retried_and_another_attribute_error_is_not() -> None:
+def test_atorn_connection_is_retried_and_another_attribute_error_is_not() -> None:
     connection = ClusterConnection([("127.0.0.1", 1)], retries=2)
     connection._cluster = _FakeCluster()  # type: ignore[assignment]  # only its nodes manager is used
     torn = _raiser(REDIS)

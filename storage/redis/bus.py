@@ -20,7 +20,7 @@ from redis import exceptions as rx
 from redis.asyncio import Redis
 
 from storage.bus import Bus, BusHandler
-from storage.redis.client import ClusterConnection
+from storage.redis.client import ClusterConnection, torn_connection
 from storage.redis.layout import Keys
 
 log = logging.getLogger(__name__)
@@ -114,7 +114,10 @@ class RedisBus(Bus):
                     async for message in pubsub.listen():
                         if message["type"] == "pmessage":
                             self._dispatch(message["channel"], message["data"])
-            except (rx.RedisError, OSError) as exc:
+            except (rx.RedisError, OSError, AttributeError, RuntimeError) as exc:
+                # (redis-py's reconnect can also fail writing to a connection torn down under it)
+                if isinstance(exc, (AttributeError, RuntimeError)) and not torn_connection(exc):
+                    raise
                 log.info("bus: listener on %s:%d lost (%s); moving on", host, port, exc)
             finally:
                 self.listening.clear()

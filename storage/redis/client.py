@@ -37,7 +37,7 @@ _TRANSIENT = (rx.ConnectionError, rx.TimeoutError, rx.ClusterDownError, rx.TryAg
 """What a failover looks like from here: retried."""
 
 
-def _torn_connection(exc: BaseException) -> bool:
+def torn_connection(exc: BaseException) -> bool:
     """A command redis-py failed to write because its connection was torn down under it by a
     concurrent disconnect (seen when a primary is SIGKILLed under load, tests/test_redis_failover.py):
     an AttributeError (the stream writer already None) or a RuntimeError (uvloop: the transport is
@@ -110,7 +110,7 @@ class ClusterConnection:
             try:
                 return await call()
             except (*_TRANSIENT, AttributeError, RuntimeError) as exc:
-                if isinstance(exc, (AttributeError, RuntimeError)) and not _torn_connection(exc):
+                if isinstance(exc, (AttributeError, RuntimeError)) and not torn_connection(exc):
                     raise
                 if attempt >= self.retries or self._closed:
                     raise StoreUnavailable(f"Redis Cluster unavailable after {attempt + 1} tries: {exc}") from exc
