@@ -6,214 +6,47 @@ the call pipeline (rmqproxy/pipeline.py) maps them, and checks the caller's righ
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from google.protobuf.duration_pb2 import Duration
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from rmqproxy.admin_convert import (
+    API_TOPIC_TYPES,
+    MAX_QUEUES,
+    SUPPORTED_TYPES,
+    TOPIC_TYPES,
+    consumer_messages,
+    duration_message,
+    group_filters,
+    group_message,
+    settings_changes,
+    timestamp_message,
+    topic_progress,
+    with_fifo_default,
+)
 from rmqproxy.auth import rights
 from rmqproxy.auth.rights import Need
 from rmqproxy.broker.broker import Broker
-from rmqproxy.broker.clients import ClientSession
 from rmqproxy.broker.errors import Unsupported
-from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
 from rmqproxy.convert import millis
-from rmqproxy.errors import InvalidArgument, ProtocolError
-from rmqproxy.filters import compile_filter
+from rmqproxy.errors import InvalidArgument
 from rmqproxy.lite_names import split_lite_store_name
 from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as api_grpc
 from rmqproxy.pipeline import Pipeline
 from storage.auth_model import Action
-from storage.base import EntryFilter
 from storage.errors import NotFound
 from storage.model import (
-    CustomizedBackoff,
-    ExponentialBackoff,
-    GroupConfig,
-    GroupQueueProgress,
     OffsetTarget,
-    RetryPolicy,
     TopicConfig,
     TopicType,
 )
 
 _CREATE, _UPDATE, _DELETE, _GET, _LIST = ((a,) for a in (Action.CREATE, Action.UPDATE, Action.DELETE, Action.GET,
                                                           Action.LIST))
-MAX_QUEUES = 256
-MAX_RETRIES = 1000
-MAX_DELAYS = 100
-
-_TYPES = {
-    api.TOPIC_TYPE_UNSPECIFIED: TopicType.NORMAL,
-    api.NORMAL: TopicType.NORMAL,
-    api.FIFO: TopicType.FIFO,
-    api.DELAY: TopicType.DELAY,
-    api.TRANSACTION: TopicType.TRANSACTION,
-    api.PRIORITY: TopicType.PRIORITY,
-    api.LITE: TopicType.LITE,
-}
-_API_TYPES = {TopicType.NORMAL: api.NORMAL, TopicType.FIFO: api.FIFO, TopicType.DELAY: api.DELAY,
-              TopicType.TRANSACTION: api.TRANSACTION, TopicType.PRIORITY: api.PRIORITY,
-              TopicType.LITE: api.LITE}
-SUPPORTED_TYPES = frozenset({TopicType.NORMAL, TopicType.FIFO, TopicType.DELAY, TopicType.TRANSACTION,
-                             TopicType.PRIORITY, TopicType.LITE})
-"""Topic types whose message semantics this build implements."""
-
-
-def _timestamp(ms: int) -> Timestamp:
-    stamp = Timestamp()
-    stamp.FromMilliseconds(ms)
-    return stamp
-
-
-def _duration(ms: int) -> Duration:
-    value = Duration()
-    value.FromMilliseconds(ms)
-    return value
-
-
-def policy_message(policy: RetryPolicy) -> api.RetryPolicy:
-    if isinstance(policy, CustomizedBackoff):
-        return api.RetryPolicy(customized=api.RetryPolicy.Customized(delays=[_duration(d) for d in policy.delays_ms]))
-    return api.RetryPolicy(exponential=api.RetryPolicy.Exponential(
-        initial=_duration(policy.initial_ms), max=_duration(policy.max_ms), multiplier=policy.multiplier))
-
-
-DEFAULT_EXPONENTIAL = ExponentialBackoff(initial_ms=1000, max_ms=2 * 3600_000, multiplier=2.0)
-"""What an exponential policy's options left out are when the group's policy is not exponential yet."""
-
-
-def policy_value(message: api.RetryPolicy, current: RetryPolicy | None = None) -> RetryPolicy | None:
-    """The policy a request asks for (None: unchanged); InvalidArgument if it makes no sense.
-
-    An exponential policy's fields left out (no initial, no max, multiplier 0) keep the values of
-    ``current`` when that is exponential too, else take :data:`DEFAULT_EXPONENTIAL`: ``group update
-    G --max 10s`` changes the cap and nothing else."""
-    kind = message.WhichOneof("policy")
-    if kind == "customized":
-        delays = tuple(millis(d) for d in message.customized.delays)
-        if not delays:
-            return CustomizedBackoff()
-        if len(delays) > MAX_DELAYS or any(d <= 0 for d in delays):
-            raise InvalidArgument(f"a customized retry policy has 1 to {MAX_DELAYS} delays, each above 0")
-        return CustomizedBackoff(delays)
-    if kind == "exponential":
-        exp = message.exponential
-        base = current if isinstance(current, ExponentialBackoff) else DEFAULT_EXPONENTIAL
-        initial = millis(exp.initial) if exp.HasField("initial") else base.initial_ms
-        maximum = millis(exp.max) if exp.HasField("max") else base.max_ms
-        multiplier = exp.multiplier or base.multiplier
-        if initial <= 0 or maximum < initial or multiplier < 1:
-            raise InvalidArgument("an exponential retry policy needs initial > 0, max >= initial and "
-                                  "multiplier >= 1")
-        return ExponentialBackoff(initial, maximum, multiplier)
-    return None
-
-
-def settings_changes(settings: api.GroupSettings, current: GroupConfig | None = None) -> dict[str, Any]:
-    """What a create (``current`` None) or an update of ``current`` asks to change."""
-    changes: dict[str, Any] = {}
-    if settings.HasField("max_retries"):
-        if not 0 <= settings.max_retries <= MAX_RETRIES:
-            raise InvalidArgument(f"max retries must be between 0 and {MAX_RETRIES}")
-        changes["max_retries"] = settings.max_retries
-    policy = policy_value(settings.retry_policy, current.retry_policy if current is not None else None)
-    if policy is not None:
-        changes["retry_policy"] = policy
-    if settings.HasField("consume_enabled"):
-        changes["consume_enabled"] = settings.consume_enabled
-    if settings.HasField("fifo"):
-        changes["fifo"] = settings.fifo
-    return changes
-
-
-def with_fifo_default(changes: dict[str, Any], current: GroupConfig | None) -> dict[str, Any]:
-    """A group that becomes FIFO without a retry policy of its own gets the short FIFO default (and
-    goes back to RocketMQ's default levels if it stops being FIFO with the FIFO default)."""
-    if "fifo" not in changes or "retry_policy" in changes:
-        return changes
-    policy = current.retry_policy if current is not None else CustomizedBackoff()
-    if changes["fifo"] and policy == CustomizedBackoff():
-        return {**changes, "retry_policy": FIFO_DEFAULT_POLICY}
-    if not changes["fifo"] and policy == FIFO_DEFAULT_POLICY:
-        return {**changes, "retry_policy": CustomizedBackoff()}
-    return changes
-
-
-def group_message(group: GroupConfig) -> api.Group:
-    return api.Group(name=group.name, created=_timestamp(group.created_ms), from_beginning=group.from_beginning,
-                     max_retries=group.max_retries, retry_policy=policy_message(group.retry_policy),
-                     consume_enabled=group.consume_enabled, fifo=group.fifo)
-
-
-def topic_progress(topic: str, group: str, queues: list[GroupQueueProgress], now_ms: int) -> api.TopicProgress:
-    oldest_ready = min((q.oldest_ready_ms for q in queues if q.oldest_ready_ms is not None), default=None)
-    oldest_inflight = min((q.oldest_inflight_ms for q in queues if q.oldest_inflight_ms is not None), default=None)
-    message = api.TopicProgress(
-        topic=topic, group=group,
-        queues=[api.QueueProgress(queue_id=q.queue_id, min_offset=q.min_offset, max_offset=q.max_offset,
-                                  committed_offset=q.committed_offset, next_offset=q.next_offset, ready=q.ready,
-                                  inflight=q.inflight, retry_ready=q.retry_ready, retrying=q.retrying,
-                                  dead_lettered=q.dead_lettered, waiting=q.waiting) for q in queues],
-        ready=sum(q.ready for q in queues),
-        inflight=sum(q.inflight for q in queues),
-        retrying=sum(q.retrying for q in queues),
-        dead_lettered=sum(q.dead_lettered for q in queues),
-    )
-    if oldest_ready is not None:
-        message.oldest_ready_age.CopyFrom(_duration(max(0, now_ms - oldest_ready)))
-    if oldest_inflight is not None:
-        message.oldest_inflight_age.CopyFrom(_duration(max(0, now_ms - oldest_inflight)))
-    return message
-
-
-def inconsistent(subscriptions: list[frozenset[tuple[str, str]]]) -> list[bool]:
-    """Which consumers subscribe differently from the others (RocketMQ expects every consumer of a
-    group to subscribe alike): everyone outside the one most common subscription, or everyone if
-    no subscription is the most common on its own."""
-    shapes = Counter(subscriptions)
-    if len(shapes) <= 1:
-        return [False] * len(subscriptions)
-    (usual, count), (_, runner_up) = shapes.most_common(2)
-    return [count == runner_up or shape != usual for shape in subscriptions]
-
-
-def group_filters(consumers: list[ClientSession]) -> dict[str, EntryFilter | None]:
-    """Per topic, the filter most of the group's online consumers declared: messages it rejects are
-    consumed for the group, so they do not count as its backlog."""
-    declared: dict[str, Counter[tuple[int, str]]] = {}
-    for consumer in consumers:
-        for topic, spec in consumer.filters.items():
-            declared.setdefault(topic, Counter())[spec] += 1
-    result: dict[str, EntryFilter | None] = {}
-    for topic, counts in declared.items():
-        filter_type, expression = counts.most_common(1)[0][0]
-        try:
-            result[topic] = compile_filter(filter_type, expression)
-        except ProtocolError:
-            result[topic] = None
-    return result
-
-
-def consumer_messages(consumers: list[ClientSession]) -> list[api.Consumer]:
-    ordered = sorted(consumers, key=lambda c: c.client_id)
-    flags = inconsistent([frozenset(c.subscriptions.items()) for c in ordered])
-    return [
-        api.Consumer(client_id=c.client_id, address=c.address, language=c.language, client_version=c.version,
-                     client_type=c.client_type, last_heartbeat=_timestamp(c.last_heartbeat_ms or c.last_seen_ms),
-                     subscriptions=c.subscriptions, inconsistent_subscription=flag,
-                     client_properties=c.properties)
-        for c, flag in zip(ordered, flags, strict=True)
-    ]
-
-
 class AdminService(api_grpc.AdminServicer):
     """Each RPC runs through the call pipeline (rmqproxy/pipeline.py) with the rights it needs;
     the ``_name`` methods below do the work."""
@@ -229,11 +62,12 @@ class AdminService(api_grpc.AdminServicer):
         return await self._pipeline.grpc_unary(name, context, lambda _: work(request, context), needs)
 
     def _topic_message(self, topic: TopicConfig) -> api.Topic:
-        message = api.Topic(name=topic.name, type=_API_TYPES[topic.type], queues=topic.queues,
-                            created=_timestamp(topic.created_ms),
-                            effective_retention=_duration(topic.retention_ms or self._broker.settings.retention_ms))
+        message = api.Topic(name=topic.name, type=API_TOPIC_TYPES[topic.type], queues=topic.queues,
+                            created=timestamp_message(topic.created_ms),
+                            effective_retention=duration_message(
+                                topic.retention_ms or self._broker.settings.retention_ms))
         if topic.retention_ms is not None:
-            message.retention.CopyFrom(_duration(topic.retention_ms))
+            message.retention.CopyFrom(duration_message(topic.retention_ms))
         return message
 
     # -- topics ------------------------------------------------------------------------------
@@ -242,7 +76,7 @@ class AdminService(api_grpc.AdminServicer):
         problem = name_problem("topic", request.name)
         if problem:
             raise InvalidArgument(problem)
-        topic_type = _TYPES.get(request.type)
+        topic_type = TOPIC_TYPES.get(request.type)
         if topic_type is None:
             raise InvalidArgument(f"unknown topic type {request.type}")
         if topic_type not in SUPPORTED_TYPES:
@@ -288,9 +122,9 @@ class AdminService(api_grpc.AdminServicer):
             page = self._broker.lite_topics_of(name, request.lite_after, request.lite_limit or 100)
             description.lite_topic_names.extend(split_lite_store_name(t.name)[1] for t in page)  # type: ignore[index]
         if timers.next_due_ms is not None:
-            description.next_timer_due.CopyFrom(_timestamp(timers.next_due_ms))
+            description.next_timer_due.CopyFrom(timestamp_message(timers.next_due_ms))
         if halves.next_check_ms is not None:
-            description.next_transaction_check.CopyFrom(_timestamp(halves.next_check_ms))
+            description.next_transaction_check.CopyFrom(timestamp_message(halves.next_check_ms))
         return description
 
     async def _list_topics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:

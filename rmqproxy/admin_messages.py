@@ -15,7 +15,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from rmqproxy.admin import group_filters
+from rmqproxy.admin_convert import group_filters
 from rmqproxy.auth import rights
 from rmqproxy.auth.rights import Need
 from rmqproxy.broker.broker import Broker

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from rmqproxy.admin import InvalidArgument, inconsistent, policy_value
+from rmqproxy.admin_convert import inconsistent, policy_value
 from rmqproxy.cli import main
+from rmqproxy.errors import InvalidArgument
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from storage.model import CustomizedBackoff, ExponentialBackoff, RetryPolicy
 
