@@ -7,6 +7,12 @@ what gRPC in Python costs by itself; rmqproxy's rate divided by it is what the s
 logic cost.
 
     python -m benchmarks.echo --port 18081
+    python -m benchmarks.echo --port 18081 --loop uvloop --hop process
+
+``--hop`` makes SendMessage wait once before answering, as a send waits for its store, to price
+that wait alone: ``thread`` resolves it from a worker thread (rmqproxy's ``--store-thread``),
+``process`` from a child process answering over a socket pair (rmqproxy's store process), each
+with one wake-up of the event loop per round of waiting sends, as rmqproxy's store clients do.
 """
 
 from __future__ import annotations
@@ -15,13 +21,22 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import os
+import queue
+import socket
 import struct
+import subprocess
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import grpc
 
+from benchmarks.harness import REPO, free_port
 from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
@@ -31,9 +46,75 @@ _OK = pb.Status(code=pb.Code.OK, message="OK")
 _STAMP = struct.Struct(">q")
 
 
+class ThreadHop:
+    """Waits resolved by a worker thread, one ``call_soon_threadsafe`` per round."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[asyncio.Future[None]] = queue.SimpleQueue()
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            waiting = [self._queue.get()]
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    waiting.append(self._queue.get_nowait())
+            waiting[0].get_loop().call_soon_threadsafe(_resolve, waiting)
+
+    async def wait(self) -> None:
+        future = asyncio.get_running_loop().create_future()
+        self._queue.put(future)
+        await future
+
+
+def _resolve(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
+
+
+class ProcessHop:
+    """Waits resolved by a child process: one byte each way per wait over a socket pair, the
+    waits of one loop iteration written together, the answers read when the socket is readable."""
+
+    def __init__(self) -> None:
+        self._sock, child = socket.socketpair()
+        if os.fork() == 0:  # before gRPC starts: the child echoes bytes until the parent goes
+            self._sock.close()
+            while data := child.recv(65536):
+                child.sendall(data)
+            os._exit(0)
+        child.close()
+        self._sock.setblocking(False)
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._unsent = 0
+        self._reading = False
+
+    async def wait(self) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._reading:
+            self._reading = True
+            loop.add_reader(self._sock, self._on_readable)
+        future = loop.create_future()
+        self._waiting.append(future)
+        if self._unsent == 0:
+            loop.call_soon(self._flush)
+        self._unsent += 1
+        await future
+
+    def _flush(self) -> None:
+        self._sock.sendall(b"x" * self._unsent)
+        self._unsent = 0
+
+    def _on_readable(self) -> None:
+        for _ in self._sock.recv(65536):
+            self._waiting.popleft().set_result(None)
+
+
 class EchoService(rpc_grpc.MessagingServiceServicer):
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, hop: ThreadHop | ProcessHop | None = None) -> None:
         self._port = port
+        self._hop = hop
         self._offsets = itertools.count()
         self._body_size = 1024
 
@@ -50,6 +131,8 @@ class EchoService(rpc_grpc.MessagingServiceServicer):
         return response
 
     async def SendMessage(self, request: rpc.SendMessageRequest, context: Any) -> rpc.SendMessageResponse:
+        if self._hop is not None:
+            await self._hop.wait()
         response = rpc.SendMessageResponse(status=_OK)
         for message in request.messages:
             self._body_size = len(message.body)
@@ -79,10 +162,10 @@ class EchoService(rpc_grpc.MessagingServiceServicer):
         return response
 
 
-async def serve(host: str, port: int) -> None:
+async def serve(host: str, port: int, hop: ThreadHop | ProcessHop | None) -> None:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", -1),
                                       ("grpc.max_send_message_length", -1)])
-    rpc_grpc.add_MessagingServiceServicer_to_server(EchoService(port), server)  # type: ignore[no-untyped-call]
+    rpc_grpc.add_MessagingServiceServicer_to_server(EchoService(port, hop), server)  # type: ignore[no-untyped-call]
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     print(f"{READY} {host}:{bound}", flush=True)
@@ -93,9 +176,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.echo", description=__doc__.split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=18081)
+    parser.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the event loop (rmqproxy serves on uvloop)")
+    parser.add_argument("--hop", choices=("none", "thread", "process"), default="none",
+                        help="make each send wait once for a worker thread or a child process")
     args = parser.parse_args()
+    hop = {"none": None, "thread": ThreadHop, "process": ProcessHop}[args.hop]
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.host, args.port))
+        if args.loop == "uvloop":
+            import uvloop
+
+            uvloop.install()
+        asyncio.run(serve(args.host, args.port, hop() if hop is not None else None))
+
+
+class EchoServer:
+    def __init__(self, log: Path, args: Sequence[str] = ()) -> None:
+        self.port = free_port()
+        self.log = log
+        self.args = tuple(args)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> EchoServer:
+        with open(self.log, "wb") as out:
+            self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.echo", "--port", str(self.port),
+                                             *self.args],
+                                            stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if READY in self.log.read_text(errors="replace"):
+                return self
+            if self.process.poll() is not None:
+                raise RuntimeError(f"echo server exited:\n{self.log.read_text(errors='replace')}")
+            time.sleep(0.05)
+        raise TimeoutError("echo server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(30)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import subprocess
 import sys
 import threading
 import time
@@ -43,14 +42,15 @@ from pathlib import Path
 import grpc
 import psutil
 
-from benchmarks.harness import REPO, Server, aio_channel, free_port
+from benchmarks.harness import Server, aio_channel, free_port
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as admin
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2_grpc as admin_grpc
 
 TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2", "rmqproxy-redis",
            "rmqproxy-redis2", "rmqproxy-redis3", "rmqproxy-redis-w2", "rmqproxy-redis-all",
            "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics",
-           "rmqproxy-auth", "rmqproxy-nogather", "rmqproxy-notrace", "rmqproxy-trace", "echo", "nats", "rabbitmq",
+           "rmqproxy-auth", "rmqproxy-nogather", "rmqproxy-notrace", "rmqproxy-trace", "echo", "echo-uvloop",
+           "echo-thread", "echo-process", "nats", "rabbitmq",
            "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
@@ -80,6 +80,10 @@ DESCRIPTIONS = {
                         "--trace on)",
     "rmqproxy-trace": "rmqproxy as the first with --trace on (message traces recorded)",
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
+    "echo-uvloop": "the echo on uvloop (rmqproxy's event loop)",
+    "echo-thread": "the echo on uvloop, each send waiting once for a worker thread (as for --store-thread)",
+    "echo-process": "the echo on uvloop, each send waiting once for a child process over a socket pair "
+                    "(as for the store process)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
     "rabbitmq": "RabbitMQ, durable queue, persistent messages, publisher confirms, manual acks",
     "rocketmq": "Apache RocketMQ, name server + proxy in Local mode (broker in the proxy's JVM), ASYNC_FLUSH "
@@ -87,6 +91,10 @@ DESCRIPTIONS = {
     "rocketmq-sync": "Apache RocketMQ as above with SYNC_FLUSH (the commit log flushed before the answer)",
 }
 
+
+ECHO_ARGS = {"echo": (), "echo-uvloop": ("--loop", "uvloop"), "echo-thread": ("--loop", "uvloop", "--hop", "thread"),
+             "echo-process": ("--loop", "uvloop", "--hop", "process")}
+"""The echo targets and their ``python -m benchmarks.echo`` options."""
 
 REDIS_NODES = {"rmqproxy-redis": 1, "rmqproxy-redis2": 2, "rmqproxy-redis3": 3, "rmqproxy-redis-w2": 1,
                "rmqproxy-redis-all": 1}
@@ -127,31 +135,6 @@ class Running:
     """Sign every call as this (access key, secret key) (rmqproxy-auth)."""
     others: tuple[int, ...] = ()
     """More server processes measured with ``pid`` (the other nodes of a cluster)."""
-
-
-class EchoServer:
-    def __init__(self, log: Path) -> None:
-        self.port = free_port()
-        self.log = log
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> EchoServer:
-        with open(self.log, "wb") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.echo", "--port", str(self.port)],
-                                            stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if "echo listening on" in self.log.read_text(errors="replace"):
-                return self
-            if self.process.poll() is not None:
-                raise RuntimeError(f"echo server exited:\n{self.log.read_text(errors='replace')}")
-            time.sleep(0.05)
-        raise TimeoutError("echo server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(30)
 
 
 def rmqproxy_prepare(address: str, tls_ca: str | None = None) -> Callable[[Sequence[str], Sequence[str], int], None]:
@@ -265,8 +248,10 @@ def start(name: str, workdir: Path, *, server_args: Sequence[str] = (), jvm_warm
             stop = _scraping(int(extra[1]), server.stop)
         return Running(name, "rmqproxy", server.address, server.pid(), stop,
                        rmqproxy_prepare(server.address, tls_ca), tls_ca)
-    if name == "echo":
-        echo = EchoServer(workdir / "echo.log").start()
+    if name in ECHO_ARGS:
+        from benchmarks.echo import EchoServer
+
+        echo = EchoServer(workdir / f"{name}.log", ECHO_ARGS[name]).start()
         assert echo.process is not None
         return Running(name, "rmqproxy", f"127.0.0.1:{echo.port}", echo.process.pid, echo.stop,
                        lambda topics, groups, queues: None)

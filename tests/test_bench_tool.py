@@ -36,3 +36,18 @@ def test_a_short_run_measures_both_targets_and_writes_its_files(tmp_path: Path) 
     table = (tmp_path / "smoke.md").read_text()
     assert "| rmqproxy | 2 |" in table and "rmqproxy / echo" in table
     assert (tmp_path / "smoke.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["echo-thread", "echo-process"])
+def test_the_echoes_that_wait_answer_every_send(tmp_path: Path, target: str) -> None:
+    """The echoes pricing a send's wait for its store (a worker thread, a child process) answer
+    every send of a run with several at once in flight, none lost, none twice."""
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "run", "--targets", target, "--workloads", "send",
+         "--concurrency", "8", "--duration", "1.0", "--warmup", "0.3", "--repeat", "1",
+         "--processes", "1", "--out", str(tmp_path), "--name", "hop", "--strict"],
+        cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    (run,) = json.loads((tmp_path / "hop.json").read_text())["runs"]
+    assert run["target"] == target and run["errors"] == 0 and run["messages"] > 50
