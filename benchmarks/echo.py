@@ -162,10 +162,24 @@ class EchoService(rpc_grpc.MessagingServiceServicer):
         return response
 
 
-async def serve(host: str, port: int, hop: ThreadHop | ProcessHop | None) -> None:
+class GenericOnly:
+    """Hands a generated ``add_*_to_server`` only the generic handler (see rmqproxy/app.py)."""
+
+    def __init__(self, server: grpc.aio.Server) -> None:
+        self._server = server
+
+    def add_generic_rpc_handlers(self, handlers: Any) -> None:
+        self._server.add_generic_rpc_handlers(handlers)
+
+    def add_registered_method_handlers(self, service: str, handlers: Any) -> None:
+        del service, handlers
+
+
+async def serve(host: str, port: int, hop: ThreadHop | ProcessHop | None, generic: bool = False) -> None:
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", -1),
                                       ("grpc.max_send_message_length", -1)])
-    rpc_grpc.add_MessagingServiceServicer_to_server(EchoService(port, hop), server)  # type: ignore[no-untyped-call]
+    rpc_grpc.add_MessagingServiceServicer_to_server(EchoService(port, hop),  # type: ignore[no-untyped-call]
+                                                    GenericOnly(server) if generic else server)
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     print(f"{READY} {host}:{bound}", flush=True)
@@ -180,6 +194,8 @@ def main() -> None:
                         help="the event loop (rmqproxy serves on uvloop)")
     parser.add_argument("--hop", choices=("none", "thread", "process"), default="none",
                         help="make each send wait once for a worker thread or a child process")
+    parser.add_argument("--generic", action="store_true",
+                        help="register the service as a generic handler only, not as registered methods")
     args = parser.parse_args()
     hop = {"none": None, "thread": ThreadHop, "process": ProcessHop}[args.hop]
     with contextlib.suppress(KeyboardInterrupt):
@@ -187,7 +203,7 @@ def main() -> None:
             import uvloop
 
             uvloop.install()
-        asyncio.run(serve(args.host, args.port, hop() if hop is not None else None))
+        asyncio.run(serve(args.host, args.port, hop() if hop is not None else None, args.generic))
 
 
 class EchoServer:

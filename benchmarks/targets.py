@@ -50,7 +50,7 @@ TARGETS = ("rmqproxy", "rmqproxy-async", "rmqproxy-thread", "rmqproxy-workers2",
            "rmqproxy-redis2", "rmqproxy-redis3", "rmqproxy-redis-w2", "rmqproxy-redis-all",
            "rmqproxy-disabled", "rmqproxy-tls", "rmqproxy-enforcing", "rmqproxy-asyncio", "rmqproxy-metrics",
            "rmqproxy-auth", "rmqproxy-nogather", "rmqproxy-notrace", "rmqproxy-trace", "echo", "echo-uvloop",
-           "echo-thread", "echo-process", "nats", "rabbitmq",
+           "echo-thread", "echo-process", "echo-generic", "nats", "rabbitmq",
            "rocketmq", "rocketmq-sync")
 DEFAULT_TARGETS = ("rmqproxy", "rmqproxy-async", "echo", "nats", "rabbitmq")
 DESCRIPTIONS = {
@@ -82,6 +82,7 @@ DESCRIPTIONS = {
     "echo": "bare grpc.aio echo of apache.rocketmq.v2 (stores nothing)",
     "echo-uvloop": "the echo on uvloop (rmqproxy's event loop)",
     "echo-thread": "the echo on uvloop, each send waiting once for a worker thread (as for --store-thread)",
+    "echo-generic": "the echo on uvloop, its service registered as a generic handler only (as rmqproxy's)",
     "echo-process": "the echo on uvloop, each send waiting once for a child process over a socket pair "
                     "(as for the store process)",
     "nats": "NATS JetStream, file storage, explicit acks (fsync in the background)",
@@ -93,7 +94,8 @@ DESCRIPTIONS = {
 
 
 ECHO_ARGS = {"echo": (), "echo-uvloop": ("--loop", "uvloop"), "echo-thread": ("--loop", "uvloop", "--hop", "thread"),
-             "echo-process": ("--loop", "uvloop", "--hop", "process")}
+             "echo-process": ("--loop", "uvloop", "--hop", "process"),
+             "echo-generic": ("--loop", "uvloop", "--generic")}
 """The echo targets and their ``python -m benchmarks.echo`` options."""
 
 REDIS_NODES = {"rmqproxy-redis": 1, "rmqproxy-redis2": 2, "rmqproxy-redis3": 3, "rmqproxy-redis-w2": 1,

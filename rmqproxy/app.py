@@ -29,6 +29,7 @@ from rmqproxy.client_metrics import ClientMetricsReceiver, add_client_metrics_to
 from rmqproxy.clock import Sleeper, SystemClock
 from rmqproxy.config import ServerConfig
 from rmqproxy.durations import format_duration
+from rmqproxy.grpc_handlers import GenericHandlersOnly
 from rmqproxy.handlers.client import ClientHandler
 from rmqproxy.handlers.consumer import ConsumerHandler
 from rmqproxy.handlers.producer import ProducerHandler
@@ -226,23 +227,25 @@ async def start(config: ServerConfig, clock: Sleeper | None = None) -> Server:
         PullHandler(broker, config),
         pipeline=pipeline,
     )
-    service_pb2_grpc.add_MessagingServiceServicer_to_server(service, server)  # type: ignore[no-untyped-call]
+    # Every service is added through ``handlers``: generic handlers only (see GenericHandlersOnly).
+    handlers = GenericHandlersOnly(server)
+    service_pb2_grpc.add_MessagingServiceServicer_to_server(service, handlers)  # type: ignore[no-untyped-call]
     admin = AdminService(broker, config, clock, pipeline)
-    admin_pb2_grpc.add_AdminServicer_to_server(admin, server)  # type: ignore[no-untyped-call]
+    admin_pb2_grpc.add_AdminServicer_to_server(admin, handlers)  # type: ignore[no-untyped-call]
     clients_pb2_grpc.add_ClientsServicer_to_server(  # type: ignore[no-untyped-call]
-        ClientsAdminService(broker, pipeline), server)
+        ClientsAdminService(broker, pipeline), handlers)
     access_admin = AccessAdminService(store, clock, pipeline, access.changed if access is not None else None)
-    access_pb2_grpc.add_AccessServicer_to_server(access_admin, server)  # type: ignore[no-untyped-call]
+    access_pb2_grpc.add_AccessServicer_to_server(access_admin, handlers)  # type: ignore[no-untyped-call]
     messages_admin = MessagesAdminService(broker, pipeline)
-    messages_pb2_grpc.add_MessagesServicer_to_server(messages_admin, server)  # type: ignore[no-untyped-call]
+    messages_pb2_grpc.add_MessagesServicer_to_server(messages_admin, handlers)  # type: ignore[no-untyped-call]
     client_view = ClientMetricsView()
     add_client_metrics_to_server(ClientMetricsReceiver(
-        clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), server)
+        clock, pipeline=pipeline, on_export=client_view.record if recorder is not None else None), handlers)
     health_servicer = health.aio.HealthServicer()
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, handlers)
     reflection.enable_server_reflection(
         [MESSAGING_SERVICE, ADMIN_SERVICE, ACCESS_SERVICE, CLIENTS_SERVICE, MESSAGES_SERVICE, CLIENT_METRICS_SERVICE,
-         health.SERVICE_NAME, reflection.SERVICE_NAME], server)
+         health.SERVICE_NAME, reflection.SERVICE_NAME], handlers)
     try:
         front = open_front(server, settings, peers)
     except Exception:

@@ -28,6 +28,7 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as
 
 from rmqproxy.clock import Clock
 from rmqproxy.context import RequestContext, ServicerContext
+from rmqproxy.grpc_handlers import GenericHandlersOnly
 from rmqproxy.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
@@ -128,7 +129,7 @@ class ClientMetricsReceiver(otlp_grpc.MetricsServiceServicer):
         )
 
 
-def add_client_metrics_to_server(receiver: ClientMetricsReceiver, server: grpc.aio.Server) -> None:
+def add_client_metrics_to_server(receiver: ClientMetricsReceiver, server: GenericHandlersOnly) -> None:
     """Serves both protocols the clients export with (see the module docstring)."""
     otlp_grpc.add_MetricsServiceServicer_to_server(receiver, server)  # type: ignore[no-untyped-call]
     server.add_generic_rpc_handlers(receiver.opencensus_handlers())
