@@ -67,45 +67,39 @@ Errors are the classes of :mod:`storage.errors`; every method may also raise ``S
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from storage.auth_contract import AuthContract
 from storage.bus import Bus, LocalBus
+from storage.consume_contract import ConsumeContract
+from storage.consume_contract import EntryFilter as EntryFilter
+from storage.consume_contract import PopResult as PopResult
+from storage.consume_contract import TagFilter as TagFilter
 from storage.errors import GroupNotFound, InvalidReceipt, StoreError, TopicNotFound
 from storage.model import (
     AppendBatch,
     AppendOutcome,
     Catalog,
     ConsumerGauge,
-    DeadLettered,
     Delivery,
-    DueChecks,
-    FireResult,
     GroupConfig,
     GroupDescription,
     GroupProgress,
-    GroupQueueProgress,
-    HalfStats,
     HeldDelivery,
-    OffsetTarget,
     Popped,
-    QueueEntry,
     QueueOffsets,
     Receipt,
-    Resent,
-    ReviveResult,
     StoredMessage,
     StoreGauges,
-    TimerStats,
     TopicConfig,
     TopicDescription,
     TopicProgress,
     TopicType,
-    TransactionEnd,
 )
 from storage.offsets import OffsetsContract
 from storage.query_contract import QueryContract
+from storage.scheduled_contract import ScheduledContract
 from storage.trace_contract import TraceContract
 
 DLQ_PREFIX = "%DLQ%"
@@ -113,36 +107,6 @@ DLQ_PREFIX = "%DLQ%"
 
 def dlq_topic_name(group: str) -> str:
     return DLQ_PREFIX + group
-
-
-EntryFilter = Callable[[QueueEntry], bool]
-"""Decides from the queue entry alone whether a group wants a message; rejected messages count as
-consumed by that group. A filter sent to another process must pickle (a module-level class, or
-one whose ``__reduce__`` rebuilds it from its expression)."""
-
-
-class TagFilter:
-    """An entry filter that accepts messages whose tag is one of ``tags``. Backends may test the
-    tag on the stored entry's bytes without decoding the entry."""
-
-    __slots__ = ("encoded", "tags")
-
-    def __init__(self, tags: frozenset[str]) -> None:
-        self.tags = tags
-        self.encoded = frozenset(tag.encode() for tag in tags)
-
-    def __reduce__(self) -> tuple[object, ...]:
-        return (TagFilter, (self.tags,))
-
-    def __call__(self, entry: QueueEntry) -> bool:
-        return entry.tag is not None and entry.tag in self.tags
-
-
-class PopResult(list[Popped]):
-    """What :meth:`MessageStore.pop` delivered; ``more`` is set when it stopped at its scan limit
-    with messages left unexamined (call again rather than wait)."""
-
-    more: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +122,8 @@ _GONE = (InvalidReceipt, GroupNotFound, TopicNotFound)
 """A delivery that can no longer be acted on: acked meanwhile, or its group or topic deleted."""
 
 
-class MessageStore(AuthContract, OffsetsContract, QueryContract, TraceContract, abc.ABC):
+class MessageStore(AuthContract, OffsetsContract, QueryContract, TraceContract, ConsumeContract, ScheduledContract,
+                   abc.ABC):
     """Base class of every backend. See the module docstring for the model."""
 
     capabilities: Capabilities
@@ -256,162 +221,6 @@ class MessageStore(AuthContract, OffsetsContract, QueryContract, TraceContract, 
     @abc.abstractmethod
     async def queue_offsets(self, topic: str) -> list[QueueOffsets]:
         """Min and max offset of every queue of the topic. TopicNotFound if absent."""
-
-    # -- scheduled messages ------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def fire_timers(self, now_ms: int, limit: int) -> FireResult:
-        """Append up to ``limit`` scheduled messages due at ``now_ms`` to their queues (each in the
-        same write that removes its timer), earliest first; what fired, and when the next one
-        falls due (None: no timer left)."""
-
-    @abc.abstractmethod
-    async def recall(self, topic: str, timer_id: int, due_ms: int, now_ms: int) -> str:
-        """Cancel a scheduled message (given its timer id and due time) that has not fallen due;
-        its message id. TimerNotFound if it fired, was recalled before, or never existed;
-        TopicNotFound."""
-
-    @abc.abstractmethod
-    async def timer_stats(self, topic: str) -> TimerStats:
-        """How many scheduled messages of the topic are pending, and the next due time.
-        TopicNotFound."""
-
-    # -- transactional half messages ---------------------------------------------------------
-
-    @abc.abstractmethod
-    async def end_transaction(self, topic: str, transaction_id: int, commit: bool, now_ms: int) -> TransactionEnd:
-        """Commit (append to its queue, one write) or roll back (drop) a half message; its message
-        id and, when committed, its offset. TransactionNotFound if unknown or already ended;
-        TopicNotFound."""
-
-    @abc.abstractmethod
-    async def due_checks(self, now_ms: int, limit: int) -> DueChecks:
-        """Half messages whose next check is due at ``now_ms`` (up to ``limit``, earliest first),
-        and when the next check after those falls due. Reading changes nothing the caller can
-        see; :meth:`reschedule_check` moves a check on."""
-
-    @abc.abstractmethod
-    async def reschedule_check(self, topic: str, transaction_id: int, next_check_ms: int, checks: int) -> None:
-        """Record that the half message was checked ``checks`` times and is next due at
-        ``next_check_ms``. TransactionNotFound if it ended meanwhile; TopicNotFound."""
-
-    @abc.abstractmethod
-    async def half_stats(self, topic: str) -> HalfStats:
-        """How many half messages of the topic wait for a verdict, and the next check time.
-        TopicNotFound."""
-
-    # -- consumption -------------------------------------------------------------------------
-
-    @abc.abstractmethod
-    async def pop(
-        self,
-        group: str,
-        topic: str,
-        queue_ids: Sequence[int],
-        max_messages: int,
-        invisible_ms: int,
-        now_ms: int,
-        accept: EntryFilter | None = None,
-        scan_limit: int | None = None,
-    ) -> PopResult:
-        """Deliver up to ``max_messages`` to the group, visiting the queues in the order given.
-
-        In each queue, messages waiting redelivery come first (attempt + 1), then messages never
-        delivered to the group (attempt 1). Each delivered message is in flight until
-        ``now_ms + invisible_ms`` and gets a receipt with a generation never used before. Messages
-        ``accept`` rejects are skipped for good. At most ``scan_limit`` new messages are examined
-        per queue (the result's ``more`` says when it stopped there), so one call stays short
-        however large a filtered-out backlog is. TopicNotFound / GroupNotFound / QueueNotFound."""
-
-    @abc.abstractmethod
-    async def ack(self, group: str, topic: str, receipt: Receipt, now_ms: int) -> None:
-        """Mark the delivered message done for the group.
-
-        InvalidReceipt unless the receipt names a message in flight for this group, with the
-        current generation, whose invisible duration has not run out at ``now_ms``;
-        TopicNotFound / GroupNotFound."""
-
-    @abc.abstractmethod
-    async def change_invisibility(
-        self,
-        group: str,
-        topic: str,
-        receipt: Receipt,
-        invisible_ms: int,
-        now_ms: int,
-        *,
-        renew: bool = False,
-        suspend: bool = False,
-    ) -> Receipt:
-        """Make the in-flight message visible again at ``now_ms + invisible_ms``.
-
-        Returns the receipt to use from now on: a new generation, so the old receipt stops
-        working; with ``renew`` (the server extending an automatically renewed delivery) the
-        generation is kept. With ``suspend`` this delivery stops counting as an attempt (the
-        client put the message off; it did not fail): when it expires the message comes back with
-        the same delivery attempt, and it does not use up the group's max attempts. Same validity
-        rules and errors as :meth:`ack`."""
-
-    @abc.abstractmethod
-    async def revive_expired(self, now_ms: int, limit: int,
-                             max_attempts: Mapping[str, int] | None = None) -> ReviveResult:
-        """Move up to ``limit`` in-flight messages whose visible_at <= now_ms to retry-ready,
-        earliest first.
-
-        Their receipts stop working. A message whose group allows ``max_attempts[group]``
-        deliveries (groups not named: no limit) and has had them all is dead-lettered instead
-        (never delivered to that group again). A delivery made before a :meth:`reset_offset` of
-        its topic is simply dropped. Returns what moved, and when the next in-flight message
-        falls due."""
-
-    @abc.abstractmethod
-    async def dead_letter(self, group: str, topic: str, receipt: Receipt, now_ms: int,
-                          attempts: int | None = None) -> DeadLettered:
-        """Move a delivered message to the group's dead-letter topic now (done for the group, one
-        write); where it went. Same receipt rules and errors as :meth:`ack`.
-
-        The dead letter records the larger of the store's delivery count and ``attempts``: a client
-        that retried a message locally (FIFO push consumers) knows of more attempts than the store."""
-
-    @abc.abstractmethod
-    async def resend_dead_letters(self, group: str, message_ids: Sequence[str],
-                                  now_ms: int) -> dict[str, Resent | None]:
-        """Send dead letters of the group back to it for a new round of deliveries.
-
-        Each is appended again to its original topic, addressed to this group only (other
-        groups skip it), with its attempts starting over; the dead-letter copy stays. Per id:
-        where the copy went, or None if no such dead letter (or its topic is gone).
-        GroupNotFound."""
-
-    @abc.abstractmethod
-    async def reset_offset(self, group: str, topic: str, to: OffsetTarget, now_ms: int) -> list[GroupQueueProgress]:
-        """Move the group's position in every queue of the topic and forget its pending retries;
-        the group's progress afterwards.
-
-        Messages in flight stay valid until acknowledged or expired; expired, they are dropped,
-        not redelivered. TopicNotFound / GroupNotFound."""
-
-    @abc.abstractmethod
-    async def delete_expired(self, now_ms: int, default_retention_ms: int) -> int:
-        """Delete messages stored longer ago than their topic's retention (the default when the
-        topic has none), consumed or not; how many were deleted. A group positioned before the
-        oldest kept message continues from it. A backend may stop after a bounded number (it
-        removes each message's query indexes too): callers call again until it deletes none."""
-
-    @abc.abstractmethod
-    async def group_topics(self, group: str) -> list[str]:
-        """Topics in which the group has a position (has popped at least once), by name.
-        GroupNotFound if absent."""
-
-    @abc.abstractmethod
-    async def topic_groups(self, topic: str) -> list[str]:
-        """Groups that have a position in the topic, by name. TopicNotFound if absent."""
-
-    @abc.abstractmethod
-    async def progress(self, group: str, topic: str, accept: EntryFilter | None = None) -> list[GroupQueueProgress]:
-        """The group's position in every queue of the topic (looking does not create one). With
-        ``accept``, the backlog counts only messages the filter accepts (it reads the whole
-        backlog to do so: an admin's view, not a hot path). TopicNotFound / GroupNotFound."""
 
     # -- leases: background jobs that must run in one place at a time ------------------------
 

@@ -2,16 +2,36 @@
 
 Everything here is plain data: no protobuf, no gRPC, no clocks. Times are epoch milliseconds
 supplied by the caller (``now_ms``), so a test can drive a store with a fake clock.
+
+The types of scheduled and half messages live in :mod:`storage.scheduled_model`, those of queue
+offsets, progress, descriptions and gauges in :mod:`storage.progress_model`; every one of them is
+importable from here too.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import enum
-import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import NamedTuple
+
+from storage.pickling import pickle_dataclasses_by_fields
+from storage.progress_model import ConsumerGauge as ConsumerGauge
+from storage.progress_model import GroupDescription as GroupDescription
+from storage.progress_model import GroupProgress as GroupProgress
+from storage.progress_model import GroupQueueProgress as GroupQueueProgress
+from storage.progress_model import OffsetTarget as OffsetTarget
+from storage.progress_model import QueueOffsets as QueueOffsets
+from storage.progress_model import StoreGauges as StoreGauges
+from storage.progress_model import TopicDescription as TopicDescription
+from storage.progress_model import TopicProgress as TopicProgress
+from storage.scheduled_model import DueChecks as DueChecks
+from storage.scheduled_model import Fired as Fired
+from storage.scheduled_model import FireResult as FireResult
+from storage.scheduled_model import HalfMessage as HalfMessage
+from storage.scheduled_model import HalfStats as HalfStats
+from storage.scheduled_model import TimerStats as TimerStats
+from storage.scheduled_model import TransactionEnd as TransactionEnd
 
 SECOND = 1000
 MINUTE = 60 * SECOND
@@ -239,56 +259,6 @@ class ReviveResult:
 
 
 @dataclass(frozen=True, slots=True)
-class QueueOffsets:
-    queue_id: int
-    min_offset: int
-    """First offset still stored."""
-    max_offset: int
-    """Offset the next appended message will get."""
-
-
-@dataclass(frozen=True, slots=True)
-class GroupQueueProgress:
-    """One group's position in one queue."""
-
-    queue_id: int
-    min_offset: int
-    max_offset: int
-    committed_offset: int
-    """Lowest offset the group has not acknowledged (everything below is done)."""
-    next_offset: int
-    """Next offset never delivered to the group."""
-    inflight: int
-    """Delivered and not yet acknowledged nor expired."""
-    retry_ready: int
-    """Expired in flight, waiting to be delivered again."""
-    retrying: int = 0
-    """Failed at least once and not done: retry-ready plus in flight on a second or later attempt."""
-    dead_lettered: int = 0
-    """Moved to the group's dead-letter topic, ever."""
-    oldest_ready_ms: int | None = None
-    """Store time of the oldest message the group could receive now."""
-    oldest_inflight_ms: int | None = None
-    """When the longest-held in-flight message was delivered."""
-    waiting: int = 0
-    """FIFO groups: messages held back behind an earlier message of their message group."""
-    backlog: int | None = None
-    """Never-delivered messages the group would receive, when a filter was applied; None: all of
-    [next_offset, max_offset)."""
-
-    @property
-    def ready(self) -> int:
-        """Backlog the group can receive now: never delivered plus waiting redelivery."""
-        backlog = self.max_offset - self.next_offset if self.backlog is None else self.backlog
-        return backlog + self.retry_ready + self.waiting
-
-
-OffsetTarget = Literal["earliest", "latest"] | int
-"""Where reset_offset moves a group: the first stored message, the end, or the first message
-stored at or after an epoch-ms timestamp."""
-
-
-@dataclass(frozen=True, slots=True)
 class Resent:
     """A dead letter sent back to its group: the copy's position in the original topic."""
 
@@ -296,48 +266,6 @@ class Resent:
     topic: str
     queue_id: int
     offset: int
-
-
-@dataclass(frozen=True, slots=True)
-class Fired:
-    """A scheduled message that fell due and was appended to its queue."""
-
-    topic: str
-    queue_id: int
-    offset: int
-    message_id: str
-    deliver_at_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class FireResult:
-    fired: list[Fired]
-    next_due_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class TimerStats:
-    pending: int
-    next_due_ms: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class HalfMessage:
-    """A transactional message waiting for its producer's verdict."""
-
-    topic: str
-    transaction_id: int
-    message: StoredMessage
-    """Its content (queue id and offset not assigned yet: 0 and -1)."""
-    checks: int
-    """How often its producer was asked so far."""
-    next_check_ms: int
-
-
-@dataclass(frozen=True, slots=True)
-class HalfStats:
-    pending: int
-    next_check_ms: int | None
 
 
 class Catalog(NamedTuple):
@@ -370,96 +298,4 @@ class DeadLettered(NamedTuple):
     offset: int
 
 
-class TransactionEnd(NamedTuple):
-    """What :meth:`MessageStore.end_transaction` did: the half message's id and, when committed,
-    its offset in its queue (None: rolled back, or its topic is gone)."""
-
-    message_id: str
-    offset: int | None
-
-
-class DueChecks(NamedTuple):
-    """Half messages due for a check, and when the next check after those falls due."""
-
-    due: list[HalfMessage]
-    next_check_ms: int | None
-
-
-class GroupProgress(NamedTuple):
-    group: str
-    queues: list[GroupQueueProgress]
-
-
-class TopicProgress(NamedTuple):
-    topic: str
-    queues: list[GroupQueueProgress]
-
-
-class TopicDescription(NamedTuple):
-    """What ``topic describe`` shows, read in one step."""
-
-    topic: TopicConfig
-    queues: list[QueueOffsets]
-    groups: list[GroupProgress]
-    """Every group with a position in the topic, by name."""
-    timers: TimerStats
-    halves: HalfStats
-
-
-class GroupDescription(NamedTuple):
-    """What ``group describe`` shows of the store, read in one step."""
-
-    group: GroupConfig
-    topics: list[TopicProgress]
-
-
-def _pickle_by_fields(cls: type) -> None:
-    """Pickle instances as (class, field values): values cross to and from the store process in
-    bulk, and the dataclass default (a state dict built with ``fields()`` per instance, restored
-    one ``setattr`` at a time) costs several times more."""
-    names = tuple(f.name for f in dataclasses.fields(cls))
-    get = operator.attrgetter(*names)
-
-    def reduce_one(self: object) -> tuple[object, ...]:
-        return (cls, (get(self),))
-
-    def reduce_many(self: object) -> tuple[object, ...]:
-        return (cls, get(self))
-
-    cls.__reduce__ = reduce_one if len(names) == 1 else reduce_many  # type: ignore[assignment,method-assign]
-
-
-for _value in list(globals().values()):
-    if isinstance(_value, type) and dataclasses.is_dataclass(_value) and _value.__module__ == __name__:
-        _pickle_by_fields(_value)
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerGauge:
-    """One group's state in one topic, summed over its queues: what metrics show."""
-
-    group: str
-    topic: str
-    backlog: int
-    """Never delivered to the group (plus FIFO messages waiting behind their message group)."""
-    retry_ready: int
-    """Failed a delivery and waiting to be delivered again."""
-    inflight: int
-    """Delivered and not acknowledged (first attempts)."""
-    inflight_retry: int
-    """Delivered and not acknowledged (second or later attempts)."""
-    oldest_ready_ms: int | None
-    """Store time of the oldest message the group could receive now."""
-    oldest_inflight_ms: int | None
-    """When the longest-held in-flight message was delivered."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoreGauges:
-    """What the store holds now, by group and topic: read at every metrics scrape."""
-
-    consumers: list[ConsumerGauge]
-    timers: dict[str, int]
-    """Topic -> scheduled messages pending."""
-    half_messages: dict[str, int]
-    """Topic -> half messages waiting for their producer's verdict."""
+pickle_dataclasses_by_fields(globals(), __name__)

@@ -1,4 +1,4 @@
-"""The SQL92 filter dialect, checked row by row against the reference's rules (see rmqproxy/sql92.py)."""
+"""The SQL92 filter dialect, checked row by row against the reference's rules (see rmqproxy/sql92/__init__.py)."""
 
 from __future__ import annotations
 
