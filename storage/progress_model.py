@@ -93,10 +93,6 @@ class GroupDescription(NamedTuple):
     topics: list[TopicProgress]
 
 
-# As before the split: the gauges below keep the dataclass default pickling.
-pickle_dataclasses_by_fields(globals(), __name__)
-
-
 @dataclass(frozen=True, slots=True)
 class ConsumerGauge:
     """One group's state in one topic, summed over its queues: what metrics show."""
@@ -126,3 +122,6 @@ class StoreGauges:
     """Topic -> scheduled messages pending."""
     half_messages: dict[str, int]
     """Topic -> half messages waiting for their producer's verdict."""
+
+
+pickle_dataclasses_by_fields(globals(), __name__)
