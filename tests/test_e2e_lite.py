@@ -338,3 +338,53 @@ def test_a_fifo_group_gets_each_lite_topic_in_order_one_at_a_time(
                                               entries=[entry]), metadata=METADATA, timeout=TIMEOUT)
     assert ack.status.code == Code.OK
     assert [m.body for m in receive(mq, topic, group, batch=1)] == [b"f-1"]
+
+
+# -- operators' views: message query and trace by the parent's name --------------------------------
+
+
+def test_message_query_show_and_trace_by_the_parent_find_lite_messages(
+        server_with: Callable[..., ServerProcess]) -> None:
+    """A lite parent holds no message itself (each lite topic is a one-queue topic of the store);
+    ``message query|show|trace`` by the parent's name find the messages of its lite topics, say
+    which lite topic each is in, and --lite narrows to one."""
+    server = server_with("--trace", "on")
+    topic, group = make(server, "query")
+    steps = {s["step"]: s for s in flow(server, topic, group, "sub:a", "sub:b", "send:a:2", "send:b:2", "recv:4")}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    sent = {m["body"]: m["message_id"] for step in ("send:a:2", "send:b:2") for m in steps[step]["sent"]}
+
+    def found(*args: str) -> list[tuple[str, str, str]]:
+        answer = server.cli_json("message", "query", topic, *args)
+        return [(m["message_id"], m["topic"], m["lite_topic"]) for m in answer["messages"]]
+
+    assert found("--key", "a-1") == [(sent["a-1"], topic, "a")]
+    assert sorted(found("--tag", "b")) == sorted([(sent["b-0"], topic, "b"), (sent["b-1"], topic, "b")])
+    assert found("--id", sent["b-0"]) == [(sent["b-0"], topic, "b")]
+    newest = found("--latest", "10")
+    assert sorted(newest) == sorted((i, topic, body[0]) for body, i in sent.items())
+    assert [i for i, _, _ in newest][:2] == [sent["b-1"], sent["b-0"]]  # newest first across lite topics
+    assert sorted(found("--latest", "10", "--lite", "a")) == sorted([(sent["a-0"], topic, "a"),
+                                                                    (sent["a-1"], topic, "a")])
+    assert found("--id", sent["b-0"], "--lite", "a") == []
+    assert "LITE TOPIC" in server.cli("message", "query", topic, "--tag", "a").stdout
+    missing = server.cli("message", "query", topic, "--tag", "a", "--lite", "nope", check=False)
+    assert missing.returncode == 1 and "no lite topic 'nope'" in missing.stderr, missing.stderr
+    server.cli("topic", "create", "query-normal", "--queues", "1")
+    not_parent = server.cli("message", "query", "query-normal", "--tag", "a", "--lite", "a", check=False)
+    assert not_parent.returncode == 1 and "not a lite topic parent" in not_parent.stderr, not_parent.stderr
+
+    (shown,) = server.cli_json("message", "show", topic, sent["a-0"])["messages"]
+    assert (shown["summary"]["topic"], shown["summary"]["lite_topic"]) == (topic, "a")
+    assert {g["group"]: g["state"] for g in shown["groups"]} == {group: "CONSUMED"}
+    assert "lite topic:" in server.cli("message", "show", topic, sent["a-0"], "--lite", "a").stdout
+
+    def kinds() -> list[str]:
+        (copy,) = server.cli_json("message", "trace", topic, sent["b-1"])["messages"]
+        assert copy["summary"]["lite_topic"] == "b"
+        return [r["kind"] for r in copy["records"]]
+
+    deadline = time.monotonic() + 20
+    while "ACKED" not in kinds() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert kinds() == ["PRODUCED", "STORED", "DELIVERED", "ACKED"]
