@@ -181,20 +181,30 @@ def send_code(mq: rpc_grpc.MessagingServiceStub, message: pb.Message) -> int:
 
 
 def sync(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, action: int, *lites: str,
-         option: pb.OffsetOption | None = None) -> int:
+         option: pb.OffsetOption | None = None, version: int | None = None) -> int:
+    return int(sync_status(mq, topic, group, action, *lites, option=option, version=version).code)
+
+
+def sync_status(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, action: int, *lites: str,
+                option: pb.OffsetOption | None = None, version: int | None = None) -> pb.Status:
     request = rpc.SyncLiteSubscriptionRequest(action=action, topic=pb.Resource(name=topic),  # type: ignore[arg-type]
                                               group=pb.Resource(name=group), lite_topic_set=list(lites))
     if option is not None:
         request.offset_option.CopyFrom(option)
-    return int(mq.SyncLiteSubscription(request, metadata=METADATA, timeout=TIMEOUT).status.code)
+    if version is not None:
+        request.version = version
+    return mq.SyncLiteSubscription(request, metadata=METADATA, timeout=TIMEOUT).status
 
 
-def receive(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, batch: int = 16) -> list[pb.Message]:
+def receive(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, batch: int = 16, wait_s: int = 5,
+            attempt_id: str | None = None) -> list[pb.Message]:
     request = rpc.ReceiveMessageRequest(
         group=pb.Resource(name=group), message_queue=pb.MessageQueue(topic=pb.Resource(name=topic), id=0),
         filter_expression=pb.FilterExpression(type=pb.FilterType.TAG, expression="*"), batch_size=batch)
     request.invisible_duration.FromSeconds(30)
-    request.long_polling_timeout.FromSeconds(5)
+    request.long_polling_timeout.FromSeconds(wait_s)
+    if attempt_id is not None:
+        request.attempt_id = attempt_id
     return [f.message for f in mq.ReceiveMessage(request, metadata=METADATA, timeout=TIMEOUT)
             if f.WhichOneof("content") == "message"]
 
@@ -388,3 +398,31 @@ def test_message_query_show_and_trace_by_the_parent_find_lite_messages(
     while "ACKED" not in kinds() and time.monotonic() < deadline:
         time.sleep(0.3)
     assert kinds() == ["PRODUCED", "STORED", "DELIVERED", "ACKED"]
+
+
+def test_a_late_sync_with_an_older_version_is_not_applied(server: ServerProcess,
+                                                          mq: rpc_grpc.MessagingServiceStub) -> None:
+    """SyncLiteSubscriptionRequest.version: a request older than the newest applied for the client
+    and group arrived late (requests crossed, or a retry): it is answered OK and not applied. The
+    reference 5.5.0/5.5.1 broker passes the version on and ignores it (docs/rocketmq-differences.md)."""
+    topic, group = make(server, "version")
+    for lite in ("new", "old", "later"):
+        message = lite_message(topic, lite)
+        message.body = lite.encode()
+        assert send_code(mq, message) == Code.OK
+    actions = pb.LiteSubscriptionAction
+    assert sync(mq, topic, group, actions.COMPLETE_ADD, "new", version=5) == Code.OK
+    stale = sync_status(mq, topic, group, actions.COMPLETE_ADD, "old", version=3)
+    assert stale.code == Code.OK and "not applied: version 3 is older than version 5" in stale.message
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "old", version=4) == Code.OK  # still older: dropped too
+    assert [m.body for m in receive(mq, topic, group)] == [b"new"]
+    # The same version again is applied (a client repeats its whole set), as is one with no version.
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "later", version=5) == Code.OK
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "old") == Code.OK
+    assert sorted(m.body for m in receive(mq, topic, group)) == [b"later", b"old"]
+    # Emptied by a newer request, the set stays empty when an older one comes after it.
+    assert sync(mq, topic, group, actions.COMPLETE_REMOVE, version=9) == Code.OK
+    assert sync(mq, topic, group, actions.COMPLETE_ADD, "new", "old", version=8) == Code.OK
+    message = lite_message(topic, "new")
+    assert send_code(mq, message) == Code.OK
+    assert receive(mq, topic, group, wait_s=2) == []
