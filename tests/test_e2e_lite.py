@@ -426,3 +426,23 @@ def test_a_late_sync_with_an_older_version_is_not_applied(server: ServerProcess,
     message = lite_message(topic, "new")
     assert send_code(mq, message) == Code.OK
     assert receive(mq, topic, group, wait_s=2) == []
+
+
+def test_a_receive_retried_with_its_attempt_id_gets_the_same_lite_messages(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    """ReceiveMessageRequest.attempt_id (the answer of a receive was lost, the client asks again):
+    the same messages of the same lite topics come back, as for a normal topic; the next receive
+    with a new attempt id finds nothing more."""
+    topic, group = make(server, "attempt")
+    for lite in ("x", "y", "y"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "x", "y") == Code.OK
+
+    def seen(messages: list[pb.Message]) -> list[tuple[str, str, str]]:
+        return sorted((m.system_properties.lite_topic, m.system_properties.message_id,
+                       m.system_properties.receipt_handle) for m in messages)
+
+    first = seen(receive(mq, topic, group, attempt_id="attempt-1"))
+    assert [lite for lite, _, _ in first] == ["x", "y", "y"]
+    assert seen(receive(mq, topic, group, attempt_id="attempt-1", wait_s=1)) == first
+    assert receive(mq, topic, group, attempt_id="attempt-2", wait_s=1) == []
