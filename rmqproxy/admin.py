@@ -18,6 +18,7 @@ from rmqproxy.admin_convert import (
     duration_message,
     group_filters,
     group_message,
+    group_progress,
     settings_changes,
     timestamp_message,
     topic_progress,
@@ -165,14 +166,17 @@ class AdminService(api_grpc.AdminServicer):
         consumers = self._broker.clients.consumers(name)
         subscribed = {topic for c in consumers for topic in c.subscriptions}
         filters = group_filters(consumers)
+        lite = self._broker.lite_subscribed(name).get(name, {})  # a lite parent's backlog is in its lite topics
+        for parent, names in lite.items():
+            subscribed |= names
+            filters.update(dict.fromkeys(names, filters.get(parent)))
 
         found = await self._broker.describe_group(name, subscribed, filters)
         if found is None:
             raise NotFound(f"consumer group {name!r} does not exist")
-        now = self._clock.now_ms()
         return api.GroupDescription(
             group=group_message(found.group),
-            topics=[topic_progress(topic, name, progress, now) for topic, progress in found.topics],
+            topics=group_progress(name, found.topics, lite, self._clock.now_ms()),
             consumers=consumer_messages(consumers),
         )
 

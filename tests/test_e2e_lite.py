@@ -26,6 +26,7 @@ from tests import clientmatrix
 from tests.e2e_support import shared_server
 from tests.redis_cluster import RedisCluster
 from tests.serverproc import ServerProcess, node_client, python_client
+from tests.test_e2e_metrics import metrics_server, sample
 
 Code = pb.Code
 TIMEOUT = 60
@@ -446,3 +447,32 @@ def test_a_receive_retried_with_its_attempt_id_gets_the_same_lite_messages(
     assert [lite for lite, _, _ in first] == ["x", "y", "y"]
     assert seen(receive(mq, topic, group, attempt_id="attempt-1", wait_s=1)) == first
     assert receive(mq, topic, group, attempt_id="attempt-2", wait_s=1) == []
+
+
+def test_backlog_of_a_lite_consumer_group_is_summed_under_the_parent(
+        server_with: Callable[..., ServerProcess]) -> None:
+    """Metrics' consumer gauges and ``group describe`` report a group reading a lite parent with one
+    series (one row) for the parent: the sum over the lite topics its consumers subscribe to, never
+    one per lite topic; a lite topic nobody of the group subscribes to does not count."""
+    server = metrics_server(server_with)
+    topic, group = make(server, "backlog")
+    with grpc.insecure_channel(server.address) as chan:
+        mq = rpc_grpc.MessagingServiceStub(chan)
+        for lite, count in (("a", 3), ("b", 2), ("c", 4)):
+            for _ in range(count):
+                assert send_code(mq, lite_message(topic, lite)) == Code.OK
+        assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "a", "b") == Code.OK
+        text = server.scrape()
+        assert sample(text, "rocketmq_consumer_ready_messages", topic=topic, consumer_group=group,
+                      is_retry="false") == 5
+        assert "%LMQ%" not in text
+        assert len(receive(mq, topic, group, batch=2)) == 2
+    text = server.scrape()
+    labels = {"topic": topic, "consumer_group": group, "is_retry": "false"}
+    assert sample(text, "rocketmq_consumer_ready_messages", **labels) == 3
+    assert sample(text, "rocketmq_consumer_inflight_messages", **labels) == 2
+    assert sample(text, "rocketmq_consumer_lag_messages", **labels) == 5
+    assert "%LMQ%" not in text
+    (row,) = server.cli_json("group", "describe", group)["topics"]
+    assert (row["topic"], int(row["ready"]), int(row["inflight"]), int(row["lite_topics"]), row["queues"]) == (
+        topic, 3, 2, 2, [])

@@ -262,6 +262,17 @@ class BrokerLite(BrokerConsuming):
         await super().client_gone(client_id)
         self.lite_subscriptions.drop_client(client_id)
 
+    def lite_subscribed(self, group: str | None = None) -> dict[str, dict[str, set[str]]]:
+        """Group -> parent -> the store names of the lite topics the group's clients connected
+        here subscribe to (only ``group`` when given): where backlog views look for a group's
+        backlog under a lite parent."""
+        found: dict[str, dict[str, set[str]]] = {}
+        for (_, name), sub in self.lite_subscriptions.items():
+            if group is None or name == group:
+                found.setdefault(name, {}).setdefault(sub.topic, set()).update(
+                    lite_store_name(sub.topic, lite) for lite in sub.lite_topics)
+        return found
+
     # -- receiving ---------------------------------------------------------------------------
 
     async def _pop_for(self, group: GroupConfig, topic: TopicConfig, client_id: str, queue_ids: list[int],
