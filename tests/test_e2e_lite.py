@@ -23,9 +23,10 @@ from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
 from tests import clientmatrix
+from tests.consoleweb import Browserless
 from tests.e2e_support import shared_server
 from tests.redis_cluster import RedisCluster
-from tests.serverproc import ServerProcess, node_client, python_client
+from tests.serverproc import ServerProcess, free_port, node_client, python_client
 from tests.test_e2e_metrics import metrics_server, sample
 
 Code = pb.Code
@@ -476,3 +477,26 @@ def test_backlog_of_a_lite_consumer_group_is_summed_under_the_parent(
     (row,) = server.cli_json("group", "describe", group)["topics"]
     assert (row["topic"], int(row["ready"]), int(row["inflight"]), int(row["lite_topics"]), row["queues"]) == (
         topic, 3, 2, 2, [])
+
+
+def test_the_consoles_message_pages_find_lite_messages_by_the_parent(
+        server_with: Callable[..., ServerProcess]) -> None:
+    port = free_port()
+    server = server_with("--console-port", str(port))
+    web = Browserless(f"http://127.0.0.1:{port}")
+    topic, _ = make(server, "console")
+    with grpc.insecure_channel(server.address) as chan:
+        mq = rpc_grpc.MessagingServiceStub(chan)
+        ids = {}
+        for lite in ("a", "b"):
+            message = lite_message(topic, lite)
+            message.system_properties.keys.append("shared-key")
+            ids[lite] = message.system_properties.message_id
+            assert send_code(mq, message) == Code.OK
+    status, page, _ = web.request(f"/messages?topic={topic}&by=key&value=shared-key")
+    assert status == 200 and ids["a"] in page and ids["b"] in page and "<th>Lite topic</th>" in page
+    assert f'/messages/{topic}/{ids["a"]}?lite=a"' in page
+    status, page, _ = web.request(f"/messages?topic={topic}&by=key&value=shared-key&lite=b")
+    assert status == 200 and ids["b"] in page and ids["a"] not in page
+    status, page, _ = web.request(f"/messages/{topic}/{ids['a']}?lite=a")
+    assert status == 200 and "<th>lite topic</th><td>a</td>" in page
