@@ -500,3 +500,29 @@ def test_the_consoles_message_pages_find_lite_messages_by_the_parent(
     assert status == 200 and ids["b"] in page and ids["a"] not in page
     status, page, _ = web.request(f"/messages/{topic}/{ids['a']}?lite=a")
     assert status == 200 and "<th>lite topic</th><td>a</td>" in page
+
+
+def test_the_retry_view_of_a_lite_parent_lists_its_lite_topics_waiting_messages(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    topic, group = make(server, "retryview")
+    for lite in ("r", "s"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "r", "s") == Code.OK
+    got = receive(mq, topic, group)
+    assert sorted(m.system_properties.lite_topic for m in got) == ["r", "s"]
+    for m in got:  # nacked: both wait for a retry
+        change = rpc.ChangeInvisibleDurationRequest(
+            group=pb.Resource(name=group), topic=pb.Resource(name=topic), message_id=m.system_properties.message_id,
+            receipt_handle=m.system_properties.receipt_handle, lite_topic=m.system_properties.lite_topic)
+        change.invisible_duration.FromSeconds(0)
+        assert mq.ChangeInvisibleDuration(change, metadata=METADATA, timeout=TIMEOUT).status.code == Code.OK
+
+    def waiting(*args: str) -> list[str]:
+        answer = server.cli_json("message", "query", topic, "--retry", group, *args)
+        return sorted(m["lite_topic"] for m in answer["messages"])
+
+    deadline = time.monotonic() + 20
+    while waiting() != ["r", "s"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert waiting() == ["r", "s"]
+    assert waiting("--lite", "s") == ["s"]
