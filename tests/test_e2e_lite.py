@@ -27,7 +27,7 @@ from tests.consoleweb import Browserless
 from tests.e2e_support import shared_server
 from tests.redis_cluster import RedisCluster
 from tests.serverproc import ServerProcess, free_port, node_client, python_client
-from tests.test_e2e_metrics import metrics_server, sample
+from tests.test_e2e_metrics import sample
 
 Code = pb.Code
 TIMEOUT = 60
@@ -455,7 +455,9 @@ def test_backlog_of_a_lite_consumer_group_is_summed_under_the_parent(
     """Metrics' consumer gauges and ``group describe`` report a group reading a lite parent with one
     series (one row) for the parent: the sum over the lite topics its consumers subscribe to, never
     one per lite topic; a lite topic nobody of the group subscribes to does not count."""
-    server = metrics_server(server_with)
+    port, console_port = free_port(), free_port()
+    server = server_with("--metrics-port", str(port), "--console-port", str(console_port))
+    server.metrics_port = port
     topic, group = make(server, "backlog")
     with grpc.insecure_channel(server.address) as chan:
         mq = rpc_grpc.MessagingServiceStub(chan)
@@ -477,6 +479,8 @@ def test_backlog_of_a_lite_consumer_group_is_summed_under_the_parent(
     (row,) = server.cli_json("group", "describe", group)["topics"]
     assert (row["topic"], int(row["ready"]), int(row["inflight"]), int(row["lite_topics"]), row["queues"]) == (
         topic, 3, 2, 2, [])
+    status, page, _ = Browserless(f"http://127.0.0.1:{console_port}").request(f"/groups/{group}")
+    assert status == 200 and "summed over 2 subscribed lite topics" in page and "%LMQ%" not in page
 
 
 def test_the_consoles_message_pages_find_lite_messages_by_the_parent(
