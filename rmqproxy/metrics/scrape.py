@@ -217,12 +217,17 @@ def lite_folded(consumers: list[ConsumerGauge], lite: Mapping[str, Mapping[str, 
     summed: dict[tuple[str, str], list[ConsumerGauge]] = {(group, parent): [] for group, parents in lite.items()
                                                          for parent in parents}
     out = []
+    known = set()  # pairs the store answered for (a group deleted meanwhile has none)
     for c in consumers:
         if (c.group, c.topic) in parent_of:
             summed[(c.group, parent_of[(c.group, c.topic)])].append(c)
-        elif (c.group, c.topic) not in summed and split_lite_store_name(c.topic) is None:
+        elif (c.group, c.topic) in summed:
+            known.add((c.group, c.topic))
+        elif split_lite_store_name(c.topic) is None:
             out.append(c)
     for (group, parent), parts in summed.items():
+        if not parts and (group, parent) not in known:
+            continue
         out.append(ConsumerGauge(
             group, parent, backlog=sum(c.backlog for c in parts), retry_ready=sum(c.retry_ready for c in parts),
             inflight=sum(c.inflight for c in parts), inflight_retry=sum(c.inflight_retry for c in parts),
