@@ -119,6 +119,10 @@ class AdminService(api_grpc.AdminServicer):
             pending_timers=timers.pending, pending_transactions=halves.pending,
         )
         if found.topic.type is TopicType.LITE:
+            readers = await self._lite_readers(name, now)  # the parent's groups read its lite topics
+            kept = [g for g in description.groups if g.group not in {r.group for r in readers}]
+            del description.groups[:]
+            description.groups.extend(sorted([*kept, *readers], key=lambda g: g.group))
             description.lite_topics = self._broker.lite_count(name)
             page = self._broker.lite_topics_of(name, request.lite_after, request.lite_limit or 100)
             description.lite_topic_names.extend(split_lite_store_name(t.name)[1] for t in page)  # type: ignore[index]
@@ -127,6 +131,20 @@ class AdminService(api_grpc.AdminServicer):
         if halves.next_check_ms is not None:
             description.next_transaction_check.CopyFrom(timestamp_message(halves.next_check_ms))
         return description
+
+    async def _lite_readers(self, parent: str, now_ms: int) -> list[api.TopicProgress]:
+        """Per group whose online consumers subscribe to lite topics of ``parent``: its progress
+        summed over them, as ``group describe`` shows it."""
+        rows = []
+        for group, parents in self._broker.lite_subscribed().items():
+            names = parents.get(parent)
+            if not names:
+                continue
+            accept = group_filters(self._broker.clients.consumers(group)).get(parent)
+            found = await self._broker.describe_group(group, names, dict.fromkeys(names, accept))
+            if found is not None:
+                rows += [r for r in group_progress(group, found.topics, {parent: names}, now_ms) if r.topic == parent]
+        return rows
 
     async def _list_topics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
         return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()])

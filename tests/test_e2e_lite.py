@@ -452,9 +452,10 @@ def test_a_receive_retried_with_its_attempt_id_gets_the_same_lite_messages(
 
 def test_backlog_of_a_lite_consumer_group_is_summed_under_the_parent(
         server_with: Callable[..., ServerProcess]) -> None:
-    """Metrics' consumer gauges and ``group describe`` report a group reading a lite parent with one
-    series (one row) for the parent: the sum over the lite topics its consumers subscribe to, never
-    one per lite topic; a lite topic nobody of the group subscribes to does not count."""
+    """Metrics' consumer gauges, ``group describe`` and ``topic describe`` of the parent report a
+    group reading a lite parent with one series (one row) for the parent: the sum over the lite
+    topics its consumers subscribe to, never one per lite topic; a lite topic nobody of the group
+    subscribes to does not count."""
     port, console_port = free_port(), free_port()
     server = server_with("--metrics-port", str(port), "--console-port", str(console_port))
     server.metrics_port = port
@@ -479,6 +480,9 @@ def test_backlog_of_a_lite_consumer_group_is_summed_under_the_parent(
     (row,) = server.cli_json("group", "describe", group)["topics"]
     assert (row["topic"], int(row["ready"]), int(row["inflight"]), int(row["lite_topics"]), row["queues"]) == (
         topic, 3, 2, 2, [])
+    (reader,) = server.cli_json("topic", "describe", topic)["groups"]
+    assert (reader["group"], int(reader["ready"]), int(reader["inflight"]), int(reader["lite_topics"])) == (
+        group, 3, 2, 2)
     status, page, _ = Browserless(f"http://127.0.0.1:{console_port}").request(f"/groups/{group}")
     assert status == 200 and "summed over 2 subscribed lite topics" in page and "%LMQ%" not in page
 
