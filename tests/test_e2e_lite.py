@@ -125,6 +125,8 @@ def test_lite_topics_on_redis_across_two_nodes(server_with: Callable[..., Server
     assert steps["quiet:4"]["received"] == []
     for node in (a, b):  # a learnt of the lite topics b made from its notices
         assert int(node.cli_json("topic", "describe", topic)["lite_topics"]) == 3
+        found = node.cli_json("message", "query", topic, "--tag", "a")["messages"]  # queried by the parent
+        assert sorted((m["lite_topic"], m["keys"][0]) for m in found) == [("a", f"a-{i}") for i in range(5)]
 
 
 def bodies(step: dict) -> list[str]:
