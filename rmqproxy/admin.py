@@ -18,6 +18,7 @@ from rmqproxy.admin_convert import (
     duration_message,
     group_filters,
     group_message,
+    group_progress,
     settings_changes,
     timestamp_message,
     topic_progress,
@@ -118,6 +119,10 @@ class AdminService(api_grpc.AdminServicer):
             pending_timers=timers.pending, pending_transactions=halves.pending,
         )
         if found.topic.type is TopicType.LITE:
+            readers = await self._lite_readers(name, now)  # the parent's groups read its lite topics
+            kept = [g for g in description.groups if g.group not in {r.group for r in readers}]
+            del description.groups[:]
+            description.groups.extend(sorted([*kept, *readers], key=lambda g: g.group))
             description.lite_topics = self._broker.lite_count(name)
             page = self._broker.lite_topics_of(name, request.lite_after, request.lite_limit or 100)
             description.lite_topic_names.extend(split_lite_store_name(t.name)[1] for t in page)  # type: ignore[index]
@@ -126,6 +131,20 @@ class AdminService(api_grpc.AdminServicer):
         if halves.next_check_ms is not None:
             description.next_transaction_check.CopyFrom(timestamp_message(halves.next_check_ms))
         return description
+
+    async def _lite_readers(self, parent: str, now_ms: int) -> list[api.TopicProgress]:
+        """Per group whose online consumers subscribe to lite topics of ``parent``: its progress
+        summed over them, as ``group describe`` shows it."""
+        rows = []
+        for group, parents in self._broker.lite_subscribed().items():
+            names = parents.get(parent)
+            if not names:
+                continue
+            accept = group_filters(self._broker.clients.consumers(group)).get(parent)
+            found = await self._broker.describe_group(group, names, dict.fromkeys(names, accept))
+            if found is not None:
+                rows += [r for r in group_progress(group, found.topics, {parent: names}, now_ms) if r.topic == parent]
+        return rows
 
     async def _list_topics(self, request: api.ListTopicsRequest, context: ServicerContext) -> Any:
         return api.ListTopicsResponse(topics=[self._topic_message(t) for t in self._broker.list_topics()])
@@ -165,14 +184,17 @@ class AdminService(api_grpc.AdminServicer):
         consumers = self._broker.clients.consumers(name)
         subscribed = {topic for c in consumers for topic in c.subscriptions}
         filters = group_filters(consumers)
+        lite = self._broker.lite_subscribed(name).get(name, {})  # a lite parent's backlog is in its lite topics
+        for parent, names in lite.items():
+            subscribed |= names
+            filters.update(dict.fromkeys(names, filters.get(parent)))
 
         found = await self._broker.describe_group(name, subscribed, filters)
         if found is None:
             raise NotFound(f"consumer group {name!r} does not exist")
-        now = self._clock.now_ms()
         return api.GroupDescription(
             group=group_message(found.group),
-            topics=[topic_progress(topic, name, progress, now) for topic, progress in found.topics],
+            topics=group_progress(name, found.topics, lite, self._clock.now_ms()),
             consumers=consumer_messages(consumers),
         )
 

@@ -5,6 +5,7 @@ retry policies, group settings, consumers' subscriptions), apart from the servic
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from google.protobuf.duration_pb2 import Duration
@@ -15,6 +16,7 @@ from rmqproxy.broker.retry import FIFO_DEFAULT_POLICY
 from rmqproxy.convert import millis
 from rmqproxy.errors import InvalidArgument, ProtocolError
 from rmqproxy.filters import compile_filter
+from rmqproxy.lite_names import split_lite_store_name
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
 from storage.base import EntryFilter
 from storage.model import (
@@ -153,6 +155,28 @@ def topic_progress(topic: str, group: str, queues: list[GroupQueueProgress], now
     if oldest_inflight is not None:
         message.oldest_inflight_age.CopyFrom(duration_message(max(0, now_ms - oldest_inflight)))
     return message
+
+
+def group_progress(group: str, topics: Sequence[tuple[str, list[GroupQueueProgress]]],
+                   lite: Mapping[str, set[str]], now_ms: int) -> list[api.TopicProgress]:
+    """A group's progress per topic, by name. A lite parent's row sums the group's progress in
+    the lite topics its online consumers subscribe to (``lite``: parent -> their store names): one
+    row per parent, never one per lite topic (a parent may have a million); lite topics nobody of
+    the group subscribes to now are left out."""
+    parent_of = {name: parent for parent, names in lite.items() for name in names}
+    summed: dict[str, list[GroupQueueProgress]] = {parent: [] for parent in lite}
+    rows = []
+    for topic, queues in topics:
+        if topic in parent_of:
+            summed[parent_of[topic]] += queues
+        elif topic not in lite and split_lite_store_name(topic) is None:
+            rows.append(topic_progress(topic, group, queues, now_ms))
+    for parent, queues in summed.items():
+        row = topic_progress(parent, group, queues, now_ms)
+        del row.queues[:]  # each lite topic's one queue: nothing an operator could act on, row by row
+        row.lite_topics = len(lite[parent])
+        rows.append(row)
+    return sorted(rows, key=lambda row: row.topic)
 
 
 def inconsistent(subscriptions: list[frozenset[tuple[str, str]]]) -> list[bool]:

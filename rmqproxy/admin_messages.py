@@ -23,6 +23,7 @@ from rmqproxy.broker.trace import TraceRecord
 from rmqproxy.context import ServicerContext
 from rmqproxy.convert import millis
 from rmqproxy.errors import InvalidArgument
+from rmqproxy.lite_names import shown_topic, split_lite_store_name
 from rmqproxy.names import NAME_RULE, is_valid_resource_name
 from rmqproxy.pb.apache.rocketmq.v2.definition_pb2 import Message
 from rmqproxy.pb.rmqproxy.admin.v1 import messages_pb2 as api
@@ -52,11 +53,13 @@ def decode(stored: StoredMessage) -> Message:
 
 
 def summary(stored: StoredMessage, message: Message) -> api.MessageSummary:
+    """A lite topic's message shows its parent as topic, and the lite topic apart."""
     sp = message.system_properties
+    lite = split_lite_store_name(stored.topic)
     return api.MessageSummary(
-        topic=stored.topic, message_id=stored.message_id, tag=sp.tag, keys=list(sp.keys), queue_id=stored.queue_id,
-        offset=stored.offset, store_time=_timestamp(stored.store_ms), body_size=len(message.body),
-        message_group=sp.message_group)
+        topic=shown_topic(stored.topic), message_id=stored.message_id, tag=sp.tag, keys=list(sp.keys),
+        queue_id=stored.queue_id, offset=stored.offset, store_time=_timestamp(stored.store_ms),
+        body_size=len(message.body), message_group=sp.message_group, lite_topic=lite[1] if lite else "")
 
 
 def queue_entry(stored: StoredMessage, message: Message) -> QueueEntry:
@@ -120,7 +123,7 @@ class MessagesAdminService(api_grpc.MessagesServicer):
         if request.WhichOneof("by") == "retry_group":
             return await self._retry_view(request)
         query, limit = parse_query(request)
-        found = await self._broker.query_messages(request.topic, query, limit)
+        found = await self._broker.query_messages(request.topic, query, limit, request.lite_topic or None)
         return api.QueryMessagesResponse(messages=[summary(m, decode(m)) for m in found], limit=limit)
 
     async def _retry_view(self, request: api.QueryMessagesRequest) -> api.QueryMessagesResponse:
@@ -130,7 +133,8 @@ class MessagesAdminService(api_grpc.MessagesServicer):
         if request.limit > MAX_RETRY_VIEW:
             raise InvalidArgument(f"a retry view returns at most {MAX_RETRY_VIEW} messages")
         limit = request.limit or MAX_RETRY_VIEW
-        found = await self._broker.retry_messages(request.retry_group, request.topic, limit)
+        found = await self._broker.retry_messages(request.retry_group, request.topic, limit,
+                                                  request.lite_topic or None)
         summaries = []
         for waiting in found:
             item = summary(waiting.message, decode(waiting.message))
@@ -149,7 +153,7 @@ class MessagesAdminService(api_grpc.MessagesServicer):
         if not request.message_id or len(request.message_id) > MAX_VALUE:
             raise InvalidArgument(f"the message id must have 1 to {MAX_VALUE} characters")
         copies = await self._broker.query_messages(request.topic, MessageQuery(QueryBy.MESSAGE_ID, request.message_id),
-                                                   limit_of(MessageQuery(QueryBy.KEY)))
+                                                   limit_of(MessageQuery(QueryBy.KEY)), request.lite_topic or None)
         if not copies:
             raise NotFound(f"no message {request.message_id!r} stored in topic {request.topic!r}")
         return copies
@@ -174,7 +178,8 @@ class MessagesAdminService(api_grpc.MessagesServicer):
                 groups=[api.GroupState(group=s.group, state=s.state, attempts=s.attempts) for s in states])
             if stored.dead_letter is not None:
                 origin = stored.dead_letter
-                detail.dead_letter.CopyFrom(api.DeadLetterOrigin(topic=origin.topic, message_id=origin.message_id,
+                detail.dead_letter.CopyFrom(api.DeadLetterOrigin(topic=shown_topic(origin.topic),
+                                                                 message_id=origin.message_id,
                                                                  attempts=origin.attempts))
             details.append(detail)
         return api.ShowMessageResponse(messages=details)

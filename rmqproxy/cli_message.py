@@ -15,7 +15,8 @@ QUERY_HELP = """\
 Messages of one topic, newest first: by message id (exact), key (at most 64), tag (at most 64) or
 store time (--since and/or --until, at most 1,024; --latest N alone: the newest N). Times are ISO 8601
 (2026-12-03T05:00:00+00:00) or epoch milliseconds. The dead letters of a group are in topic %DLQ%GROUP;
---retry GROUP lists what GROUP waits to deliver again (after an expired or nacked delivery).
+--retry GROUP lists what GROUP waits to deliver again (after an expired or nacked delivery). A lite topic
+parent's query looks in all its lite topics (--lite NAME: only in that one).
 """
 
 SHOW_HELP = """\
@@ -72,18 +73,22 @@ def add_commands(commands: Any) -> list[argparse._SubParsersAction]:  # type: ig
     query.add_argument("--since", type=_time_arg, metavar="TIME", help="stored at or after (store-time query)")
     query.add_argument("--until", type=_time_arg, metavar="TIME", help="stored before (store-time query)")
     query.add_argument("--latest", type=_positive, metavar="N", help="at most N results (newest first)")
+    query.add_argument("--lite", metavar="LITE_TOPIC", help="a lite topic parent: only this lite topic")
     show = message.add_parser("show", help="a message's detail and its state per group", description=SHOW_HELP,
                               formatter_class=raw)
     show.add_argument("topic", metavar="TOPIC")
     show.add_argument("message_id", metavar="MSG_ID")
+    show.add_argument("--lite", metavar="LITE_TOPIC", help="a lite topic parent: only this lite topic")
     trace = message.add_parser("trace", help="a message's life: produced, stored, deliveries, acks, retries...",
                                description="The trace a server with --trace on recorded for every stored copy "
                                            "of the message, oldest record first.")
     trace.add_argument("topic", metavar="TOPIC")
     trace.add_argument("message_id", metavar="MSG_ID")
+    trace.add_argument("--lite", metavar="LITE_TOPIC", help="a lite topic parent: only this lite topic")
     export = message.add_parser("export", help="write a message's body to a file (or print it in base64)")
     export.add_argument("topic", metavar="TOPIC")
     export.add_argument("message_id", metavar="MSG_ID")
+    export.add_argument("--lite", metavar="LITE_TOPIC", help="a lite topic parent: only this lite topic")
     export.add_argument("--out", metavar="FILE", help="write the body here; without it, print it in base64")
     return [message]
 
@@ -95,7 +100,7 @@ def request(args: argparse.Namespace) -> Callable[[Any], Any]:
     from rmqproxy.pb.rmqproxy.admin.v1 import messages_pb2 as api
 
     if args.action == "query":
-        query = api.QueryMessagesRequest(topic=args.topic, limit=args.latest or 0)
+        query = api.QueryMessagesRequest(topic=args.topic, limit=args.latest or 0, lite_topic=args.lite or "")
         chosen = [name for name in ("id", "key", "tag", "retry") if getattr(args, name) is not None]
         if chosen and (args.since is not None or args.until is not None):
             raise ValueError("--since/--until query by store time: not with --id, --key or --tag")
@@ -117,7 +122,7 @@ def request(args: argparse.Namespace) -> Callable[[Any], Any]:
         else:
             raise ValueError("give --id, --key, --tag, --retry, --since/--until or --latest N")
         return lambda s: s.QueryMessages(query, timeout=30)
-    show = api.ShowMessageRequest(topic=args.topic, message_id=args.message_id)
+    show = api.ShowMessageRequest(topic=args.topic, message_id=args.message_id, lite_topic=args.lite or "")
     if args.action == "trace":
         return lambda s: s.TraceMessage(show, timeout=30)
     return lambda s: s.ShowMessage(show, timeout=30)
@@ -142,13 +147,17 @@ def output(args: argparse.Namespace, response: Any, data: dict[str, Any], table:
         if args.retry is not None:
             rows = [(*row, m["attempts"]) for row, m in zip(rows, data["messages"], strict=True)]
             header = (*header, "ATTEMPTS")
+        if any(m.get("lite_topic") for m in data["messages"]):
+            rows = [(*row, m.get("lite_topic") or "-") for row, m in zip(rows, data["messages"], strict=True)]
+            header = (*header, "LITE TOPIC")
         print(table(rows, header))
         if len(rows) == data["limit"]:
             print(f"(the first {data['limit']}: the limit; narrow the query to see older ones)")
     elif args.action == "trace":
         for index, copy in enumerate(data["messages"]):
             summary = copy["summary"]
-            print(("\n" if index else "") + f"{summary['topic']} {summary['message_id']} at "
+            lite = f" (lite topic {summary['lite_topic']})" if summary.get("lite_topic") else ""
+            print(("\n" if index else "") + f"{summary['topic']}{lite} {summary['message_id']} at "
                   f"{summary['queue_id']}/{summary['offset']}:")
             rows = [(r["time"], r["kind"], r["group"] or "-", r["client_id"] or "-", r["address"] or "-",
                      r["attempt"] or "-", r["detail"] or "") for r in copy["records"]]
@@ -164,7 +173,8 @@ def output(args: argparse.Namespace, response: Any, data: dict[str, Any], table:
 
 def _show_detail(detail: dict[str, Any], message: Any, table: Table) -> None:
     summary = detail["summary"]
-    lines = [("topic", summary["topic"]), ("message id", summary["message_id"]),
+    lite = [("lite topic", summary["lite_topic"])] if summary.get("lite_topic") else []
+    lines = [("topic", summary["topic"]), *lite, ("message id", summary["message_id"]),
              ("queue/offset", f"{summary['queue_id']}/{summary['offset']}"), ("store time", summary["store_time"]),
              ("tag", summary["tag"] or "-"), ("keys", ", ".join(summary["keys"]) or "-"),
              ("message group", summary["message_group"] or "-")]

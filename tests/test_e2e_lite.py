@@ -23,9 +23,11 @@ from rmqproxy.pb.apache.rocketmq.v2 import definition_pb2 as pb
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2 as rpc
 from rmqproxy.pb.apache.rocketmq.v2 import service_pb2_grpc as rpc_grpc
 from tests import clientmatrix
+from tests.consoleweb import Browserless
 from tests.e2e_support import shared_server
 from tests.redis_cluster import RedisCluster
-from tests.serverproc import ServerProcess, node_client, python_client
+from tests.serverproc import ServerProcess, free_port, node_client, python_client
+from tests.test_e2e_metrics import sample
 
 Code = pb.Code
 TIMEOUT = 60
@@ -123,6 +125,8 @@ def test_lite_topics_on_redis_across_two_nodes(server_with: Callable[..., Server
     assert steps["quiet:4"]["received"] == []
     for node in (a, b):  # a learnt of the lite topics b made from its notices
         assert int(node.cli_json("topic", "describe", topic)["lite_topics"]) == 3
+        found = node.cli_json("message", "query", topic, "--tag", "a")["messages"]  # queried by the parent
+        assert sorted((m["lite_topic"], m["keys"][0]) for m in found) == [("a", f"a-{i}") for i in range(5)]
 
 
 def bodies(step: dict) -> list[str]:
@@ -181,20 +185,30 @@ def send_code(mq: rpc_grpc.MessagingServiceStub, message: pb.Message) -> int:
 
 
 def sync(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, action: int, *lites: str,
-         option: pb.OffsetOption | None = None) -> int:
+         option: pb.OffsetOption | None = None, version: int | None = None) -> int:
+    return int(sync_status(mq, topic, group, action, *lites, option=option, version=version).code)
+
+
+def sync_status(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, action: int, *lites: str,
+                option: pb.OffsetOption | None = None, version: int | None = None) -> pb.Status:
     request = rpc.SyncLiteSubscriptionRequest(action=action, topic=pb.Resource(name=topic),  # type: ignore[arg-type]
                                               group=pb.Resource(name=group), lite_topic_set=list(lites))
     if option is not None:
         request.offset_option.CopyFrom(option)
-    return int(mq.SyncLiteSubscription(request, metadata=METADATA, timeout=TIMEOUT).status.code)
+    if version is not None:
+        request.version = version
+    return mq.SyncLiteSubscription(request, metadata=METADATA, timeout=TIMEOUT).status
 
 
-def receive(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, batch: int = 16) -> list[pb.Message]:
+def receive(mq: rpc_grpc.MessagingServiceStub, topic: str, group: str, batch: int = 16, wait_s: int = 5,
+            attempt_id: str | None = None) -> list[pb.Message]:
     request = rpc.ReceiveMessageRequest(
         group=pb.Resource(name=group), message_queue=pb.MessageQueue(topic=pb.Resource(name=topic), id=0),
         filter_expression=pb.FilterExpression(type=pb.FilterType.TAG, expression="*"), batch_size=batch)
     request.invisible_duration.FromSeconds(30)
-    request.long_polling_timeout.FromSeconds(5)
+    request.long_polling_timeout.FromSeconds(wait_s)
+    if attempt_id is not None:
+        request.attempt_id = attempt_id
     return [f.message for f in mq.ReceiveMessage(request, metadata=METADATA, timeout=TIMEOUT)
             if f.WhichOneof("content") == "message"]
 
@@ -338,3 +352,187 @@ def test_a_fifo_group_gets_each_lite_topic_in_order_one_at_a_time(
                                               entries=[entry]), metadata=METADATA, timeout=TIMEOUT)
     assert ack.status.code == Code.OK
     assert [m.body for m in receive(mq, topic, group, batch=1)] == [b"f-1"]
+
+
+# -- operators' views: message query and trace by the parent's name --------------------------------
+
+
+def test_message_query_show_and_trace_by_the_parent_find_lite_messages(
+        server_with: Callable[..., ServerProcess]) -> None:
+    """A lite parent holds no message itself (each lite topic is a one-queue topic of the store);
+    ``message query|show|trace`` by the parent's name find the messages of its lite topics, say
+    which lite topic each is in, and --lite narrows to one."""
+    server = server_with("--trace", "on")
+    topic, group = make(server, "query")
+    steps = {s["step"]: s for s in flow(server, topic, group, "sub:a", "sub:b", "send:a:2", "send:b:2", "recv:4")}
+    assert all(s["errors"] == [] for s in steps.values()), [s for s in steps.values() if s["errors"]]
+    sent = {m["body"]: m["message_id"] for step in ("send:a:2", "send:b:2") for m in steps[step]["sent"]}
+
+    def found(*args: str) -> list[tuple[str, str, str]]:
+        answer = server.cli_json("message", "query", topic, *args)
+        return [(m["message_id"], m["topic"], m["lite_topic"]) for m in answer["messages"]]
+
+    assert found("--key", "a-1") == [(sent["a-1"], topic, "a")]
+    assert sorted(found("--tag", "b")) == sorted([(sent["b-0"], topic, "b"), (sent["b-1"], topic, "b")])
+    assert found("--id", sent["b-0"]) == [(sent["b-0"], topic, "b")]
+    newest = found("--latest", "10")
+    assert sorted(newest) == sorted((i, topic, body[0]) for body, i in sent.items())
+    assert [i for i, _, _ in newest][:2] == [sent["b-1"], sent["b-0"]]  # newest first across lite topics
+    assert sorted(found("--latest", "10", "--lite", "a")) == sorted([(sent["a-0"], topic, "a"),
+                                                                    (sent["a-1"], topic, "a")])
+    assert found("--id", sent["b-0"], "--lite", "a") == []
+    assert "LITE TOPIC" in server.cli("message", "query", topic, "--tag", "a").stdout
+    missing = server.cli("message", "query", topic, "--tag", "a", "--lite", "nope", check=False)
+    assert missing.returncode == 1 and "no lite topic 'nope'" in missing.stderr, missing.stderr
+    server.cli("topic", "create", "query-normal", "--queues", "1")
+    not_parent = server.cli("message", "query", "query-normal", "--tag", "a", "--lite", "a", check=False)
+    assert not_parent.returncode == 1 and "not a lite topic parent" in not_parent.stderr, not_parent.stderr
+
+    (shown,) = server.cli_json("message", "show", topic, sent["a-0"])["messages"]
+    assert (shown["summary"]["topic"], shown["summary"]["lite_topic"]) == (topic, "a")
+    assert {g["group"]: g["state"] for g in shown["groups"]} == {group: "CONSUMED"}
+    assert "lite topic:" in server.cli("message", "show", topic, sent["a-0"], "--lite", "a").stdout
+
+    def kinds() -> list[str]:
+        (copy,) = server.cli_json("message", "trace", topic, sent["b-1"])["messages"]
+        assert copy["summary"]["lite_topic"] == "b"
+        return [r["kind"] for r in copy["records"]]
+
+    deadline = time.monotonic() + 20
+    while "ACKED" not in kinds() and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert kinds() == ["PRODUCED", "STORED", "DELIVERED", "ACKED"]
+
+
+def test_a_late_sync_with_an_older_version_is_not_applied(server: ServerProcess,
+                                                          mq: rpc_grpc.MessagingServiceStub) -> None:
+    """SyncLiteSubscriptionRequest.version: a request older than the newest applied for the client
+    and group arrived late (requests crossed, or a retry): it is answered OK and not applied. The
+    reference 5.5.0/5.5.1 broker passes the version on and ignores it (docs/rocketmq-differences.md)."""
+    topic, group = make(server, "version")
+    for lite in ("new", "old", "later"):
+        message = lite_message(topic, lite)
+        message.body = lite.encode()
+        assert send_code(mq, message) == Code.OK
+    actions = pb.LiteSubscriptionAction
+    assert sync(mq, topic, group, actions.COMPLETE_ADD, "new", version=5) == Code.OK
+    stale = sync_status(mq, topic, group, actions.COMPLETE_ADD, "old", version=3)
+    assert stale.code == Code.OK and "not applied: version 3 is older than version 5" in stale.message
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "old", version=4) == Code.OK  # still older: dropped too
+    assert [m.body for m in receive(mq, topic, group)] == [b"new"]
+    # The same version again is applied (a client repeats its whole set), as is one with no version.
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "later", version=5) == Code.OK
+    assert sync(mq, topic, group, actions.PARTIAL_ADD, "old") == Code.OK
+    assert sorted(m.body for m in receive(mq, topic, group)) == [b"later", b"old"]
+    # Emptied by a newer request, the set stays empty when an older one comes after it.
+    assert sync(mq, topic, group, actions.COMPLETE_REMOVE, version=9) == Code.OK
+    assert sync(mq, topic, group, actions.COMPLETE_ADD, "new", "old", version=8) == Code.OK
+    message = lite_message(topic, "new")
+    assert send_code(mq, message) == Code.OK
+    assert receive(mq, topic, group, wait_s=2) == []
+
+
+def test_a_receive_retried_with_its_attempt_id_gets_the_same_lite_messages(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    """ReceiveMessageRequest.attempt_id (the answer of a receive was lost, the client asks again):
+    the same messages of the same lite topics come back, as for a normal topic; the next receive
+    with a new attempt id finds nothing more."""
+    topic, group = make(server, "attempt")
+    for lite in ("x", "y", "y"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "x", "y") == Code.OK
+
+    def seen(messages: list[pb.Message]) -> list[tuple[str, str, str]]:
+        return sorted((m.system_properties.lite_topic, m.system_properties.message_id,
+                       m.system_properties.receipt_handle) for m in messages)
+
+    first = seen(receive(mq, topic, group, attempt_id="attempt-1"))
+    assert [lite for lite, _, _ in first] == ["x", "y", "y"]
+    assert seen(receive(mq, topic, group, attempt_id="attempt-1", wait_s=1)) == first
+    assert receive(mq, topic, group, attempt_id="attempt-2", wait_s=1) == []
+
+
+def test_backlog_of_a_lite_consumer_group_is_summed_under_the_parent(
+        server_with: Callable[..., ServerProcess]) -> None:
+    """Metrics' consumer gauges, ``group describe`` and ``topic describe`` of the parent report a
+    group reading a lite parent with one series (one row) for the parent: the sum over the lite
+    topics its consumers subscribe to, never one per lite topic; a lite topic nobody of the group
+    subscribes to does not count."""
+    port, console_port = free_port(), free_port()
+    server = server_with("--metrics-port", str(port), "--console-port", str(console_port))
+    server.metrics_port = port
+    topic, group = make(server, "backlog")
+    with grpc.insecure_channel(server.address) as chan:
+        mq = rpc_grpc.MessagingServiceStub(chan)
+        for lite, count in (("a", 3), ("b", 2), ("c", 4)):
+            for _ in range(count):
+                assert send_code(mq, lite_message(topic, lite)) == Code.OK
+        assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "a", "b") == Code.OK
+        text = server.scrape()
+        assert sample(text, "rocketmq_consumer_ready_messages", topic=topic, consumer_group=group,
+                      is_retry="false") == 5
+        assert "%LMQ%" not in text
+        assert len(receive(mq, topic, group, batch=2)) == 2
+    text = server.scrape()
+    labels = {"topic": topic, "consumer_group": group, "is_retry": "false"}
+    assert sample(text, "rocketmq_consumer_ready_messages", **labels) == 3
+    assert sample(text, "rocketmq_consumer_inflight_messages", **labels) == 2
+    assert sample(text, "rocketmq_consumer_lag_messages", **labels) == 5
+    assert "%LMQ%" not in text
+    (row,) = server.cli_json("group", "describe", group)["topics"]
+    assert (row["topic"], int(row["ready"]), int(row["inflight"]), int(row["lite_topics"]), row["queues"]) == (
+        topic, 3, 2, 2, [])
+    (reader,) = server.cli_json("topic", "describe", topic)["groups"]
+    assert (reader["group"], int(reader["ready"]), int(reader["inflight"]), int(reader["lite_topics"])) == (
+        group, 3, 2, 2)
+    status, page, _ = Browserless(f"http://127.0.0.1:{console_port}").request(f"/groups/{group}")
+    assert status == 200 and "summed over 2 subscribed lite topics" in page and "%LMQ%" not in page
+
+
+def test_the_consoles_message_pages_find_lite_messages_by_the_parent(
+        server_with: Callable[..., ServerProcess]) -> None:
+    port = free_port()
+    server = server_with("--console-port", str(port))
+    web = Browserless(f"http://127.0.0.1:{port}")
+    topic, _ = make(server, "console")
+    with grpc.insecure_channel(server.address) as chan:
+        mq = rpc_grpc.MessagingServiceStub(chan)
+        ids = {}
+        for lite in ("a", "b"):
+            message = lite_message(topic, lite)
+            message.system_properties.keys.append("shared-key")
+            ids[lite] = message.system_properties.message_id
+            assert send_code(mq, message) == Code.OK
+    status, page, _ = web.request(f"/messages?topic={topic}&by=key&value=shared-key")
+    assert status == 200 and ids["a"] in page and ids["b"] in page and "<th>Lite topic</th>" in page
+    assert f'/messages/{topic}/{ids["a"]}?lite=a"' in page
+    status, page, _ = web.request(f"/messages?topic={topic}&by=key&value=shared-key&lite=b")
+    assert status == 200 and ids["b"] in page and ids["a"] not in page
+    status, page, _ = web.request(f"/messages/{topic}/{ids['a']}?lite=a")
+    assert status == 200 and "<th>lite topic</th><td>a</td>" in page
+
+
+def test_the_retry_view_of_a_lite_parent_lists_its_lite_topics_waiting_messages(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    topic, group = make(server, "retryview")
+    for lite in ("r", "s"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "r", "s") == Code.OK
+    got = receive(mq, topic, group)
+    assert sorted(m.system_properties.lite_topic for m in got) == ["r", "s"]
+    for m in got:  # nacked: both wait for a retry
+        change = rpc.ChangeInvisibleDurationRequest(
+            group=pb.Resource(name=group), topic=pb.Resource(name=topic), message_id=m.system_properties.message_id,
+            receipt_handle=m.system_properties.receipt_handle, lite_topic=m.system_properties.lite_topic)
+        change.invisible_duration.FromSeconds(0)
+        assert mq.ChangeInvisibleDuration(change, metadata=METADATA, timeout=TIMEOUT).status.code == Code.OK
+
+    def waiting(*args: str) -> list[str]:
+        answer = server.cli_json("message", "query", topic, "--retry", group, *args)
+        return sorted(m["lite_topic"] for m in answer["messages"])
+
+    deadline = time.monotonic() + 20
+    while waiting() != ["r", "s"] and time.monotonic() < deadline:
+        time.sleep(0.3)
+    assert waiting() == ["r", "s"]
+    assert waiting("--lite", "s") == ["s"]

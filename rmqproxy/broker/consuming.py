@@ -14,7 +14,7 @@ from rmqproxy.broker.errors import ConsumeDisabled
 from rmqproxy.broker.priority import priority_order
 from rmqproxy.broker.renewal import Renewal
 from storage.base import EntryFilter, PopResult
-from storage.errors import StoreError
+from storage.errors import StoreError, TopicNotFound
 from storage.model import (
     DeadLettered,
     Delivery,
@@ -58,7 +58,7 @@ class BrokerConsuming(BrokerCatalog):
         auto_renew = invisible_ms is None
         invisible = self.settings.auto_renew_invisible_ms if invisible_ms is None else invisible_ms
         lite = topic.type is TopicType.LITE  # a parent of lite topics: broker/lite.py
-        attempt_key = (client_id, group.name, topic.name, attempt_id) if attempt_id and not lite else None
+        attempt_key = (client_id, group.name, topic.name, attempt_id) if attempt_id else None
         if attempt_key is not None and attempt_key in self._attempts:
             again = await self._repeat_attempt(attempt_key, invisible)
             if again:
@@ -116,7 +116,7 @@ class BrokerConsuming(BrokerCatalog):
                                               - self.settings.auto_renew_margin_ms)
                 self._revive_alarm.wake_at(min(p.visible_at_ms for p in popped))
                 if attempt_key is not None:
-                    self._remember_attempt(attempt_key, popped, invisible)
+                    self._remember_attempt(attempt_key, popped, invisible, lite)
                 self.events.delivered(group.name, topic.name, popped)
                 session = self.clients.get(client_id)
                 by_topic = {topic.name: popped} if not lite else _by_topic(popped)  # lite: where each was stored
@@ -165,15 +165,17 @@ class BrokerConsuming(BrokerCatalog):
             return give_up_at
         return min(give_up_at, self._clock.now_ms() + self.settings.shared_recheck_ms)
 
-    def _remember_attempt(self, key: AttemptKey, popped: list[Popped], invisible_ms: int) -> None:
-        """Keep what a receive with an attempt id delivered, until it would have expired anyway."""
+    def _remember_attempt(self, key: AttemptKey, popped: list[Popped], invisible_ms: int, lite: bool = False) -> None:
+        """Keep what a receive with an attempt id delivered, until it would have expired anyway
+        (``lite``: a lite parent's receive, whose deliveries come from its lite topics)."""
         now = self._clock.now_ms()
         while self._attempts:
             oldest = next(iter(self._attempts))
             if self._attempts[oldest].forget_at_ms > now:
                 break
             del self._attempts[oldest]
-        self._attempts[key] = Attempt(now + invisible_ms, [Delivery(p.receipt, p.attempt) for p in popped])
+        self._attempts[key] = Attempt(now + invisible_ms, [Delivery(p.receipt, p.attempt) for p in popped],
+                                      [p.message.topic for p in popped] if lite else [])
         self.sharing.post("attempt", (key, self._attempts[key]))  # the retry may land on another process
 
     async def _repeat_attempt(self, key: AttemptKey, invisible_ms: int) -> list[Popped]:
@@ -182,9 +184,21 @@ class BrokerConsuming(BrokerCatalog):
         remembered = self._attempts.pop(key)
         group, topic = key[1], key[2]
         now = self._clock.now_ms()
-        again = await self._store.redeliver(group, topic, remembered.deliveries, invisible_ms, now)
+        if not remembered.topics:
+            again = await self._store.redeliver(group, topic, remembered.deliveries, invisible_ms, now)
+        else:  # a lite parent's: each lite topic's deliveries from that lite topic
+            by_topic: dict[str, list[Delivery]] = {}
+            for name, delivery in zip(remembered.topics, remembered.deliveries, strict=True):
+                by_topic.setdefault(name, []).append(delivery)
+            again = []
+            for name, deliveries in by_topic.items():
+                try:
+                    again += await self._store.redeliver(group, name, deliveries, invisible_ms, now)
+                except TopicNotFound:
+                    continue  # the lite topic was deleted meanwhile: nothing of it is in flight
         if again:
-            self._attempts[key] = Attempt(now + invisible_ms, [Delivery(p.receipt, p.attempt) for p in again])
+            self._attempts[key] = Attempt(now + invisible_ms, [Delivery(p.receipt, p.attempt) for p in again],
+                                          [p.message.topic for p in again] if remembered.topics else [])
         return again
 
     def fifo_assignment(self, group: str, topic: TopicConfig, client_id: str) -> list[int]:

@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rmqproxy.broker.alarm import Alarm, SharedAlarm
 from rmqproxy.broker.clients import ClientRegistry, ClientSession
@@ -67,6 +67,9 @@ class Attempt:
 
     forget_at_ms: int
     deliveries: list[Delivery]
+    topics: list[str] = field(default_factory=list)
+    """Per delivery, the store topic it came from, when that is not the receive's own topic (the
+    lite topics of a lite parent); empty: all came from the receive's topic."""
 
 
 class BrokerCore:

@@ -24,7 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from rmqproxy.broker.consuming import BrokerConsuming
-from rmqproxy.broker.errors import IllegalLiteTopic, LiteSubscriptionQuotaExceeded, LiteTopicQuotaExceeded
+from rmqproxy.broker.errors import (
+    IllegalLiteTopic,
+    LiteSubscriptionQuotaExceeded,
+    LiteTopicQuotaExceeded,
+    StaleLiteSubscription,
+)
 from rmqproxy.broker.lite_subscriptions import LiteSubscription, LiteSubscriptions
 from rmqproxy.lite_names import LITE_NAME, LITE_NAME_RULE, LMQ_PREFIX, lite_store_name, split_lite_store_name
 from storage.base import EntryFilter, PopResult
@@ -199,10 +204,16 @@ class BrokerLite(BrokerConsuming):
     async def sync_lite_subscription(self, client_id: str, group: GroupConfig, parent: TopicConfig, action: int,
                                      lite_topics: Iterable[str], version: int | None,
                                      offset: OffsetChoice | None) -> LiteSubscription:
-        """Apply a SyncLiteSubscription; the client's subscription afterwards."""
+        """Apply a SyncLiteSubscription; the client's subscription afterwards. One that carries a
+        version older than the newest applied for the client and group arrived late (a client
+        retried, or its requests crossed): StaleLiteSubscription, and nothing changes. A version
+        equal to it (the periodic COMPLETE_ADD again) or none at all is applied."""
         names = set(lite_topics)
         for lite in names:
             self.check_lite_name(lite)
+        applied = self.lite_subscriptions.applied_version(client_id, group.name)
+        if version is not None and applied is not None and version < applied:
+            raise StaleLiteSubscription(version, applied)
         sub = self.lite_subscriptions.get(client_id, group.name)
         if sub is None or sub.topic != parent.name:
             sub = LiteSubscription(parent.name)
@@ -250,6 +261,17 @@ class BrokerLite(BrokerConsuming):
     async def client_gone(self, client_id: str) -> None:
         await super().client_gone(client_id)
         self.lite_subscriptions.drop_client(client_id)
+
+    def lite_subscribed(self, group: str | None = None) -> dict[str, dict[str, set[str]]]:
+        """Group -> parent -> the store names of the lite topics the group's clients connected
+        here subscribe to (only ``group`` when given): where backlog views look for a group's
+        backlog under a lite parent."""
+        found: dict[str, dict[str, set[str]]] = {}
+        for (_, name), sub in self.lite_subscriptions.items():
+            if group is None or name == group:
+                found.setdefault(name, {}).setdefault(sub.topic, set()).update(
+                    lite_store_name(sub.topic, lite) for lite in sub.lite_topics)
+        return found
 
     # -- receiving ---------------------------------------------------------------------------
 

@@ -37,12 +37,19 @@ class LiteSubscriptions:
         """(parent, group) -> lite topics that may have something receivable for the group, each
         with the number of the mark (so a receive unmarks only what nothing marked since it looked)."""
         self._marks = itertools.count(1)
+        self._versions: dict[tuple[str, str], int] = {}
+        """(client id, group) -> the newest SyncLiteSubscription.version applied (kept when the
+        set becomes empty, so a late older request cannot bring an unsubscribed set back)."""
 
     def get(self, client_id: str, group: str) -> LiteSubscription | None:
         return self._by_client.get((client_id, group))
 
     def items(self) -> list[tuple[tuple[str, str], LiteSubscription]]:
         return list(self._by_client.items())
+
+    def applied_version(self, client_id: str, group: str) -> int | None:
+        """The newest version a SyncLiteSubscription of the client and group carried; None if none did."""
+        return self._versions.get((client_id, group))
 
     def replace(self, client_id: str, group: str, parent: str, wanted: set[str], version: int | None) -> set[str]:
         """The client's subscription becomes ``wanted`` (bound to ``parent``); the lite topics added."""
@@ -51,7 +58,9 @@ class LiteSubscriptions:
         before = old.lite_topics if old is not None and old.topic == parent else set()
         if old is not None:
             self._count(old.topic, group, old.lite_topics, -1)
-        sub = LiteSubscription(parent, set(wanted), version if version is not None else old.version if old else 0)
+        if version is not None:
+            self._versions[key] = version
+        sub = LiteSubscription(parent, set(wanted), self._versions.get(key, 0))
         if wanted:
             self._by_client[key] = sub
             self._count(parent, group, wanted, +1)
@@ -66,6 +75,8 @@ class LiteSubscriptions:
         for key in [k for k in self._by_client if k[0] == client_id]:
             sub = self._by_client.pop(key)
             self._count(sub.topic, key[1], sub.lite_topics, -1)
+        for key in [k for k in self._versions if k[0] == client_id]:
+            del self._versions[key]
 
     def drop_lite(self, parent: str, lite: str) -> list[tuple[str, str]]:
         """The lite topic is gone: every subscription loses it; the (client, group) pairs that had it."""

@@ -31,9 +31,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
     topic = request.query.get("topic", "").strip()
     by = request.query.get("by", "key")
     value = request.query.get("value", "").strip()
+    lite = request.query.get("lite", "").strip()  # a lite topic parent: only this lite topic
     rows: list[dict[str, Any]] | None = None
     if topic:
-        query = api.QueryMessagesRequest(topic=topic)
+        query = api.QueryMessagesRequest(topic=topic, lite_topic=lite)
         if by == "time":
             try:
                 since, until = _moment(request.query.get("since", "")), _moment(request.query.get("until", ""))
@@ -48,9 +49,10 @@ async def messages(request: web.Request) -> web.StreamResponse:
             setattr(query, by, value)
         found = await call(request, services(request).messages.QueryMessages, query)
         rows = [{"message_id": m.message_id, "topic": m.topic, "tag": m.tag, "key_list": list(m.keys),
-                 "queue_id": m.queue_id, "offset": m.offset, "stored": when(m.store_time), "size": m.body_size}
-                for m in found.messages]
-    return render(request, "messages.html", rows=rows, topic=topic, by=by, value=value, kinds=KINDS,
+                 "queue_id": m.queue_id, "offset": m.offset, "stored": when(m.store_time), "size": m.body_size,
+                 "lite_topic": m.lite_topic} for m in found.messages]
+    return render(request, "messages.html", rows=rows, topic=topic, by=by, value=value, kinds=KINDS, lite=lite,
+                  any_lite=any(r["lite_topic"] for r in rows or ()),
                   since=request.query.get("since", ""), until=request.query.get("until", ""))
 
 
@@ -72,20 +74,21 @@ def _detail(detail: api.MessageDetail) -> dict[str, Any]:
 
 async def message(request: web.Request) -> web.StreamResponse:
     topic, message_id = request.match_info["topic"], request.match_info["id"]
-    asked = api.ShowMessageRequest(topic=topic, message_id=message_id)
+    asked = api.ShowMessageRequest(topic=topic, message_id=message_id, lite_topic=request.query.get("lite", ""))
     shown = await call(request, services(request).messages.ShowMessage, asked)
     traced = await call(request, services(request).messages.TraceMessage, asked)
     traces = [[{"kind": r.kind, "time": r.time.ToDatetime().strftime("%H:%M:%S.%f")[:-3], "group": r.group,
                 "client_id": r.client_id, "address": r.address, "attempt": r.attempt, "detail": r.detail}
                for r in t.records] for t in traced.messages]
-    return render(request, "message.html", topic=topic, message_id=message_id,
+    return render(request, "message.html", topic=topic, message_id=message_id, lite=asked.lite_topic,
                   copies=[_detail(d) for d in shown.messages], traces=traces, trace_on=services(request).config.trace)
 
 
 async def export_body(request: web.Request) -> web.StreamResponse:
     topic, message_id = request.match_info["topic"], request.match_info["id"]
     shown = await call(request, services(request).messages.ShowMessage,
-                       api.ShowMessageRequest(topic=topic, message_id=message_id))
+                       api.ShowMessageRequest(topic=topic, message_id=message_id,
+                                              lite_topic=request.query.get("lite", "")))
     body = bytes(shown.messages[0].body)
     # An attachment of an opaque type: the browser saves it and never renders it.
     return web.Response(body=body, content_type="application/octet-stream", headers={

@@ -40,7 +40,8 @@ def progress_row(progress: api.TopicProgress) -> dict[str, Any]:
             "queues": [{"queue_id": q.queue_id, "min": q.min_offset, "max": q.max_offset,
                         "committed": q.committed_offset, "next": q.next_offset, "ready": q.ready,
                         "inflight": q.inflight, "retrying": q.retrying, "waiting": q.waiting}
-                       for q in progress.queues]}
+                       for q in progress.queues],
+            "lite_topics": progress.lite_topics}
 
 
 def config_row(topic: TopicConfig, default_retention_ms: int) -> dict[str, Any]:

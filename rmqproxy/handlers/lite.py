@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from rmqproxy import receipt as receipt_codec
 from rmqproxy.broker.broker import Broker
+from rmqproxy.broker.errors import StaleLiteSubscription
 from rmqproxy.broker.lite import LiteActions, OffsetChoice
 from rmqproxy.context import RequestContext
 from rmqproxy.errors import ProtocolError, to_status
@@ -76,9 +77,13 @@ async def sync_lite_subscription(broker: Broker, request: rpc.SyncLiteSubscripti
                             f"topic {topic.name!r} is a {topic.type.value} topic, not a lite topic parent")
     if not ctx.client_id:
         raise ProtocolError(pb.Code.UNRECOGNIZED_CLIENT_TYPE, "a lite subscription needs the x-mq-client-id header")
-    await broker.sync_lite_subscription(ctx.client_id, group, topic, request.action, request.lite_topic_set,
-                                        request.version if request.HasField("version") else None,
-                                        offset_choice(request))
+    try:
+        await broker.sync_lite_subscription(ctx.client_id, group, topic, request.action, request.lite_topic_set,
+                                            request.version if request.HasField("version") else None,
+                                            offset_choice(request))
+    except StaleLiteSubscription as stale:
+        # Late, not wrong: what the client wants now is applied already; a failure would make it retry.
+        return rpc.SyncLiteSubscriptionResponse(status=pb.Status(code=pb.Code.OK, message=str(stale)))
     return rpc.SyncLiteSubscriptionResponse(status=pb.Status(code=pb.Code.OK, message="OK"))
 
 

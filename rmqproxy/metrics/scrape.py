@@ -8,7 +8,7 @@ in the server's memory.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
@@ -16,11 +16,12 @@ from prometheus_client.registry import Collector
 
 from rmqproxy.broker.broker import Broker
 from rmqproxy.clock import Clock
+from rmqproxy.lite_names import shown_topic, split_lite_store_name
 from rmqproxy.metrics import names as N
 from rmqproxy.metrics.clients import ClientHistogram, ClientMetricsView
 from rmqproxy.metrics.recorder import Histogram, MetricsRecorder, le
 from rmqproxy.metrics.rpc import RpcRecorder
-from storage.model import StoreGauges
+from storage.model import ConsumerGauge, StoreGauges
 
 CONSUME_MODES = {"PUSH_CONSUMER": "push", "SIMPLE_CONSUMER": "pop"}
 """The reference's consume_mode label for gRPC clients: push consumers push, simple consumers pop."""
@@ -87,12 +88,16 @@ class MetricsSource:
         for session in self.broker.clients.all():
             if session.group is not None and session.subscriptions:
                 subscribed.setdefault(session.group, set()).update(session.subscriptions)
+        lite = self.broker.lite_subscribed()  # a lite parent's backlog is in its lite topics
+        for group, parents in lite.items():
+            for names in parents.values():
+                subscribed.setdefault(group, set()).update(names)
         gauges = await self.broker.store.gauges(subscribed)
         store_seconds = time.perf_counter() - started
         f = Families(((N.LABEL_CLUSTER, self.cluster), (N.LABEL_NODE_TYPE, N.NODE_TYPE),
                       (N.LABEL_NODE_ID, self.node_id)))
         self._traffic(f)
-        self._consumers(f, gauges, self.clock.now_ms())
+        self._consumers(f, lite_folded(gauges.consumers, lite), self.clock.now_ms())
         self._catalog(f, gauges)
         self._own(f, gauges, store_seconds)
         self._client_metrics(f, self.clock.now_ms())
@@ -117,14 +122,14 @@ class MetricsSource:
                     ("protocol_type", "request_code", "response_code", "is_long_polling", "result"),
                     self.rpc.latency.items())
 
-    def _consumers(self, f: Families, gauges: StoreGauges, now_ms: int) -> None:
+    def _consumers(self, f: Families, consumers: list[ConsumerGauge], now_ms: int) -> None:
         labels = ("topic", "consumer_group", "is_retry", "is_system")
         ready: list[tuple[Sequence[str], float]] = []
         inflight: list[tuple[Sequence[str], float]] = []
         lag: list[tuple[Sequence[str], float]] = []
         lag_latency: list[tuple[Sequence[str], float]] = []
         queueing: list[tuple[Sequence[str], float]] = []
-        for c in gauges.consumers:
+        for c in consumers:
             system = N.flag(N.is_system_topic(c.topic))
             first, retry = (c.topic, c.group, "false", system), (c.topic, c.group, "true", system)
             ready += [(first, c.backlog), (retry, c.retry_ready)]
@@ -141,7 +146,7 @@ class MetricsSource:
 
     def _catalog(self, f: Families, gauges: StoreGauges) -> None:
         f.gauge(N.HALF_MESSAGES, "Half messages of all topics", ("topic",),
-                (((t,), n) for t, n in gauges.half_messages.items()))
+                (((t,), n) for t, n in _by_parent(gauges.half_messages).items()))
         f.gauge(N.TOPIC_NUMBER, "Active topic number", (), [((), len(self.broker.list_topics()))])
         f.gauge(N.CONSUMER_GROUP_NUMBER, "Active subscription group number", (),
                 [((), len(self.broker.list_groups()))])
@@ -168,7 +173,7 @@ class MetricsSource:
         f.gauge(N.LONG_POLLING_WAITERS, "Receive calls waiting for messages", (),
                 [((), self.broker.waiters.waiting)])
         f.gauge(N.TIMERS_PENDING, "Scheduled messages not yet due", ("topic",),
-                (((t,), n) for t, n in gauges.timers.items()))
+                (((t,), n) for t, n in _by_parent(gauges.timers).items()))
         f.gauge(N.SCRAPE_STORE_SECONDS, "How long this scrape's read of the store took (seconds)", (),
                 [((), store_seconds)])
 
@@ -192,6 +197,44 @@ class MetricsSource:
                 elif isinstance(series.value, float) and isinstance(family, CounterMetricFamily | GaugeMetricFamily):
                     family.add_metric(values, series.value)
             f.built.append(family)
+
+
+def _by_parent(per_topic: dict[str, int]) -> dict[str, int]:
+    """Counts per topic, a lite topic's counted under its parent (one series per parent)."""
+    out: dict[str, int] = {}
+    for topic, count in per_topic.items():
+        out[shown_topic(topic)] = out.get(shown_topic(topic), 0) + count
+    return out
+
+
+def lite_folded(consumers: list[ConsumerGauge], lite: Mapping[str, Mapping[str, set[str]]]) -> list[ConsumerGauge]:
+    """The gauges with one per lite parent and group in place of the parent's own (empty) one,
+    summing the group's lite topics its clients subscribe to (``lite``: group -> parent -> their
+    store names): never a series per lite topic (a parent may have a million). Lite topics nobody
+    of the group subscribes to now are left out."""
+    parent_of = {(group, name): parent for group, parents in lite.items()
+                 for parent, names in parents.items() for name in names}
+    summed: dict[tuple[str, str], list[ConsumerGauge]] = {(group, parent): [] for group, parents in lite.items()
+                                                         for parent in parents}
+    out = []
+    known = set()  # pairs the store answered for (a group deleted meanwhile has none)
+    for c in consumers:
+        if (c.group, c.topic) in parent_of:
+            summed[(c.group, parent_of[(c.group, c.topic)])].append(c)
+        elif (c.group, c.topic) in summed:
+            known.add((c.group, c.topic))
+        elif split_lite_store_name(c.topic) is None:
+            out.append(c)
+    for (group, parent), parts in summed.items():
+        if not parts and (group, parent) not in known:
+            continue
+        out.append(ConsumerGauge(
+            group, parent, backlog=sum(c.backlog for c in parts), retry_ready=sum(c.retry_ready for c in parts),
+            inflight=sum(c.inflight for c in parts), inflight_retry=sum(c.inflight_retry for c in parts),
+            oldest_ready_ms=min((c.oldest_ready_ms for c in parts if c.oldest_ready_ms is not None), default=None),
+            oldest_inflight_ms=min((c.oldest_inflight_ms for c in parts if c.oldest_inflight_ms is not None),
+                                   default=None)))
+    return sorted(out, key=lambda c: (c.topic, c.group))
 
 
 def _client_buckets(h: ClientHistogram) -> list[tuple[str, float]]:

@@ -3,7 +3,8 @@ LiteSimpleConsumer (or a LitePushConsumer) changes its lite subscriptions while 
 
 Steps, each a word on the command line, run in order:
   sub:NAME        subscribe_lite(NAME)               unsub:NAME   unsubscribe_lite(NAME)
-  send:NAME:N     send N messages to lite topic NAME (bodies NAME-<i>, counted per lite topic)
+  send:NAME:N     send N messages to lite topic NAME (bodies and keys NAME-<i>, counted per lite
+                  topic; tag NAME); their message ids are in the step's "sent"
   recv:N          receive (simple) or wait for (push) N messages, acking each
   quiet:S         receive for S seconds and expect nothing (anything received is recorded)
 Prints what each step saw: received bodies with their lite topic, and every error.
@@ -76,9 +77,13 @@ def main() -> None:
                     message.topic = args.topic
                     message.lite_topic = name
                     message.body = f"{name}-{counts.get(name, 0)}".encode()
+                    message.keys = f"{name}-{counts.get(name, 0)}"  # the body, for message queries
+                    message.tag = name
                     counts[name] = counts.get(name, 0) + 1
                     try:
-                        producer.send(message)
+                        sent = producer.send(message)
+                        record.setdefault("sent", []).append({"body": bytes(message.body).decode(),
+                                                              "message_id": sent.message_id})
                     except Exception as exc:
                         record["errors"].append(error(exc))
             elif kind in ("recv", "quiet"):

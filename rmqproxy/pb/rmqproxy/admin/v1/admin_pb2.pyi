@@ -113,7 +113,7 @@ class QueueProgress(_message.Message):
     def __init__(self, queue_id: _Optional[int] = ..., min_offset: _Optional[int] = ..., max_offset: _Optional[int] = ..., committed_offset: _Optional[int] = ..., next_offset: _Optional[int] = ..., ready: _Optional[int] = ..., inflight: _Optional[int] = ..., retry_ready: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., waiting: _Optional[int] = ...) -> None: ...
 
 class TopicProgress(_message.Message):
-    __slots__ = ("topic", "group", "queues", "ready", "inflight", "retrying", "dead_lettered", "oldest_ready_age", "oldest_inflight_age")
+    __slots__ = ("topic", "group", "queues", "ready", "inflight", "retrying", "dead_lettered", "oldest_ready_age", "oldest_inflight_age", "lite_topics")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     QUEUES_FIELD_NUMBER: _ClassVar[int]
@@ -123,6 +123,7 @@ class TopicProgress(_message.Message):
     DEAD_LETTERED_FIELD_NUMBER: _ClassVar[int]
     OLDEST_READY_AGE_FIELD_NUMBER: _ClassVar[int]
     OLDEST_INFLIGHT_AGE_FIELD_NUMBER: _ClassVar[int]
+    LITE_TOPICS_FIELD_NUMBER: _ClassVar[int]
     topic: str
     group: str
     queues: _containers.RepeatedCompositeFieldContainer[QueueProgress]
@@ -132,7 +133,8 @@ class TopicProgress(_message.Message):
     dead_lettered: int
     oldest_ready_age: _duration_pb2.Duration
     oldest_inflight_age: _duration_pb2.Duration
-    def __init__(self, topic: _Optional[str] = ..., group: _Optional[str] = ..., queues: _Optional[_Iterable[_Union[QueueProgress, _Mapping]]] = ..., ready: _Optional[int] = ..., inflight: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_ready_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., oldest_inflight_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ...) -> None: ...
+    lite_topics: int
+    def __init__(self, topic: _Optional[str] = ..., group: _Optional[str] = ..., queues: _Optional[_Iterable[_Union[QueueProgress, _Mapping]]] = ..., ready: _Optional[int] = ..., inflight: _Optional[int] = ..., retrying: _Optional[int] = ..., dead_lettered: _Optional[int] = ..., oldest_ready_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., oldest_inflight_age: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., lite_topics: _Optional[int] = ...) -> None: ...
 
 class TopicDescription(_message.Message):
     __slots__ = ("topic", "queues", "groups", "pending_timers", "next_timer_due", "pending_transactions", "next_transaction_check", "lite_topics", "lite_topic_names")

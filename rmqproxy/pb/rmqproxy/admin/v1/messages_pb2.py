@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n rmqproxy/admin/v1/messages.proto\x12\x11rmqproxy.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x0eStoreTimeRange\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbe\x01\n\x14QueryMessagesRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x14\n\nmessage_id\x18\x02 \x01(\tH\x00\x12\r\n\x03key\x18\x03 \x01(\tH\x00\x12\r\n\x03tag\x18\x04 \x01(\tH\x00\x12\x37\n\nstore_time\x18\x05 \x01(\x0b\x32!.rmqproxy.admin.v1.StoreTimeRangeH\x00\x12\x15\n\x0bretry_group\x18\x07 \x01(\tH\x00\x12\r\n\x05limit\x18\x06 \x01(\rB\x04\n\x02\x62y\"\xdc\x01\n\x0eMessageSummary\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x0c\n\x04keys\x18\x04 \x03(\t\x12\x10\n\x08queue_id\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\x03\x12.\n\nstore_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tbody_size\x18\x08 \x01(\r\x12\x15\n\rmessage_group\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\"[\n\x15QueryMessagesResponse\x12\x33\n\x08messages\x18\x01 \x03(\x0b\x32!.rmqproxy.admin.v1.MessageSummary\x12\r\n\x05limit\x18\x02 \x01(\r\"7\n\x12ShowMessageRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\"<\n\nGroupState\x12\r\n\x05group\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\"G\n\x10\x44\x65\x61\x64LetterOrigin\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\"\xe9\x03\n\rMessageDetail\x12\x32\n\x07summary\x18\x01 \x01(\x0b\x32!.rmqproxy.admin.v1.MessageSummary\x12\x44\n\nproperties\x18\x02 \x03(\x0b\x32\x30.rmqproxy.admin.v1.MessageDetail.PropertiesEntry\x12Q\n\x11system_properties\x18\x03 \x03(\x0b\x32\x36.rmqproxy.admin.v1.MessageDetail.SystemPropertiesEntry\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x14\n\x0c\x62ody_is_text\x18\x05 \x01(\x08\x12\x12\n\nbody_crc32\x18\x06 \x01(\r\x12-\n\x06groups\x18\x07 \x03(\x0b\x32\x1d.rmqproxy.admin.v1.GroupState\x12\x38\n\x0b\x64\x65\x61\x64_letter\x18\x08 \x01(\x0b\x32#.rmqproxy.admin.v1.DeadLetterOrigin\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x37\n\x15SystemPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\x13ShowMessageResponse\x12\x32\n\x08messages\x18\x01 \x03(\x0b\x32 .rmqproxy.admin.v1.MessageDetail\"\x99\x01\n\x0bTraceRecord\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05group\x18\x03 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"s\n\x0cMessageTrace\x12\x32\n\x07summary\x18\x01 \x01(\x0b\x32!.rmqproxy.admin.v1.MessageSummary\x12/\n\x07records\x18\x02 \x03(\x0b\x32\x1e.rmqproxy.admin.v1.TraceRecord\"I\n\x14TraceMessageResponse\x12\x31\n\x08messages\x18\x01 \x03(\x0b\x32\x1f.rmqproxy.admin.v1.MessageTrace2\xac\x02\n\x08Messages\x12\x62\n\rQueryMessages\x12\'.rmqproxy.admin.v1.QueryMessagesRequest\x1a(.rmqproxy.admin.v1.QueryMessagesResponse\x12\\\n\x0bShowMessage\x12%.rmqproxy.admin.v1.ShowMessageRequest\x1a&.rmqproxy.admin.v1.ShowMessageResponse\x12^\n\x0cTraceMessage\x12%.rmqproxy.admin.v1.ShowMessageRequest\x1a\'.rmqproxy.admin.v1.TraceMessageResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n rmqproxy/admin/v1/messages.proto\x12\x11rmqproxy.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"f\n\x0eStoreTimeRange\x12)\n\x05since\x18\x01 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12)\n\x05until\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xd2\x01\n\x14QueryMessagesRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x14\n\nmessage_id\x18\x02 \x01(\tH\x00\x12\r\n\x03key\x18\x03 \x01(\tH\x00\x12\r\n\x03tag\x18\x04 \x01(\tH\x00\x12\x37\n\nstore_time\x18\x05 \x01(\x0b\x32!.rmqproxy.admin.v1.StoreTimeRangeH\x00\x12\x15\n\x0bretry_group\x18\x07 \x01(\tH\x00\x12\r\n\x05limit\x18\x06 \x01(\r\x12\x12\n\nlite_topic\x18\x08 \x01(\tB\x04\n\x02\x62y\"\xf0\x01\n\x0eMessageSummary\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x0b\n\x03tag\x18\x03 \x01(\t\x12\x0c\n\x04keys\x18\x04 \x03(\t\x12\x10\n\x08queue_id\x18\x05 \x01(\x05\x12\x0e\n\x06offset\x18\x06 \x01(\x03\x12.\n\nstore_time\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x11\n\tbody_size\x18\x08 \x01(\r\x12\x15\n\rmessage_group\x18\t \x01(\t\x12\x10\n\x08\x61ttempts\x18\n \x01(\x05\x12\x12\n\nlite_topic\x18\x0b \x01(\t\"[\n\x15QueryMessagesResponse\x12\x33\n\x08messages\x18\x01 \x03(\x0b\x32!.rmqproxy.admin.v1.MessageSummary\x12\r\n\x05limit\x18\x02 \x01(\r\"K\n\x12ShowMessageRequest\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x12\n\nlite_topic\x18\x03 \x01(\t\"<\n\nGroupState\x12\r\n\x05group\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\"G\n\x10\x44\x65\x61\x64LetterOrigin\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x12\n\nmessage_id\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\x05\"\xe9\x03\n\rMessageDetail\x12\x32\n\x07summary\x18\x01 \x01(\x0b\x32!.rmqproxy.admin.v1.MessageSummary\x12\x44\n\nproperties\x18\x02 \x03(\x0b\x32\x30.rmqproxy.admin.v1.MessageDetail.PropertiesEntry\x12Q\n\x11system_properties\x18\x03 \x03(\x0b\x32\x36.rmqproxy.admin.v1.MessageDetail.SystemPropertiesEntry\x12\x0c\n\x04\x62ody\x18\x04 \x01(\x0c\x12\x14\n\x0c\x62ody_is_text\x18\x05 \x01(\x08\x12\x12\n\nbody_crc32\x18\x06 \x01(\r\x12-\n\x06groups\x18\x07 \x03(\x0b\x32\x1d.rmqproxy.admin.v1.GroupState\x12\x38\n\x0b\x64\x65\x61\x64_letter\x18\x08 \x01(\x0b\x32#.rmqproxy.admin.v1.DeadLetterOrigin\x1a\x31\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a\x37\n\x15SystemPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"I\n\x13ShowMessageResponse\x12\x32\n\x08messages\x18\x01 \x03(\x0b\x32 .rmqproxy.admin.v1.MessageDetail\"\x99\x01\n\x0bTraceRecord\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05group\x18\x03 \x01(\t\x12\x11\n\tclient_id\x18\x04 \x01(\t\x12\x0f\n\x07\x61\x64\x64ress\x18\x05 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x0e\n\x06\x64\x65tail\x18\x07 \x01(\t\"s\n\x0cMessageTrace\x12\x32\n\x07summary\x18\x01 \x01(\x0b\x32!.rmqproxy.admin.v1.MessageSummary\x12/\n\x07records\x18\x02 \x03(\x0b\x32\x1e.rmqproxy.admin.v1.TraceRecord\"I\n\x14TraceMessageResponse\x12\x31\n\x08messages\x18\x01 \x03(\x0b\x32\x1f.rmqproxy.admin.v1.MessageTrace2\xac\x02\n\x08Messages\x12\x62\n\rQueryMessages\x12\'.rmqproxy.admin.v1.QueryMessagesRequest\x1a(.rmqproxy.admin.v1.QueryMessagesResponse\x12\\\n\x0bShowMessage\x12%.rmqproxy.admin.v1.ShowMessageRequest\x1a&.rmqproxy.admin.v1.ShowMessageResponse\x12^\n\x0cTraceMessage\x12%.rmqproxy.admin.v1.ShowMessageRequest\x1a\'.rmqproxy.admin.v1.TraceMessageResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,31 +39,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_STORETIMERANGE']._serialized_start=88
   _globals['_STORETIMERANGE']._serialized_end=190
   _globals['_QUERYMESSAGESREQUEST']._serialized_start=193
-  _globals['_QUERYMESSAGESREQUEST']._serialized_end=383
-  _globals['_MESSAGESUMMARY']._serialized_start=386
-  _globals['_MESSAGESUMMARY']._serialized_end=606
-  _globals['_QUERYMESSAGESRESPONSE']._serialized_start=608
-  _globals['_QUERYMESSAGESRESPONSE']._serialized_end=699
-  _globals['_SHOWMESSAGEREQUEST']._serialized_start=701
-  _globals['_SHOWMESSAGEREQUEST']._serialized_end=756
-  _globals['_GROUPSTATE']._serialized_start=758
-  _globals['_GROUPSTATE']._serialized_end=818
-  _globals['_DEADLETTERORIGIN']._serialized_start=820
-  _globals['_DEADLETTERORIGIN']._serialized_end=891
-  _globals['_MESSAGEDETAIL']._serialized_start=894
-  _globals['_MESSAGEDETAIL']._serialized_end=1383
-  _globals['_MESSAGEDETAIL_PROPERTIESENTRY']._serialized_start=1277
-  _globals['_MESSAGEDETAIL_PROPERTIESENTRY']._serialized_end=1326
-  _globals['_MESSAGEDETAIL_SYSTEMPROPERTIESENTRY']._serialized_start=1328
-  _globals['_MESSAGEDETAIL_SYSTEMPROPERTIESENTRY']._serialized_end=1383
-  _globals['_SHOWMESSAGERESPONSE']._serialized_start=1385
-  _globals['_SHOWMESSAGERESPONSE']._serialized_end=1458
-  _globals['_TRACERECORD']._serialized_start=1461
-  _globals['_TRACERECORD']._serialized_end=1614
-  _globals['_MESSAGETRACE']._serialized_start=1616
-  _globals['_MESSAGETRACE']._serialized_end=1731
-  _globals['_TRACEMESSAGERESPONSE']._serialized_start=1733
-  _globals['_TRACEMESSAGERESPONSE']._serialized_end=1806
-  _globals['_MESSAGES']._serialized_start=1809
-  _globals['_MESSAGES']._serialized_end=2109
+  _globals['_QUERYMESSAGESREQUEST']._serialized_end=403
+  _globals['_MESSAGESUMMARY']._serialized_start=406
+  _globals['_MESSAGESUMMARY']._serialized_end=646
+  _globals['_QUERYMESSAGESRESPONSE']._serialized_start=648
+  _globals['_QUERYMESSAGESRESPONSE']._serialized_end=739
+  _globals['_SHOWMESSAGEREQUEST']._serialized_start=741
+  _globals['_SHOWMESSAGEREQUEST']._serialized_end=816
+  _globals['_GROUPSTATE']._serialized_start=818
+  _globals['_GROUPSTATE']._serialized_end=878
+  _globals['_DEADLETTERORIGIN']._serialized_start=880
+  _globals['_DEADLETTERORIGIN']._serialized_end=951
+  _globals['_MESSAGEDETAIL']._serialized_start=954
+  _globals['_MESSAGEDETAIL']._serialized_end=1443
+  _globals['_MESSAGEDETAIL_PROPERTIESENTRY']._serialized_start=1337
+  _globals['_MESSAGEDETAIL_PROPERTIESENTRY']._serialized_end=1386
+  _globals['_MESSAGEDETAIL_SYSTEMPROPERTIESENTRY']._serialized_start=1388
+  _globals['_MESSAGEDETAIL_SYSTEMPROPERTIESENTRY']._serialized_end=1443
+  _globals['_SHOWMESSAGERESPONSE']._serialized_start=1445
+  _globals['_SHOWMESSAGERESPONSE']._serialized_end=1518
+  _globals['_TRACERECORD']._serialized_start=1521
+  _globals['_TRACERECORD']._serialized_end=1674
+  _globals['_MESSAGETRACE']._serialized_start=1676
+  _globals['_MESSAGETRACE']._serialized_end=1791
+  _globals['_TRACEMESSAGERESPONSE']._serialized_start=1793
+  _globals['_TRACEMESSAGERESPONSE']._serialized_end=1866
+  _globals['_MESSAGES']._serialized_start=1869
+  _globals['_MESSAGES']._serialized_end=2169
 # @@protoc_insertion_point(module_scope)

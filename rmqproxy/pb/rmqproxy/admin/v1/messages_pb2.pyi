@@ -18,7 +18,7 @@ class StoreTimeRange(_message.Message):
     def __init__(self, since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class QueryMessagesRequest(_message.Message):
-    __slots__ = ("topic", "message_id", "key", "tag", "store_time", "retry_group", "limit")
+    __slots__ = ("topic", "message_id", "key", "tag", "store_time", "retry_group", "limit", "lite_topic")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     KEY_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class QueryMessagesRequest(_message.Message):
     STORE_TIME_FIELD_NUMBER: _ClassVar[int]
     RETRY_GROUP_FIELD_NUMBER: _ClassVar[int]
     LIMIT_FIELD_NUMBER: _ClassVar[int]
+    LITE_TOPIC_FIELD_NUMBER: _ClassVar[int]
     topic: str
     message_id: str
     key: str
@@ -33,10 +34,11 @@ class QueryMessagesRequest(_message.Message):
     store_time: StoreTimeRange
     retry_group: str
     limit: int
-    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., key: _Optional[str] = ..., tag: _Optional[str] = ..., store_time: _Optional[_Union[StoreTimeRange, _Mapping]] = ..., retry_group: _Optional[str] = ..., limit: _Optional[int] = ...) -> None: ...
+    lite_topic: str
+    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., key: _Optional[str] = ..., tag: _Optional[str] = ..., store_time: _Optional[_Union[StoreTimeRange, _Mapping]] = ..., retry_group: _Optional[str] = ..., limit: _Optional[int] = ..., lite_topic: _Optional[str] = ...) -> None: ...
 
 class MessageSummary(_message.Message):
-    __slots__ = ("topic", "message_id", "tag", "keys", "queue_id", "offset", "store_time", "body_size", "message_group", "attempts")
+    __slots__ = ("topic", "message_id", "tag", "keys", "queue_id", "offset", "store_time", "body_size", "message_group", "attempts", "lite_topic")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
     TAG_FIELD_NUMBER: _ClassVar[int]
@@ -47,6 +49,7 @@ class MessageSummary(_message.Message):
     BODY_SIZE_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_GROUP_FIELD_NUMBER: _ClassVar[int]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    LITE_TOPIC_FIELD_NUMBER: _ClassVar[int]
     topic: str
     message_id: str
     tag: str
@@ -57,7 +60,8 @@ class MessageSummary(_message.Message):
     body_size: int
     message_group: str
     attempts: int
-    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., tag: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., queue_id: _Optional[int] = ..., offset: _Optional[int] = ..., store_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_size: _Optional[int] = ..., message_group: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+    lite_topic: str
+    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., tag: _Optional[str] = ..., keys: _Optional[_Iterable[str]] = ..., queue_id: _Optional[int] = ..., offset: _Optional[int] = ..., store_time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., body_size: _Optional[int] = ..., message_group: _Optional[str] = ..., attempts: _Optional[int] = ..., lite_topic: _Optional[str] = ...) -> None: ...
 
 class QueryMessagesResponse(_message.Message):
     __slots__ = ("messages", "limit")
@@ -68,12 +72,14 @@ class QueryMessagesResponse(_message.Message):
     def __init__(self, messages: _Optional[_Iterable[_Union[MessageSummary, _Mapping]]] = ..., limit: _Optional[int] = ...) -> None: ...
 
 class ShowMessageRequest(_message.Message):
-    __slots__ = ("topic", "message_id")
+    __slots__ = ("topic", "message_id", "lite_topic")
     TOPIC_FIELD_NUMBER: _ClassVar[int]
     MESSAGE_ID_FIELD_NUMBER: _ClassVar[int]
+    LITE_TOPIC_FIELD_NUMBER: _ClassVar[int]
     topic: str
     message_id: str
-    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ...) -> None: ...
+    lite_topic: str
+    def __init__(self, topic: _Optional[str] = ..., message_id: _Optional[str] = ..., lite_topic: _Optional[str] = ...) -> None: ...
 
 class GroupState(_message.Message):
     __slots__ = ("group", "state", "attempts")
