@@ -337,6 +337,11 @@ class MessageStore(AuthContract, OffsetsContract, QueryContract, TraceContract, 
         timers: dict[str, int] = {}
         halves: dict[str, int] = {}
         for config in await self.list_topics():
+            if config.type is TopicType.LITE:
+                # LITE messages are never scheduled nor half: no reads for what cannot be there
+                # (a parent may have a million one-queue lite topics).
+                timers[config.name] = halves[config.name] = 0
+                continue
             try:
                 timers[config.name] = (await self.timer_stats(config.name)).pending
                 halves[config.name] = (await self.half_stats(config.name)).pending
