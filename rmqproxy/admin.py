@@ -27,7 +27,7 @@ from rmqproxy.admin_convert import (
 from rmqproxy.auth import rights
 from rmqproxy.auth.rights import Need
 from rmqproxy.broker.broker import Broker
-from rmqproxy.broker.errors import Unsupported
+from rmqproxy.broker.errors import IllegalLiteTopic, Unsupported
 from rmqproxy.clock import Clock
 from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
@@ -220,8 +220,25 @@ class AdminService(api_grpc.AdminServicer):
             raise InvalidArgument("say where to: earliest, latest or a timestamp")
         group = await self._broker.group(request.group)
         topic = await self._broker.topic(request.topic)
-        progress = await self._broker.reset_offset(group, topic, to)
+        progress = await self._broker.reset_offset(group, await self._reset_target(topic, request.lite_topic), to)
         return topic_progress(topic.name, group.name, progress, self._clock.now_ms())
+
+    async def _reset_target(self, topic: TopicConfig, lite: str) -> TopicConfig:
+        """Where a reset moves: the topic, or the named lite topic of a lite parent (the parent
+        itself holds nothing, so resetting it would silently do nothing)."""
+        is_parent = topic.type is TopicType.LITE and split_lite_store_name(topic.name) is None
+        if not is_parent:
+            if lite:
+                raise IllegalLiteTopic(f"topic {topic.name!r} is not a lite topic parent; "
+                                       f"it has no lite topic {lite[:80]!r}")
+            return topic
+        if not lite:
+            raise InvalidArgument(f"topic {topic.name!r} is a lite topic parent: name the lite topic to move in "
+                                  "(lite_topic; the command's --lite)")
+        found = await self._broker.lite_topic(topic, lite, create=False)
+        if found is None:
+            raise NotFound(f"topic {topic.name!r} has no lite topic {lite[:80]!r}")
+        return found
 
     async def _resend_dead_letters(self, request: api.ResendDeadLettersRequest, context: ServicerContext) -> Any:
         if not request.message_ids:

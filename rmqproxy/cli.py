@@ -131,6 +131,7 @@ def _parser() -> argparse.ArgumentParser:
     reset.add_argument("name", metavar="GROUP")
     reset.add_argument("topic", metavar="TOPIC")
     reset.add_argument("--to", type=timestamp_arg, required=True, metavar="latest|earliest|TIMESTAMP")
+    reset.add_argument("--lite", metavar="LITE_TOPIC", help="TOPIC is a lite topic parent: move in this lite topic")
 
     dlq = commands.add_parser("dlq", help="dead letters").add_subparsers(dest="action", required=True)
     resend = dlq.add_parser("resend", help="send dead letters back to their group", description=(
@@ -203,7 +204,7 @@ def _requests(args: argparse.Namespace, api: Any) -> Callable[[Any], Any]:
         change = api.UpdateGroupRequest(name=args.name, settings=_group_settings(args, api))
         return lambda s: s.UpdateGroup(change, timeout=10)
     if action == ("group", "reset-offset"):
-        reset = api.ResetOffsetRequest(group=args.name, topic=args.topic)
+        reset = api.ResetOffsetRequest(group=args.name, topic=args.topic, lite_topic=args.lite or "")
         if args.to == "latest":
             reset.latest = True
         elif args.to == "earliest":

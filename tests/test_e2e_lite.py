@@ -536,3 +536,27 @@ def test_the_retry_view_of_a_lite_parent_lists_its_lite_topics_waiting_messages(
         time.sleep(0.3)
     assert waiting() == ["r", "s"]
     assert waiting("--lite", "s") == ["s"]
+
+
+def test_reset_offset_of_a_lite_parent_moves_in_the_named_lite_topic(
+        server: ServerProcess, mq: rpc_grpc.MessagingServiceStub) -> None:
+    """``group reset-offset`` of a lite parent moves the group in the lite topic named with --lite;
+    without one it is refused (the parent itself holds nothing: a reset there would silently do
+    nothing), as are --lite for a topic that is not a lite parent and a lite topic that is not there."""
+    topic, group = make(server, "reset")
+    for lite in ("a", "a", "a", "b"):
+        assert send_code(mq, lite_message(topic, lite)) == Code.OK
+    assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "a", "b") == Code.OK
+    moved = server.cli_json("group", "reset-offset", group, topic, "--to", "latest", "--lite", "a")
+    assert int(moved["ready"]) == 0 and moved["topic"] == topic
+    assert [m.system_properties.lite_topic for m in receive(mq, topic, group, wait_s=1)] == ["b"]
+    refused = server.cli("group", "reset-offset", group, topic, "--to", "earliest", check=False)
+    assert refused.returncode != 0 and "lite topic parent" in refused.stderr
+    missing = server.cli("group", "reset-offset", group, topic, "--to", "earliest", "--lite", "nope", check=False)
+    assert missing.returncode != 0 and "no lite topic 'nope'" in missing.stderr
+    server.cli("topic", "create", "reset-normal", "--queues", "1")
+    not_parent = server.cli("group", "reset-offset", group, "reset-normal", "--to", "earliest", "--lite", "a",
+                            check=False)
+    assert not_parent.returncode != 0 and "not a lite topic parent" in not_parent.stderr
+    again = server.cli_json("group", "reset-offset", group, topic, "--to", "earliest", "--lite", "a")
+    assert int(again["ready"]) == 3
