@@ -560,3 +560,28 @@ def test_reset_offset_of_a_lite_parent_moves_in_the_named_lite_topic(
     assert not_parent.returncode != 0 and "not a lite topic parent" in not_parent.stderr
     again = server.cli_json("group", "reset-offset", group, topic, "--to", "earliest", "--lite", "a")
     assert int(again["ready"]) == 3
+
+
+def test_the_consoles_reset_of_a_lite_parent_asks_for_the_lite_topic(
+        server_with: Callable[..., ServerProcess]) -> None:
+    """The console's group page offers a lite topic field for a lite parent's row; the
+    confirmation names the lite topic, and the reset moves the group in it alone."""
+    port = free_port()
+    server = server_with("--console-port", str(port))
+    web = Browserless(f"http://127.0.0.1:{port}")
+    topic, group = make(server, "console-reset")
+    with grpc.insecure_channel(server.address) as chan:
+        mq = rpc_grpc.MessagingServiceStub(chan)
+        for lite in ("a", "a", "b"):
+            assert send_code(mq, lite_message(topic, lite)) == Code.OK
+        assert sync(mq, topic, group, pb.LiteSubscriptionAction.COMPLETE_ADD, "a", "b") == Code.OK
+        status, page, _ = web.request(f"/groups/{group}")
+        assert status == 200 and 'name="lite"' in page
+        status, page, _ = web.request(f"/groups/{group}/reset?topic={topic}&to=latest&lite=a")
+        assert status == 200 and "lite topic <b>a</b>" in page
+        token = web.csrf(f"/groups/{group}")
+        status, _, headers = web.request(f"/groups/{group}/reset",
+                                         {"csrf": token, "topic": topic, "to": "latest", "lite": "a"},
+                                         headers={"Origin": web.base})
+        assert status in (302, 303) and "reset" in headers.get("Location", "")
+        assert [m.system_properties.lite_topic for m in receive(mq, topic, group, wait_s=1)] == ["b"]

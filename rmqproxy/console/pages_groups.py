@@ -119,7 +119,8 @@ async def pause_or_resume(request: web.Request) -> web.StreamResponse:
 
 def _reset_target(values: Any) -> tuple[api.ResetOffsetRequest, str]:
     """The request a reset form asks for and, in words, where it moves the group."""
-    message = api.ResetOffsetRequest(group=values.get("group", ""), topic=values.get("topic", "").strip())
+    message = api.ResetOffsetRequest(group=values.get("group", ""), topic=values.get("topic", "").strip(),
+                                     lite_topic=values.get("lite", "").strip())
     to = values.get("to", "latest")
     if to == "earliest":
         message.earliest = True
@@ -145,8 +146,10 @@ async def reset_confirm(request: web.Request) -> web.StreamResponse:
     message, effect = _reset_target(values)
     found = await call(request, services(request).admin.DescribeGroup, api.DescribeGroupRequest(name=name))
     current = next((progress_row(t) for t in found.topics if t.topic == message.topic), None)
+    if message.lite_topic:
+        current = None  # the row above is the parent's sum over lite topics, not this lite topic's queue
     return render(request, "reset.html", group=name, topic=message.topic, effect=effect, current=current,
-                  to=values.get("to", "latest"), time=values.get("time", ""))
+                  to=values.get("to", "latest"), time=values.get("time", ""), lite=message.lite_topic)
 
 
 async def reset(request: web.Request) -> web.StreamResponse:
