@@ -26,6 +26,12 @@ def to_new_message(message: Message, message_type: MessageType, store_host: str,
     sp = message.system_properties
     for name in _SERVER_ONLY:
         sp.ClearField(name)
+    if sp.HasField("tag") and not sp.tag:
+        sp.ClearField("tag")  # an empty tag is no tag (validate.py)
+    if "" in sp.keys:
+        kept = [key for key in sp.keys if key]
+        del sp.keys[:]
+        sp.keys.extend(kept)
     sp.message_type = message_type
     if sp.body_encoding == Encoding.ENCODING_UNSPECIFIED:
         sp.body_encoding = Encoding.IDENTITY

@@ -139,10 +139,12 @@ def validate_message(message: Message, topic_type: TopicType, config: ServerConf
     if total > config.max_properties_bytes:
         raise ProtocolError(Code.MESSAGE_PROPERTIES_TOO_LARGE,
                             f"user properties take {total} bytes; the limit is {config.max_properties_bytes}")
-    if sp.HasField("tag") and (not sp.tag.strip() or "|" in sp.tag or _has_control_chars(sp.tag)):
+    # An empty tag or key is no tag or key (Apache RocketMQ stores such a message as if it had
+    # none; rmqproxy/convert.py drops them); a blank one is refused, as there.
+    if sp.tag and (not sp.tag.strip() or "|" in sp.tag or _has_control_chars(sp.tag)):
         raise ProtocolError(Code.ILLEGAL_MESSAGE_TAG, f"tag {sp.tag!r} is blank or contains '|' or control characters")
     for key in sp.keys:
-        if not key.strip() or _has_control_chars(key):
+        if key and (not key.strip() or _has_control_chars(key)):
             raise ProtocolError(Code.ILLEGAL_MESSAGE_KEY, f"message key {key!r} is blank or has control characters")
     if sp.HasField("message_group"):
         group_size = len(sp.message_group.encode())

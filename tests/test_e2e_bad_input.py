@@ -311,16 +311,25 @@ def test_send_illegal_property_key(mq: Any, admin: Any, topic: str, key: str) ->
                         message(topic, properties={"fine": "yes", key: "value"}))
 
 
-@pytest.mark.parametrize("tag", ["", "   ", "a|b", "|", "a\x01b", "line\nbreak"],
-                         ids=["empty", "blank", "pipe", "only-pipe", "ctrl-01", "newline"])
+@pytest.mark.parametrize("tag", ["   ", "a|b", "|", "a\x01b", "line\nbreak"],
+                         ids=["blank", "pipe", "only-pipe", "ctrl-01", "newline"])
 def test_send_illegal_tag(mq: Any, admin: Any, topic: str, tag: str) -> None:
     assert_send_refused(mq, admin, topic, Code.ILLEGAL_MESSAGE_TAG, message(topic, tag=tag))
 
 
-@pytest.mark.parametrize("keys", [("",), ("   ",), ("good", " "), ("a\x02b",)],
-                         ids=["empty", "blank", "good-and-blank", "ctrl-02"])
+@pytest.mark.parametrize("keys", [("   ",), ("good", " "), ("a\x02b",)],
+                         ids=["blank", "good-and-blank", "ctrl-02"])
 def test_send_illegal_key(mq: Any, admin: Any, topic: str, keys: tuple[str, ...]) -> None:
     assert_send_refused(mq, admin, topic, Code.ILLEGAL_MESSAGE_KEY, message(topic, keys=keys))
+
+
+def test_an_empty_tag_or_key_is_taken_as_none(mq: Any, admin: Any, topic: str, group: str) -> None:
+    """As Apache RocketMQ does: a message with the tag "" or a key "" is stored as if it had no tag
+    or no such key (a blank one, "   ", is refused above); its consumer sees no tag and the other keys."""
+    assert_send_accepted(mq, admin, topic, message(topic, tag="", keys=("", "k2", "")))
+    _, messages = receive(mq, group, topic)
+    assert [(m.system_properties.HasField("tag"), list(m.system_properties.keys)) for m in messages] == [
+        (False, ["k2"])]
 
 
 @pytest.mark.parametrize("msg_id", ["", "   "], ids=["empty", "blank"])
