@@ -63,6 +63,8 @@ def languages_except(defects: dict[str, str]) -> list[object]:
 N = 1000  # messages of the plain send and push tests
 EARLY_MS = 200  # a timed delivery may come this much early (timer and clock granularity) ...
 LATE_MS = 1500  # ... or this much late: the server promises a second, plus slack for a loaded machine
+SCHEDULED_LATE_MS = 3000  # a scheduled message's arrival at a client (a CI run saw 1.75 s on a loaded machine);
+# a timer that waited for anything but its due time (the next recheck, the retention pass) is later still
 CLIENT_JITTER_MS = 700  # how late a busy client may hand a server's request to its code
 REVIVE_LATE_MS = 6000  # an expired invisibility is noticed within a few seconds (far below the others' 30 s)
 SHORT_CHECKS = ("--transaction-check-first", "1s", "--transaction-check-interval", "1s",
@@ -293,7 +295,7 @@ def test_delayed_messages_come_on_time_never_early_and_a_recalled_one_never(serv
         assert message["delivery_timestamp_ms"] == due_ms  # the delivery time travels with the message
         assert message["at_ms"] >= due_ms, "delivered before its time"
         if message["properties"]["name"] != "past":
-            assert message["at_ms"] <= due_ms + LATE_MS, f"{message['at_ms'] - due_ms} ms late"
+            assert message["at_ms"] <= due_ms + SCHEDULED_LATE_MS, f"{message['at_ms'] - due_ms} ms late"
     assert "too-far" not in sent
     assert_error(errors["too-far"], ILLEGAL_DELIVERY_TIME)
     if "recalled" in sent:

@@ -149,6 +149,7 @@ def test_half_messages_survive_a_restart_and_wait_for_a_producer(server_with: Ca
     assert described["pending_transactions"] == 2
     # A producer of the topic connects: it is asked at once, and its answers hold.
     result = python_client("transaction_flow", server.address, topic, group, "--checker-only", "--listen", "6")
-    assert sorted(result["asked"]) == ["to-commit", "to-drop"]
+    # Each is asked until its answer is in: on a loaded machine an answer may cross a second check.
+    assert sorted(set(result["asked"])) == ["to-commit", "to-drop"]
     assert result["arrivals"] == ["to-commit"]
     assert server.cli_json("topic", "describe", topic)["pending_transactions"] == 0
