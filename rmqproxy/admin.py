@@ -33,6 +33,7 @@ from rmqproxy.config import ServerConfig
 from rmqproxy.context import ServicerContext
 from rmqproxy.convert import millis
 from rmqproxy.errors import InvalidArgument
+from rmqproxy.handlers.lite import is_lite_parent
 from rmqproxy.lite_names import split_lite_store_name
 from rmqproxy.names import name_problem
 from rmqproxy.pb.rmqproxy.admin.v1 import admin_pb2 as api
@@ -226,8 +227,7 @@ class AdminService(api_grpc.AdminServicer):
     async def _reset_target(self, topic: TopicConfig, lite: str) -> TopicConfig:
         """Where a reset moves: the topic, or the named lite topic of a lite parent (the parent
         itself holds nothing, so resetting it would silently do nothing)."""
-        is_parent = topic.type is TopicType.LITE and split_lite_store_name(topic.name) is None
-        if not is_parent:
+        if not is_lite_parent(topic):
             if lite:
                 raise IllegalLiteTopic(f"topic {topic.name!r} is not a lite topic parent; "
                                        f"it has no lite topic {lite[:80]!r}")
